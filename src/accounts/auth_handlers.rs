@@ -1,0 +1,269 @@
+//! Registration, sign-in, token refresh, sign-out and the list of one's sessions.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use sea_orm::TransactionTrait;
+
+use super::model::{
+    AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, SessionResponse, TokenResponse,
+    UserResponse, check_username, normalize_email,
+};
+use super::repo::{self, NewUser};
+use super::sign_in::{self, ClientInfo};
+use crate::auth::password::{Verified, check_new_password};
+use crate::auth::{ClientIp, CurrentUser, Role, UserAgent};
+use crate::error::{AppError, AppResult, Problem};
+use crate::extract::{Json, Path};
+use crate::state::AppState;
+
+/// Creates an account and signs it in.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, body = AuthResponse),
+        (status = 409, description = "username or email taken", body = Problem),
+        (status = 422, description = "invalid fields", body = Problem),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    Json(request): Json<RegisterRequest>,
+) -> AppResult<(StatusCode, Json<AuthResponse>)> {
+    let username = request.username.trim().to_owned();
+    let mut errors = Vec::new();
+    if let Err(err) = check_username("username", &username) {
+        errors.push(err);
+    }
+    let email = normalize_email("email", &request.email)
+        .map_err(|err| errors.push(err))
+        .ok();
+    if let Err(err) = check_new_password(
+        "password",
+        &request.password,
+        &username,
+        email.as_deref().unwrap_or_default(),
+    ) {
+        errors.push(err);
+    }
+    let email = match email {
+        Some(email) if errors.is_empty() => email,
+        _ => return Err(AppError::Validation(errors)),
+    };
+    if repo::username_taken(&state.db, &username, None).await? {
+        return Err(AppError::conflict(
+            "username_taken",
+            "this username is already taken",
+        ));
+    }
+    if repo::find_user_by_email(&state.db, &email).await?.is_some() {
+        return Err(AppError::conflict(
+            "email_taken",
+            "an account with this email already exists",
+        ));
+    }
+    let password_hash = state.passwords.hash(&request.password).await?;
+    let tx = state.db.begin().await?;
+    let user = repo::insert_user(
+        &tx,
+        NewUser {
+            username,
+            email,
+            role: Role::User,
+            password_hash: Some(password_hash),
+        },
+    )
+    .await?;
+    let tokens = sign_in::start_session(
+        &tx,
+        &state,
+        &user,
+        ClientInfo {
+            ip: Some(ip.to_string()),
+            user_agent,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let user = load_user(&state, user.user_id).await?;
+    Ok((StatusCode::CREATED, Json(AuthResponse { user, tokens })))
+}
+
+/// Signs in with an email or username and a password.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, description = "wrong login or password", body = Problem),
+        (status = 403, description = "account deactivated", body = Problem),
+        (status = 429, description = "too many attempts", body = Problem),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    Json(request): Json<LoginRequest>,
+) -> AppResult<Json<AuthResponse>> {
+    let window = Duration::from_secs(state.config.login_limit_window_secs);
+    state
+        .rate_limiter
+        .hit(
+            &format!("login:ip:{ip}"),
+            state.config.login_limit_per_ip,
+            window,
+        )
+        .await?;
+    let user = repo::find_user_by_login(&state.db, &request.login).await?;
+    let account_key = match &user {
+        Some(user) => format!("login:user:{}", user.user_id),
+        None => format!("login:name:{}", request.login.trim().to_lowercase()),
+    };
+    state
+        .rate_limiter
+        .hit(&account_key, state.config.login_limit_per_account, window)
+        .await?;
+
+    let credentials = match &user {
+        Some(user) => repo::credentials(&state.db, user.user_id).await?,
+        None => None,
+    };
+    let stored = credentials.as_ref().and_then(|credentials| {
+        credentials.password_hash.as_deref().map(|hash| {
+            (
+                hash,
+                crate::auth::password::PasswordScheme::parse(&credentials.password_encryption),
+            )
+        })
+    });
+    let verified = state.passwords.verify(&request.password, stored).await?;
+    let user = match user {
+        Some(user) if verified.is_ok() => user,
+        _ => {
+            return Err(AppError::unauthorized(
+                "invalid_credentials",
+                "the login or password is wrong",
+            ));
+        }
+    };
+    if !user.is_active {
+        return Err(AppError::Forbidden {
+            code: "account_disabled",
+            detail: "this account has been deactivated".to_owned(),
+        });
+    }
+    if verified == Verified::YesNeedsRehash {
+        let hash = state.passwords.hash(&request.password).await?;
+        repo::set_password(&state.db, user.user_id, hash).await?;
+        tracing::info!(user_id = user.user_id, "password re-hashed with argon2id");
+    }
+    let tx = state.db.begin().await?;
+    let tokens = sign_in::start_session(
+        &tx,
+        &state,
+        &user,
+        ClientInfo {
+            ip: Some(ip.to_string()),
+            user_agent,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let user = load_user(&state, user.user_id).await?;
+    Ok(Json(AuthResponse { user, tokens }))
+}
+
+/// Trades a refresh token for a new access and refresh token. Each refresh token works
+/// once; presenting a used one revokes its session.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "invalid, expired, revoked or reused token", body = Problem),
+    )
+)]
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> AppResult<Json<TokenResponse>> {
+    Ok(Json(sign_in::rotate(&state, &request.refresh_token).await?))
+}
+
+/// Ends the session of the access token.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem))
+)]
+pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
+    sign_in::revoke_sessions(&state, &[user.session_id]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// My live sessions, most recently used first.
+#[utoipa::path(
+    get,
+    path = "/auth/sessions",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<SessionResponse>), (status = 401, body = Problem))
+)]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<Json<Vec<SessionResponse>>> {
+    let seen_after =
+        Utc::now() - chrono::Duration::seconds(state.config.refresh_token_ttl_secs as i64);
+    let sessions = repo::live_sessions(&state.db, user.user_id, seen_after).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|session| SessionResponse::new(session, user.session_id))
+            .collect(),
+    ))
+}
+
+/// Ends one of my sessions, e.g. on a lost device.
+#[utoipa::path(
+    delete,
+    path = "/auth/sessions/{id}",
+    tag = "auth",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "session id")),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(session_id): Path<i64>,
+) -> AppResult<StatusCode> {
+    // someone else's session answers like a missing one
+    repo::find_session(&state.db, session_id)
+        .await?
+        .filter(|session| session.user_id == user.user_id && session.revoked_at.is_none())
+        .ok_or_else(|| AppError::not_found("session_not_found", "no such session"))?;
+    sign_in::revoke_sessions(&state, &[session_id]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn load_user(state: &AppState, user_id: i64) -> AppResult<UserResponse> {
+    let (user, details) = repo::find_user_with_details(&state.db, user_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user_not_found", "no such user"))?;
+    Ok(UserResponse::new(user, details))
+}

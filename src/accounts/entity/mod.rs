@@ -1,0 +1,8 @@
+//! SeaORM entities of the accounts tables.
+
+pub mod oauth_identities;
+pub mod sessions;
+pub mod tokens;
+pub mod user_credentials;
+pub mod user_details;
+pub mod users;

@@ -1,0 +1,38 @@
+//! Accounts: registration, sign-in, sessions, passwords, profiles, user management and
+//! OAuth sign-in with Google and Yandex.
+
+mod auth_handlers;
+pub mod entity;
+pub mod model;
+pub mod oauth;
+mod password_handlers;
+pub mod repo;
+pub mod sign_in;
+mod user_handlers;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth_handlers::register))
+        .routes(routes!(auth_handlers::login))
+        .routes(routes!(auth_handlers::refresh))
+        .routes(routes!(auth_handlers::logout))
+        .routes(routes!(auth_handlers::list_sessions))
+        .routes(routes!(auth_handlers::delete_session))
+        .routes(routes!(password_handlers::forgot_password))
+        .routes(routes!(password_handlers::reset_password))
+        .routes(routes!(password_handlers::change_password))
+        .routes(routes!(
+            user_handlers::get_me,
+            user_handlers::update_me,
+            user_handlers::delete_me
+        ))
+        .routes(routes!(user_handlers::get_user))
+        .routes(routes!(user_handlers::list_users))
+        .routes(routes!(user_handlers::update_user))
+        .merge(oauth::router())
+}

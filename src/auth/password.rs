@@ -1,0 +1,248 @@
+//! Password hashing: argon2id with OWASP parameters; imported bcrypt hashes verify and
+//! are flagged for re-hashing.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+
+use crate::error::{AppError, AppResult, FieldError};
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// OWASP's argon2id recommendation: 19 MiB of memory, 2 iterations, 1 lane.
+const MEMORY_KIB: u32 = 19 * 1024;
+const ITERATIONS: u32 = 2;
+const LANES: u32 = 1;
+
+/// A few of the most used passwords that pass the length rule.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwertyuiop",
+    "qwerty123",
+    "11111111",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "abc12345",
+    "00000000",
+    "87654321",
+    "passw0rd",
+    "superman",
+    "йцукенгш",
+];
+
+/// How a stored password was hashed (`user_credentials.password_encryption`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordScheme {
+    Argon2id,
+    Bcrypt,
+    None,
+}
+
+impl PasswordScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Argon2id => "argon2id",
+            Self::Bcrypt => "bcrypt",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "argon2id" => Self::Argon2id,
+            "bcrypt" => Self::Bcrypt,
+            _ => Self::None,
+        }
+    }
+}
+
+/// The outcome of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Correct, but stored with an older scheme: store a fresh argon2id hash.
+    YesNeedsRehash,
+}
+
+impl Verified {
+    pub fn is_ok(self) -> bool {
+        self != Verified::No
+    }
+}
+
+#[derive(Clone)]
+pub struct Passwords {
+    argon2: Argon2<'static>,
+    /// Verified against when the account is unknown, so both cases take as long.
+    dummy_hash: String,
+}
+
+impl Passwords {
+    pub fn new() -> anyhow::Result<Self> {
+        let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
+            .map_err(|err| anyhow::anyhow!("argon2 parameters: {err}"))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = argon2
+            .hash_password(b"vitrine-dummy-password", &salt)
+            .map_err(|err| anyhow::anyhow!("hashing the dummy password: {err}"))?
+            .to_string();
+        Ok(Self { argon2, dummy_hash })
+    }
+
+    /// Hashes on the blocking pool: argon2id is deliberately slow.
+    pub async fn hash(&self, password: &str) -> AppResult<String> {
+        let argon2 = self.argon2.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|err| AppError::internal(anyhow::anyhow!("hashing a password: {err}")))
+        })
+        .await
+        .map_err(AppError::internal)?
+    }
+
+    /// Checks `password` against a stored hash; with no hash it still spends the time
+    /// of one argon2id verification, so unknown accounts cannot be told apart by timing.
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<(&str, PasswordScheme)>,
+    ) -> AppResult<Verified> {
+        let argon2 = self.argon2.clone();
+        let password = password.to_owned();
+        let (hash, scheme, real) = match stored {
+            Some((hash, scheme)) if scheme != PasswordScheme::None => {
+                (hash.to_owned(), scheme, true)
+            }
+            _ => (self.dummy_hash.clone(), PasswordScheme::Argon2id, false),
+        };
+        tokio::task::spawn_blocking(move || {
+            let matches = match scheme {
+                PasswordScheme::Argon2id => PasswordHash::new(&hash)
+                    .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+                    .unwrap_or(false),
+                PasswordScheme::Bcrypt => {
+                    bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false)
+                }
+                PasswordScheme::None => false,
+            };
+            match (real && matches, scheme) {
+                (false, _) => Verified::No,
+                (true, PasswordScheme::Argon2id) => Verified::Yes,
+                (true, _) => Verified::YesNeedsRehash,
+            }
+        })
+        .await
+        .map_err(AppError::internal)
+    }
+}
+
+/// The rules for a new password; `field` names it in the error.
+pub fn check_new_password(
+    field: &str,
+    password: &str,
+    username: &str,
+    email: &str,
+) -> Result<(), FieldError> {
+    let chars = password.chars().count();
+    let lowered = password.to_lowercase();
+    let problem = if chars < MIN_PASSWORD_CHARS {
+        Some(format!(
+            "must be at least {MIN_PASSWORD_CHARS} characters long"
+        ))
+    } else if chars > MAX_PASSWORD_CHARS {
+        Some(format!(
+            "must be at most {MAX_PASSWORD_CHARS} characters long"
+        ))
+    } else if password.trim().is_empty() {
+        Some("must not be blank".to_owned())
+    } else if COMMON_PASSWORDS.contains(&lowered.as_str()) {
+        Some("is too common".to_owned())
+    } else if lowered == username.to_lowercase() || lowered == email.to_lowercase() {
+        Some("must differ from the username and email".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(FieldError::new(field, message)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rules() {
+        assert!(check_new_password("password", "short", "ann", "a@b.c").is_err());
+        assert!(check_new_password("password", &"x".repeat(129), "ann", "a@b.c").is_err());
+        assert!(check_new_password("password", &"x".repeat(128), "ann", "a@b.c").is_ok());
+        assert!(check_new_password("password", "Password1", "ann", "a@b.c").is_err());
+        assert!(check_new_password("password", "collector-77", "Collector-77", "a@b.c").is_err());
+        assert!(check_new_password("password", "        ", "ann", "a@b.c").is_err());
+        // length counts characters, not bytes
+        assert!(check_new_password("password", "пароль12", "ann", "a@b.c").is_ok());
+        assert!(check_new_password("password", "correct horse", "ann", "a@b.c").is_ok());
+    }
+
+    #[tokio::test]
+    async fn argon2_round_trip_and_bcrypt_rehash() {
+        let passwords = Passwords::new().unwrap();
+        let hash = passwords.hash("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let stored = Some((hash.as_str(), PasswordScheme::Argon2id));
+        assert_eq!(
+            passwords.verify("correct horse", stored).await.unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            passwords.verify("wrong horse", stored).await.unwrap(),
+            Verified::No
+        );
+
+        let bcrypt_hash = bcrypt::hash("legacy-pass", 4).unwrap();
+        let stored = Some((bcrypt_hash.as_str(), PasswordScheme::Bcrypt));
+        assert_eq!(
+            passwords.verify("legacy-pass", stored).await.unwrap(),
+            Verified::YesNeedsRehash
+        );
+        assert_eq!(
+            passwords.verify("legacy-pasS", stored).await.unwrap(),
+            Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_never_verify() {
+        let passwords = Passwords::new().unwrap();
+        assert_eq!(
+            passwords
+                .verify("vitrine-dummy-password", None)
+                .await
+                .unwrap(),
+            Verified::No
+        );
+        assert_eq!(
+            passwords
+                .verify("anything", Some(("", PasswordScheme::None)))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+    }
+}

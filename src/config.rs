@@ -1,0 +1,302 @@
+//! Settings, layered: built-in defaults < `vitrine.toml` < `.env` < environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The JWT secret used when none is configured; accepted only in development.
+pub const DEVELOPMENT_JWT_SECRET: &str = "vitrine-development-secret-do-not-use-in-production";
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// A string that never shows up in `Debug` output or logs.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `VITRINE_ENV`
+    pub env: Environment,
+    /// `VITRINE_ADDR`
+    pub addr: SocketAddr,
+    /// `VITRINE_PUBLIC_URL`: the address clients reach this server at, used in links.
+    pub public_url: Option<String>,
+    /// `VITRINE_DATA_DIR`: SQLite file, local files and the mail outbox.
+    pub data_dir: PathBuf,
+    /// `VITRINE_LOG_DIR`
+    pub log_dir: PathBuf,
+    /// `VITRINE_LOG_LEVEL`: a tracing filter such as `info` or `vitrine=debug,info`.
+    pub log_level: String,
+    /// `DATABASE_URL`: `postgres://…` or `sqlite://…`; unset means `{data_dir}/vitrine.db`.
+    pub database_url: Option<String>,
+    /// `VITRINE_DB_MAX_CONNECTIONS`
+    pub db_max_connections: u32,
+    /// `JWT_SECRET`
+    pub jwt_secret: Option<Secret>,
+    /// `VITRINE_ACCESS_TOKEN_TTL_SECS`
+    pub access_token_ttl_secs: u64,
+    /// `VITRINE_REFRESH_TOKEN_TTL_SECS`
+    pub refresh_token_ttl_secs: u64,
+    /// `VITRINE_PASSWORD_RESET_TTL_SECS`
+    pub password_reset_ttl_secs: u64,
+    /// `REDIS_URL`
+    pub redis_url: Option<String>,
+    /// `VITRINE_REDIS_KEY_PREFIX`: lets several deployments share one Redis.
+    pub redis_key_prefix: String,
+    /// `SMTP_URL`, e.g. `smtps://user:pass@mail.example.com`
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`
+    pub mail_from: String,
+    /// `VITRINE_LOGIN_LIMIT_PER_IP`: login attempts per address per window.
+    pub login_limit_per_ip: u32,
+    /// `VITRINE_LOGIN_LIMIT_PER_ACCOUNT`: login attempts per account per window.
+    pub login_limit_per_account: u32,
+    /// `VITRINE_LOGIN_LIMIT_WINDOW_SECS`
+    pub login_limit_window_secs: u64,
+    /// `VITRINE_TRUST_FORWARDED_FOR`: take the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// `VITRINE_REQUEST_TIMEOUT_SECS`
+    pub request_timeout_secs: u64,
+    /// `VITRINE_CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser.
+    pub cors_origins: String,
+    pub google: OAuthProviderConfig,
+    pub yandex: OAuthProviderConfig,
+}
+
+/// One OAuth provider; enabled when both client id and secret are set.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct OAuthProviderConfig {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub auth_url: String,
+    pub token_url: String,
+    /// Google: the JWKS the ID token is checked against.
+    pub jwks_url: String,
+    /// Google: the expected `iss` of the ID token.
+    pub issuer: String,
+    /// Yandex: the user-info endpoint.
+    pub userinfo_url: String,
+}
+
+impl OAuthProviderConfig {
+    fn google() -> Self {
+        Self {
+            auth_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_url: "https://oauth2.googleapis.com/token".into(),
+            jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            issuer: "https://accounts.google.com".into(),
+            ..Self::default()
+        }
+    }
+
+    fn yandex() -> Self {
+        Self {
+            auth_url: "https://oauth.yandex.ru/authorize".into(),
+            token_url: "https://oauth.yandex.ru/token".into(),
+            userinfo_url: "https://login.yandex.ru/info?format=json".into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.client_id.is_some() && self.client_secret.is_some()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            env: Environment::Development,
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            log_dir: PathBuf::from("./logs"),
+            log_level: "info".into(),
+            database_url: None,
+            db_max_connections: 16,
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            password_reset_ttl_secs: 3600,
+            redis_url: None,
+            redis_key_prefix: "vitrine".into(),
+            smtp_url: None,
+            mail_from: "vitrine <no-reply@localhost>".into(),
+            login_limit_per_ip: 30,
+            login_limit_per_account: 10,
+            login_limit_window_secs: 300,
+            trust_forwarded_for: false,
+            request_timeout_secs: 30,
+            cors_origins: String::new(),
+            google: OAuthProviderConfig::google(),
+            yandex: OAuthProviderConfig::yandex(),
+        }
+    }
+}
+
+/// Environment variables with names of their own (from the seeds and common practice).
+const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("JWT_SECRET", "jwt_secret"),
+    ("REDIS_URL", "redis_url"),
+    ("SMTP_URL", "smtp_url"),
+    ("MAIL_FROM", "mail_from"),
+    ("GOOGLE_CLIENT_ID", "google.client_id"),
+    ("GOOGLE_CLIENT_SECRET", "google.client_secret"),
+    ("YANDEX_CLIENT_ID", "yandex.client_id"),
+    ("YANDEX_CLIENT_SECRET", "yandex.client_secret"),
+];
+
+impl Config {
+    /// Reads the layered configuration: defaults, then the TOML file, then `.env`
+    /// (which never overrides a variable already set), then the environment.
+    pub fn load(toml_path: Option<&Path>) -> anyhow::Result<Self> {
+        // A missing .env is normal; a broken one is not.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(err) if err.not_found() => {}
+            Err(err) => return Err(err).context("reading .env"),
+        }
+        let toml_path = toml_path
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("VITRINE_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("vitrine.toml"));
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&toml_path))
+            .merge(Env::raw().filter_map(|key| {
+                PLAIN_ENV_NAMES
+                    .iter()
+                    .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+                    .map(|(_, field)| (*field).into())
+            }))
+            .merge(
+                Env::prefixed("VITRINE_")
+                    .ignore(&["CONFIG"])
+                    .map(|key| key.as_str().replace("__", ".").into()),
+            )
+            .extract()
+            .with_context(|| format!("reading configuration (file {})", toml_path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks the settings that must hold before the server may start.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.env == Environment::Production {
+            match &self.jwt_secret {
+                None => bail!("JWT_SECRET must be set in production"),
+                Some(secret) if secret.expose() == DEVELOPMENT_JWT_SECRET => {
+                    bail!("JWT_SECRET must not be the development default in production")
+                }
+                Some(secret) if secret.expose().len() < MIN_JWT_SECRET_BYTES => {
+                    bail!("JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long")
+                }
+                Some(_) => {}
+            }
+        }
+        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
+            bail!("token lifetimes must be positive");
+        }
+        if self.login_limit_window_secs == 0 {
+            bail!("VITRINE_LOGIN_LIMIT_WINDOW_SECS must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn jwt_secret(&self) -> &str {
+        self.jwt_secret
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or(DEVELOPMENT_JWT_SECRET)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("vitrine.db").display()
+            ),
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_missing_or_default_secret() {
+        let mut config = Config {
+            env: Environment::Production,
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        config.jwt_secret = Some(Secret::new(DEVELOPMENT_JWT_SECRET));
+        assert!(config.validate().is_err());
+        config.jwt_secret = Some(Secret::new("short"));
+        assert!(config.validate().is_err());
+        config.jwt_secret = Some(Secret::new("a".repeat(48)));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn development_accepts_the_default_secret() {
+        assert!(Config::default().validate().is_ok());
+        assert_eq!(Config::default().jwt_secret(), DEVELOPMENT_JWT_SECRET);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        assert_eq!(
+            Config::default().database_url(),
+            "sqlite://./data/vitrine.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! vitrine: accounts, files, a moderated watch catalog and a messenger for collectors.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod mail;
+pub mod openapi;
+pub mod ops;
+pub mod pagination;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,221 @@
+//! Builds the application from a configuration: state, router and a bound listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::accounts::oauth::OAuthClients;
+use crate::auth::password::Passwords;
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::sessions::SessionRegistry;
+use crate::auth::tokens::AccessTokens;
+use crate::config::Config;
+use crate::error::{PROBLEM_JSON, problem_response};
+use crate::mail::Mailer;
+use crate::openapi::ApiDoc;
+use crate::state::{App, AppState};
+use crate::{accounts, db, ops, telemetry};
+
+/// JSON bodies larger than this are refused; uploads have their own limits.
+const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to every backing service, prepares the schema and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let state = build_state(config).await?;
+        let listener = TcpListener::bind(state.config.addr)
+            .await
+            .with_context(|| format!("binding {}", state.config.addr))?;
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|addr| addr.port())
+            .unwrap_or(0)
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let db = db::connect(&config).await?;
+    db::prepare_schema(&db, config.env).await?;
+    let (sessions, rate_limiter) = match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str()).context("REDIS_URL is invalid")?;
+            let connection =
+                tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
+                    .await
+                    .context("connecting to Redis timed out")?
+                    .context("connecting to Redis")?;
+            (
+                SessionRegistry::redis(
+                    connection.clone(),
+                    &config.redis_key_prefix,
+                    config.access_token_ttl_secs,
+                ),
+                RateLimiter::redis(connection, &config.redis_key_prefix),
+            )
+        }
+        None => (SessionRegistry::Database, RateLimiter::in_process()),
+    };
+    let app = App {
+        access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
+        passwords: Passwords::new()?,
+        mailer: Mailer::from_config(&config)?,
+        oauth: OAuthClients::new(&config)?,
+        metrics: telemetry::metrics_handle()?,
+        sessions,
+        rate_limiter,
+        db,
+        config,
+    };
+    Ok(AppState(Arc::new(app)))
+}
+
+/// Every route, the OpenAPI document and docs, and the middleware around them.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", accounts::router())
+        .merge(ops::router())
+        .split_for_parts();
+
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(telemetry::record_request))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.config.request_timeout_secs),
+        ))
+        .layer(cors(&state.config))
+        .layer(CompressionLayer::new())
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware)
+        .with_state(state)
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .filter_map(|origin| origin.parse().ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}
+
+async fn not_found() -> Response {
+    problem_response(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server could not complete the request",
+    )
+}
+
+/// Turns error answers made outside the handlers (timeouts, body limits) into problems.
+async fn problem_for_bare_errors(request: axum::extract::Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let code = match status {
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        status if status.is_server_error() => "internal_error",
+        _ => "bad_request",
+    };
+    let detail = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let mut problem = problem_response(status, code, detail);
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem.into_response()
+}

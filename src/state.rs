@@ -1,0 +1,37 @@
+//! State shared by every request.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+
+use crate::accounts::oauth::OAuthClients;
+use crate::auth::password::Passwords;
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::sessions::SessionRegistry;
+use crate::auth::tokens::AccessTokens;
+use crate::config::Config;
+use crate::mail::Mailer;
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+pub struct App {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub access_tokens: AccessTokens,
+    pub passwords: Passwords,
+    pub sessions: SessionRegistry,
+    pub rate_limiter: RateLimiter,
+    pub mailer: Mailer,
+    pub oauth: OAuthClients,
+    pub metrics: PrometheusHandle,
+}
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,110 @@
+//! Logging (stdout, rolling files, `error.log`), the per-request log line and metrics.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, fmt};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Keeps the background log writers alive; drop it last.
+pub struct LogGuards(#[allow(dead_code)] Vec<WorkerGuard>);
+
+/// Logs to stdout, to `vitrine.log.YYYY-MM-DD` (JSON, daily) and errors to `error.log`.
+pub fn init(log_dir: &Path, filter: &str) -> anyhow::Result<LogGuards> {
+    std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    let all = RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix("vitrine.log")
+        .max_log_files(14)
+        .build(log_dir)
+        .context("opening the rolling log file")?;
+    let errors = tracing_appender::rolling::never(log_dir, "error.log");
+    let (all_writer, all_guard) = tracing_appender::non_blocking(all);
+    let (error_writer, error_guard) = tracing_appender::non_blocking(errors);
+
+    let env_filter =
+        EnvFilter::try_new(filter).context("VITRINE_LOG_LEVEL is not a valid filter")?;
+    tracing_subscriber::registry()
+        .with(fmt::layer().with_target(false).with_filter(env_filter))
+        .with(
+            fmt::layer()
+                .json()
+                .with_writer(all_writer)
+                .with_filter(EnvFilter::try_new(filter).context("log filter")?),
+        )
+        .with(
+            fmt::layer()
+                .json()
+                .with_writer(error_writer)
+                .with_filter(LevelFilter::ERROR),
+        )
+        .try_init()
+        .context("installing the log subscriber")?;
+    Ok(LogGuards(vec![all_guard, error_guard]))
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app instance).
+pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ])
+        .context("histogram buckets")?
+        .build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        // another thread won the race; its handle is the one that sees the data
+        return HANDLE.get().cloned().context("metrics recorder");
+    }
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// One log line and one metrics sample per request.
+pub async fn record_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let response = next.run(request).await;
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(method = %method, route, status, latency_ms, request_id, "request");
+    } else {
+        tracing::info!(method = %method, route, status, latency_ms, request_id, "request");
+    }
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(latency.as_secs_f64());
+    response
+}
