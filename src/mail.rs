@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::Utc;
-use lettre::message::Mailbox;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
@@ -48,6 +49,7 @@ impl Mailer {
         let to: Mailbox = to.parse().context("recipient is not a mailbox")?;
         match self {
             Self::Smtp { transport, from } => {
+                let body = Body::new(body);
                 let message = build(from, &to, subject, body)?;
                 transport
                     .send(message)
@@ -72,6 +74,9 @@ impl Mailer {
                 } else {
                     tracing::warn!(path = %path.display(), "SMTP_URL is not set; mail written to the outbox");
                 }
+                // files are read by people: keep the text as it is, links unbroken
+                let body = Body::new_with_encoding(body, ContentTransferEncoding::Binary)
+                    .map_err(|_| anyhow::anyhow!("the mail body cannot be encoded"))?;
                 let message = build(from, &to, subject, body)?;
                 tokio::fs::write(&path, message.formatted())
                     .await
@@ -82,11 +87,46 @@ impl Mailer {
     }
 }
 
-fn build(from: &Mailbox, to: &Mailbox, subject: &str, body: String) -> anyhow::Result<Message> {
+fn build(from: &Mailbox, to: &Mailbox, subject: &str, body: Body) -> anyhow::Result<Message> {
     Message::builder()
         .from(from.clone())
         .to(to.clone())
         .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
         .body(body)
         .context("building the message")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn outbox_keeps_links_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::Outbox {
+            dir: dir.path().to_path_buf(),
+            from: "vitrine <no-reply@localhost>".parse().unwrap(),
+            log_bodies: false,
+        };
+        mailer
+            .send(
+                "ann@example.com",
+                "Reset",
+                format!(
+                    "Hello!\n\nOpen http://127.0.0.1:8080/reset-password?token={} — спасибо\n",
+                    "abc_DEF-123".repeat(5)
+                ),
+            )
+            .await
+            .unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+        assert!(
+            text.contains(&format!("token={}", "abc_DEF-123".repeat(5))),
+            "{text}"
+        );
+        assert!(text.contains("To: ann@example.com"), "{text}");
+    }
 }

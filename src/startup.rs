@@ -128,6 +128,15 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .split_for_parts();
 
+    let routes = api
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .with_state(state.clone());
+    with_middleware(routes, &state.config)
+}
+
+/// Wraps routes in request ids, logging, panic and timeout handling, CORS, compression
+/// and the body limit, and answers unknown routes and methods with problems.
+pub fn with_middleware(routes: Router, config: &Config) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -136,17 +145,15 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(state.config.request_timeout_secs),
+            Duration::from_secs(config.request_timeout_secs),
         ))
-        .layer(cors(&state.config))
+        .layer(cors(config))
         .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
-
-    api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware)
-        .with_state(state)
 }
 
 fn cors(config: &Config) -> CorsLayer {

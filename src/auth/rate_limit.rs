@@ -20,6 +20,8 @@ return {count, ttl}
 /// Beyond this many tracked keys, expired windows are swept before adding one.
 const SWEEP_THRESHOLD: usize = 10_000;
 
+// one per process: the size of the larger variant does not matter
+#[allow(clippy::large_enum_variant)]
 pub enum RateLimiter {
     InProcess(DashMap<String, Window>),
     Redis {

@@ -11,6 +11,8 @@ use super::tokens::AccessClaims;
 use crate::accounts::entity::{sessions, users};
 use crate::error::{AppError, AppResult};
 
+// one per process: the size of the larger variant does not matter
+#[allow(clippy::large_enum_variant)]
 pub enum SessionRegistry {
     Database,
     Redis {

@@ -1,1 +1,11 @@
+//! HTTP-level tests: each test starts vitrine on a random port with its own database
+//! (SQLite by default; PostgreSQL with `TEST_DATABASE_URL`, Redis with `TEST_REDIS_URL`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod helpers;
+mod ops;
+mod passwords;
+mod sessions;
+mod users;

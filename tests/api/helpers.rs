@@ -1,0 +1,299 @@
+//! `spawn_app` and typed request helpers shared by every test file.
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, EntityTrait, Set};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use vitrine::accounts::entity::users;
+use vitrine::auth::Role;
+use vitrine::config::Config;
+use vitrine::startup::Application;
+use vitrine::state::AppState;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub data_dir: TempDir,
+}
+
+/// A member registered through the API.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub user_id: i64,
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app with a fresh database and data directory; `configure` adjusts the
+/// settings before start.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        addr: "127.0.0.1:0".parse().expect("address"),
+        data_dir: data_dir.path().join("data"),
+        log_dir: data_dir.path().join("logs"),
+        login_limit_per_ip: 1000,
+        login_limit_per_account: 1000,
+        ..Config::default()
+    };
+    config.database_url = fresh_database().await;
+    if let Ok(redis_url) = std::env::var("TEST_REDIS_URL") {
+        config.redis_url = Some(redis_url);
+        config.redis_key_prefix = format!("test-{}", Uuid::new_v4().simple());
+    }
+    configure(&mut config);
+    let application = Application::build(config).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let state = application.state();
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        state,
+        data_dir,
+    }
+}
+
+/// `None` (SQLite in the data dir) unless `TEST_DATABASE_URL` names a PostgreSQL server,
+/// in which case every test gets a database of its own.
+pub async fn fresh_database() -> Option<String> {
+    let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+    let name = format!("vitrine_test_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create the test database");
+    admin.close().await.ok();
+    let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::DELETE, path, token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        self.request(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(Method::POST, path, token, body).await
+    }
+
+    pub async fn patch_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(Method::PATCH, path, token, body).await
+    }
+
+    /// Sends a raw body with a JSON content type.
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, username: &str) -> TestUser {
+        let email = format!("{username}@example.com");
+        let response = self
+            .post_json(
+                "/api/v1/auth/register",
+                None,
+                &json!({"username": username, "email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {username}"
+        );
+        let body: Value = response.json().await.expect("json");
+        TestUser {
+            user_id: body["user"]["user_id"].as_i64().expect("user_id"),
+            username: username.to_owned(),
+            email,
+            password: PASSWORD.to_owned(),
+            access_token: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+
+    /// Registers a member, gives them `role` in the database and signs them in again so
+    /// their token carries it.
+    pub async fn register_with_role(&self, username: &str, role: Role) -> TestUser {
+        let user = self.register(username).await;
+        let model = users::Entity::find_by_id(user.user_id)
+            .one(&self.state.db)
+            .await
+            .expect("query")
+            .expect("user row");
+        let mut active: users::ActiveModel = model.into();
+        active.role = Set(role.as_str().to_owned());
+        active.update(&self.state.db).await.expect("role saved");
+        self.login(&user.username, &user.password)
+            .await
+            .with_name(user)
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Value {
+        let response = self
+            .post_json(
+                "/api/v1/auth/login",
+                None,
+                &json!({"login": login, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "signing in as {login}");
+        response.json().await.expect("json")
+    }
+
+    /// Mail written to the outbox, oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.data_dir.path().join("data").join("outbox");
+        let mut entries: Vec<_> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .collect(),
+            Err(_) => return Vec::new(),
+        };
+        entries.sort();
+        entries
+            .into_iter()
+            .map(|path| std::fs::read_to_string(path).expect("mail readable"))
+            .collect()
+    }
+
+    /// Waits for the outbox to hold `count` messages (mail is sent after the answer).
+    pub async fn wait_for_mail(&self, count: usize) -> Vec<String> {
+        for _ in 0..100 {
+            let mail = self.outbox();
+            if mail.len() >= count {
+                return mail;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!(
+            "expected {count} mail(s) in the outbox, found {}",
+            self.outbox().len()
+        );
+    }
+}
+
+/// Rebuilds a `TestUser` from a fresh sign-in answer.
+pub trait WithName {
+    fn with_name(self, user: TestUser) -> TestUser;
+}
+
+impl WithName for Value {
+    fn with_name(self, user: TestUser) -> TestUser {
+        TestUser {
+            access_token: self["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh_token: self["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+            ..user
+        }
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`, and returns its body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status of {}", response.url());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "problem: {body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], format!("urn:vitrine:problem:{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "problem: {body}"
+    );
+    body
+}
+
+/// Counts the rows of a table, to prove that a refused request wrote nothing.
+pub async fn count_rows(app: &TestApp, table: &str) -> i64 {
+    let backend = app.state.db.get_database_backend();
+    let row = app
+        .state
+        .db
+        .query_one(sea_orm::Statement::from_string(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .expect("count query")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("count")
+}
