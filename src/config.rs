@@ -293,6 +293,67 @@ mod tests {
     }
 
     #[test]
+    fn layers_apply_in_order_defaults_file_dotenv_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vitrine.toml",
+                r#"
+                    addr = "127.0.0.1:9000"
+                    data_dir = "/srv/from-file"
+                    log_dir = "/var/log/from-file"
+                    login_limit_per_ip = 7
+                    [google]
+                    client_id = "from-file"
+                "#,
+            )?;
+            jail.create_file(
+                ".env",
+                "VITRINE_DATA_DIR=/srv/from-dotenv\nVITRINE_LOG_DIR=/var/log/from-dotenv\n",
+            )?;
+            jail.set_env("VITRINE_LOG_DIR", "/var/log/from-env");
+            jail.set_env("DATABASE_URL", "postgres://db.example/vitrine");
+            jail.set_env("JWT_SECRET", "s3cret-from-the-environment-0123456789");
+            jail.set_env("GOOGLE_CLIENT_SECRET", "g-secret");
+            jail.set_env("VITRINE_ENV", "production");
+            let config = Config::load(None).map_err(|err| err.to_string())?;
+            assert_eq!(config.addr.port(), 9000, "file over defaults");
+            assert_eq!(config.login_limit_per_ip, 7);
+            assert_eq!(
+                config.data_dir,
+                PathBuf::from("/srv/from-dotenv"),
+                ".env over file"
+            );
+            assert_eq!(
+                config.log_dir,
+                PathBuf::from("/var/log/from-env"),
+                "environment over .env"
+            );
+            assert_eq!(
+                config.database_url.as_deref(),
+                Some("postgres://db.example/vitrine")
+            );
+            assert_eq!(
+                config.jwt_secret(),
+                "s3cret-from-the-environment-0123456789"
+            );
+            assert_eq!(config.google.client_id.as_deref(), Some("from-file"));
+            assert!(config.google.is_enabled());
+            assert_eq!(config.env, Environment::Production);
+            assert_eq!(config.access_token_ttl_secs, 900, "defaults fill the rest");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_malformed_setting_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VITRINE_ADDR", "not an address");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn default_database_is_sqlite_in_the_data_dir() {
         assert_eq!(
             Config::default().database_url(),
