@@ -89,7 +89,67 @@ pub struct Config {
     pub cors_origins: String,
     pub google: OAuthProviderConfig,
     pub yandex: OAuthProviderConfig,
+    /// `STORAGE`: where file bytes live.
+    pub storage: StorageBackend,
+    /// `VITRINE_FILES_DIR`: local storage root; unset means `{data_dir}/files`.
+    pub files_dir: Option<PathBuf>,
+    pub s3: S3Config,
+    /// `VITRINE_MAX_UPLOAD_BYTES`
+    pub max_upload_bytes: u64,
+    /// `VITRINE_MAX_AVATAR_BYTES`
+    pub max_avatar_bytes: u64,
+    /// `VITRINE_ALLOWED_TYPES`: comma-separated MIME types accepted for upload.
+    pub allowed_types: String,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Local,
+    S3,
+}
+
+/// An S3-compatible service (AWS, MinIO, Garage…), addressed path-style when an
+/// endpoint is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    /// `S3_ENDPOINT_URL` (or `ENDPOINT_URL`)
+    pub endpoint_url: Option<String>,
+    /// `S3_REGION`
+    pub region: String,
+    /// `S3_BUCKET_NAME` (or `BUCKET_NAME`)
+    pub bucket_name: Option<String>,
+    /// `S3_ACCESS_KEY` (or `ACCESS_KEY`)
+    pub access_key: Option<String>,
+    /// `S3_SECRET_KEY` (or `SECRET_KEY`)
+    pub secret_key: Option<Secret>,
+    /// `VITRINE_S3__CREATE_BUCKET`: create the bucket at start when it is missing.
+    pub create_bucket: bool,
+    /// `VITRINE_S3__PRESIGNED_DOWNLOADS`: answer downloads with a redirect to a presigned URL.
+    pub presigned_downloads: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            region: "us-east-1".into(),
+            bucket_name: None,
+            access_key: None,
+            secret_key: None,
+            create_bucket: false,
+            presigned_downloads: false,
+        }
+    }
+}
+
+/// Images, video, audio, PDF, plain text and archives.
+pub const DEFAULT_ALLOWED_TYPES: &str = "image/jpeg,image/png,image/gif,image/webp,image/avif,\
+video/mp4,video/webm,video/quicktime,video/x-matroska,\
+audio/mpeg,audio/ogg,audio/x-wav,audio/x-flac,audio/aac,audio/m4a,\
+application/pdf,text/plain,\
+application/zip,application/gzip,application/x-tar,application/x-7z-compressed,application/vnd.rar";
 
 /// One OAuth provider; enabled when both client id and secret are set.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -159,6 +219,12 @@ impl Default for Config {
             cors_origins: String::new(),
             google: OAuthProviderConfig::google(),
             yandex: OAuthProviderConfig::yandex(),
+            storage: StorageBackend::Local,
+            files_dir: None,
+            s3: S3Config::default(),
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            max_avatar_bytes: 5 * 1024 * 1024,
+            allowed_types: DEFAULT_ALLOWED_TYPES.into(),
         }
     }
 }
@@ -174,7 +240,30 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("GOOGLE_CLIENT_SECRET", "google.client_secret"),
     ("YANDEX_CLIENT_ID", "yandex.client_id"),
     ("YANDEX_CLIENT_SECRET", "yandex.client_secret"),
+    ("STORAGE", "storage"),
+    ("S3_ENDPOINT_URL", "s3.endpoint_url"),
+    ("S3_REGION", "s3.region"),
+    ("S3_BUCKET_NAME", "s3.bucket_name"),
+    ("S3_ACCESS_KEY", "s3.access_key"),
+    ("S3_SECRET_KEY", "s3.secret_key"),
 ];
+
+/// The bare S3 names of older `.env` files; the `S3_` names win when both are set.
+const SEED_ENV_NAMES: &[(&str, &str)] = &[
+    ("ENDPOINT_URL", "s3.endpoint_url"),
+    ("BUCKET_NAME", "s3.bucket_name"),
+    ("ACCESS_KEY", "s3.access_key"),
+    ("SECRET_KEY", "s3.secret_key"),
+];
+
+fn env_names(names: &'static [(&'static str, &'static str)]) -> Env {
+    Env::raw().filter_map(move |key| {
+        names
+            .iter()
+            .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+            .map(|(_, field)| (*field).into())
+    })
+}
 
 impl Config {
     /// Reads the layered configuration: defaults, then the TOML file, then `.env`
@@ -192,12 +281,8 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("vitrine.toml"));
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&toml_path))
-            .merge(Env::raw().filter_map(|key| {
-                PLAIN_ENV_NAMES
-                    .iter()
-                    .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
-                    .map(|(_, field)| (*field).into())
-            }))
+            .merge(env_names(SEED_ENV_NAMES))
+            .merge(env_names(PLAIN_ENV_NAMES))
             .merge(
                 Env::prefixed("VITRINE_")
                     .ignore(&["CONFIG"])
@@ -224,6 +309,9 @@ impl Config {
         }
         if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
             bail!("token lifetimes must be positive");
+        }
+        if self.storage == StorageBackend::S3 && self.s3.bucket_name.is_none() {
+            bail!("STORAGE=s3 needs S3_BUCKET_NAME");
         }
         if self.login_limit_window_secs == 0 {
             bail!("VITRINE_LOGIN_LIMIT_WINDOW_SECS must be positive");
@@ -254,6 +342,12 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.addr))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    pub fn files_dir(&self) -> PathBuf {
+        self.files_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files"))
     }
 
     pub fn outbox_dir(&self) -> PathBuf {
@@ -342,6 +436,27 @@ mod tests {
             assert!(config.google.is_enabled());
             assert_eq!(config.env, Environment::Production);
             assert_eq!(config.access_token_ttl_secs, 900, "defaults fill the rest");
+            assert_eq!(config.storage, StorageBackend::Local);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn s3_settings_accept_the_seed_names_and_prefer_the_s3_ones() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STORAGE", "s3");
+            jail.set_env("ENDPOINT_URL", "http://127.0.0.1:9000");
+            jail.set_env("BUCKET_NAME", "seed-bucket");
+            jail.set_env("S3_BUCKET_NAME", "vitrine-bucket");
+            jail.set_env("ACCESS_KEY", "seed-access");
+            jail.set_env("SECRET_KEY", "seed-secret");
+            let config = Config::load(None).map_err(|err| err.to_string())?;
+            assert_eq!(config.storage, StorageBackend::S3);
+            assert_eq!(config.s3.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
+            assert_eq!(config.s3.bucket_name.as_deref(), Some("vitrine-bucket"));
+            assert_eq!(config.s3.access_key.as_deref(), Some("seed-access"));
+            assert_eq!(config.s3.secret_key.as_ref().map(Secret::expose), Some("seed-secret"));
+            assert!(config.validate().is_ok());
             Ok(())
         });
     }

@@ -18,6 +18,7 @@ use crate::error::{FieldError, Problem};
         (name = "auth", description = "Registration, sign-in, tokens and sessions"),
         (name = "users", description = "Profiles"),
         (name = "admin", description = "User management"),
+        (name = "files", description = "File storage: uploads, downloads, links, thumbnails"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

@@ -31,7 +31,7 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database and the file storage answer.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -43,6 +43,12 @@ async fn readyz(State(state): State<AppState>) -> AppResult<Json<Health>> {
         tracing::warn!(error = %err, "readiness check: database unreachable");
         AppError::Unavailable {
             detail: "the database is unreachable".to_owned(),
+        }
+    })?;
+    state.storage.ping().await.map_err(|err| {
+        tracing::warn!(error = %err, "readiness check: storage unreachable");
+        AppError::Unavailable {
+            detail: "the file storage is unreachable".to_owned(),
         }
     })?;
     Ok(Json(Health { status: "ready" }))

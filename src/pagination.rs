@@ -32,8 +32,8 @@ impl PageParams {
         }
     }
 
-    /// The id after which the page starts.
-    pub fn after_id(&self) -> Result<Option<i64>, AppError> {
+    /// The id of the last item of the previous page.
+    pub fn cursor_id(&self) -> Result<Option<i64>, AppError> {
         self.cursor
             .as_deref()
             .map(|cursor| {
@@ -91,7 +91,7 @@ mod tests {
             limit: Some(5),
             cursor: Some(encode_cursor(41)),
         };
-        assert_eq!(params.after_id().unwrap(), Some(41));
+        assert_eq!(params.cursor_id().unwrap(), Some(41));
         assert_eq!(params.limit().unwrap(), 5);
     }
 
@@ -101,7 +101,7 @@ mod tests {
             limit: Some(0),
             cursor: Some("garbage!".into()),
         };
-        assert!(params.after_id().is_err());
+        assert!(params.cursor_id().is_err());
         assert!(params.limit().is_err());
         assert!(
             PageParams {

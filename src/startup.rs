@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -29,10 +30,12 @@ use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
 use crate::error::{PROBLEM_JSON, problem_response};
+use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
+use crate::storage::Storage;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
-use crate::{accounts, db, ops, telemetry};
+use crate::{accounts, db, files, ops, telemetry};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -113,6 +116,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         mailer: Mailer::from_config(&config)?,
         oauth: OAuthClients::new(&config)?,
         metrics: telemetry::metrics_handle()?,
+        storage: Storage::from_config(&config).await?,
+        allowed_types: AllowedTypes::parse(&config.allowed_types),
         sessions,
         rate_limiter,
         db,
@@ -124,7 +129,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Every route, the OpenAPI document and docs, and the middleware around them.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", accounts::router())
+        .nest("/api/v1", accounts::router().merge(files::router()))
         .merge(ops::router())
         .split_for_parts();
 
@@ -148,12 +153,18 @@ pub fn with_middleware(routes: Router, config: &Config) -> Router {
             Duration::from_secs(config.request_timeout_secs),
         ))
         .layer(cors(config))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_ranged)))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware)
+}
+
+/// Files served with byte ranges are sent as stored: compressing them would break ranges
+/// and cost CPU on content that is mostly compressed already.
+fn not_ranged(_: StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions) -> bool {
+    !headers.contains_key(header::ACCEPT_RANGES)
 }
 
 fn cors(config: &Config) -> CorsLayer {

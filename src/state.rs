@@ -12,7 +12,9 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
 use crate::config::Config;
+use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
+use crate::storage::Storage;
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<App>);
@@ -27,6 +29,8 @@ pub struct App {
     pub mailer: Mailer,
     pub oauth: OAuthClients,
     pub metrics: PrometheusHandle,
+    pub storage: Storage,
+    pub allowed_types: AllowedTypes,
 }
 
 impl Deref for AppState {

@@ -169,7 +169,7 @@ pub async fn list_users(
         role: query.role,
         query: query.q,
     };
-    let rows = repo::list_users(&state.db, &filter, page.after_id()?, limit).await?;
+    let rows = repo::list_users(&state.db, &filter, page.cursor_id()?, limit).await?;
     let page = Page::from_rows(rows, limit, |(user, _)| user.user_id);
     Ok(Json(
         page.map(|(user, details)| UserResponse::new(user, details)),

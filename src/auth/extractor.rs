@@ -61,6 +61,23 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+/// The caller if they sent a token (which must then be valid), else anonymous.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalUser(pub Option<CurrentUser>);
+
+impl FromRequestParts<AppState> for OptionalUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(OptionalUser(None));
+        }
+        CurrentUser::from_request_parts(parts, state)
+            .await
+            .map(|user| OptionalUser(Some(user)))
+    }
+}
+
 /// A signed-in admin; anyone else gets 403.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminUser(pub CurrentUser);

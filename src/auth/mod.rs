@@ -13,7 +13,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use extractor::{AdminUser, ClientIp, CurrentUser, UserAgent};
+pub use extractor::{AdminUser, ClientIp, CurrentUser, OptionalUser, UserAgent};
 
 /// What a member may do; moderators and admins have everything below them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]

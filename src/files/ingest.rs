@@ -1,0 +1,192 @@
+//! Streams an upload into storage: sniffs the type from the first bytes, hashes and
+//! counts while writing, and leaves nothing behind when anything goes wrong, even when
+//! the client disconnects and the request future is dropped.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::sniff::{AllowedTypes, SNIFF_BYTES, display_name, file_key, sniff_mime};
+use crate::error::{AppError, AppResult};
+
+/// Parts of a multipart upload; also the largest object written with a single PUT.
+const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts in flight at once; with `PART_BYTES` this bounds an upload's memory.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// What an upload must satisfy.
+pub struct Rules<'a> {
+    pub max_bytes: u64,
+    pub allowed: &'a AllowedTypes,
+    /// Overrides the storage key (catalog photos live at fixed places).
+    pub key: Option<String>,
+}
+
+/// A stored object that is deleted again unless `keep` is called, e.g. when the row
+/// describing it could not be written.
+pub struct StoredObject {
+    pub uid: String,
+    pub key: String,
+    pub original_name: String,
+    pub mime_type: &'static str,
+    pub size: u64,
+    pub sha256: String,
+    pub uploaded_at: DateTime<Utc>,
+    store: Arc<dyn ObjectStore>,
+    kept: bool,
+}
+
+impl StoredObject {
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for StoredObject {
+    fn drop(&mut self) {
+        if !self.kept {
+            let store = self.store.clone();
+            let path = ObjectPath::from(self.key.as_str());
+            tokio::spawn(async move {
+                if let Err(err) = store.delete(&path).await {
+                    tracing::warn!(error = %err, key = %path, "could not remove an abandoned object");
+                }
+            });
+        }
+    }
+}
+
+/// Aborts a multipart upload that did not complete, whatever the reason.
+struct UploadGuard(Option<WriteMultipart>);
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        if let Some(upload) = self.0.take() {
+            tokio::spawn(async move {
+                if let Err(err) = upload.abort().await {
+                    tracing::warn!(error = %err, "could not abort an unfinished upload");
+                }
+            });
+        }
+    }
+}
+
+fn too_large(max_bytes: u64) -> AppError {
+    AppError::PayloadTooLarge {
+        detail: format!("the file is larger than the limit of {max_bytes} bytes"),
+    }
+}
+
+fn interrupted(err: impl std::fmt::Display) -> AppError {
+    tracing::info!(error = %err, "upload interrupted");
+    AppError::bad_request("upload_interrupted", "the upload was interrupted before it ended")
+}
+
+/// Writes `body` to storage under a new uid.
+pub async fn ingest<S, E>(
+    store: &Arc<dyn ObjectStore>,
+    body: S,
+    original_name: &str,
+    rules: Rules<'_>,
+) -> AppResult<StoredObject>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut body = body;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut head = BytesMut::new();
+    let mut ended = false;
+
+    // Buffer up to one part: enough to judge the type, and small files go in one PUT.
+    while head.len() < PART_BYTES {
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                size += chunk.len() as u64;
+                if size > rules.max_bytes {
+                    return Err(too_large(rules.max_bytes));
+                }
+                head.extend_from_slice(&chunk);
+            }
+            Some(Err(err)) => return Err(interrupted(err)),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+        if head.len() >= SNIFF_BYTES {
+            check_type(&head, rules.allowed)?;
+        }
+    }
+    if head.is_empty() {
+        return Err(AppError::invalid("file", "is empty"));
+    }
+    let mime_type = check_type(&head, rules.allowed)?;
+
+    let uid = Uuid::now_v7().to_string();
+    let uploaded_at = Utc::now();
+    let key = rules
+        .key
+        .unwrap_or_else(|| file_key(mime_type, uploaded_at, &uid, original_name));
+    let path = ObjectPath::from(key.as_str());
+    hasher.update(&head);
+
+    if ended {
+        store
+            .put(&path, PutPayload::from(head.freeze()))
+            .await
+            .map_err(AppError::internal)?;
+    } else {
+        let upload = store.put_multipart(&path).await.map_err(AppError::internal)?;
+        let mut guard = UploadGuard(Some(WriteMultipart::new_with_chunk_size(upload, PART_BYTES)));
+        let writer = guard.0.as_mut().ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
+        writer.put(head.freeze());
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(interrupted)?;
+            size += chunk.len() as u64;
+            if size > rules.max_bytes {
+                return Err(too_large(rules.max_bytes));
+            }
+            hasher.update(&chunk);
+            writer
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(AppError::internal)?;
+            writer.put(chunk);
+        }
+        let writer = guard.0.take().ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
+        writer.finish().await.map_err(AppError::internal)?;
+    }
+
+    Ok(StoredObject {
+        uid,
+        key,
+        original_name: display_name(original_name),
+        mime_type,
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        uploaded_at,
+        store: store.clone(),
+        kept: false,
+    })
+}
+
+fn check_type(head: &[u8], allowed: &AllowedTypes) -> AppResult<&'static str> {
+    let sample = &head[..head.len().min(SNIFF_BYTES)];
+    match sniff_mime(sample) {
+        Some(mime) if allowed.allows(mime) => Ok(mime),
+        Some(mime) => Err(AppError::UnsupportedMediaType {
+            detail: format!("files of type {mime} are not accepted"),
+        }),
+        None => Err(AppError::UnsupportedMediaType {
+            detail: "the file type could not be recognised".to_owned(),
+        }),
+    }
+}

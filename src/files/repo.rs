@@ -1,0 +1,105 @@
+//! Queries of the `files` table.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use super::entity::{self, STATUS_ACTIVE, STATUS_DELETED};
+use super::ingest::StoredObject;
+use super::model::Visibility;
+use crate::error::AppResult;
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    object: &StoredObject,
+    storage: &str,
+    bucket: Option<&str>,
+    visibility: Visibility,
+    owner: Option<i64>,
+) -> AppResult<entity::Model> {
+    Ok(entity::ActiveModel {
+        uid: Set(object.uid.clone()),
+        file_key: Set(object.key.clone()),
+        original_name: Set(object.original_name.clone()),
+        mime_type: Set(object.mime_type.to_owned()),
+        size: Set(object.size as i64),
+        sha256: Set(object.sha256.clone()),
+        storage: Set(storage.to_owned()),
+        bucket_name: Set(bucket.map(str::to_owned)),
+        status: Set(STATUS_ACTIVE.to_owned()),
+        visibility: Set(visibility.as_str().to_owned()),
+        s3_url: Set(None),
+        expires_at: Set(None),
+        uploaded_at: Set(object.uploaded_at),
+        added_user: Set(owner),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?)
+}
+
+pub async fn find_active(conn: &impl ConnectionTrait, uid: &str) -> AppResult<Option<entity::Model>> {
+    Ok(entity::Entity::find()
+        .filter(entity::Column::Uid.eq(uid))
+        .filter(entity::Column::Status.eq(STATUS_ACTIVE))
+        .one(conn)
+        .await?)
+}
+
+pub async fn find_by_id(conn: &impl ConnectionTrait, file_id: i64) -> AppResult<Option<entity::Model>> {
+    Ok(entity::Entity::find_by_id(file_id).one(conn).await?)
+}
+
+/// The uids of files by id, for embedding URLs.
+pub async fn uids(conn: &impl ConnectionTrait, file_ids: Vec<i64>) -> AppResult<Vec<(i64, String)>> {
+    if file_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(entity::Entity::find()
+        .select_only()
+        .column(entity::Column::FileId)
+        .column(entity::Column::Uid)
+        .filter(entity::Column::FileId.is_in(file_ids))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
+pub async fn mark_deleted(conn: &impl ConnectionTrait, file_id: i64) -> AppResult<()> {
+    entity::Entity::update_many()
+        .col_expr(entity::Column::Status, Expr::value(STATUS_DELETED))
+        .filter(entity::Column::FileId.eq(file_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn save_link(conn: &impl ConnectionTrait, file_id: i64, url: &str, expires_at: DateTime<Utc>) -> AppResult<()> {
+    entity::Entity::update_many()
+        .col_expr(entity::Column::S3Url, Expr::value(url))
+        .col_expr(entity::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(entity::Column::FileId.eq(file_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A member's active files, newest first, before the cursor's id.
+pub async fn list_owned(
+    conn: &impl ConnectionTrait,
+    owner: i64,
+    before_id: Option<i64>,
+    limit: u64,
+) -> AppResult<Vec<entity::Model>> {
+    let mut query = entity::Entity::find()
+        .filter(entity::Column::AddedUser.eq(owner))
+        .filter(entity::Column::Status.eq(STATUS_ACTIVE));
+    if let Some(before_id) = before_id {
+        query = query.filter(entity::Column::FileId.lt(before_id));
+    }
+    Ok(query
+        .order_by_desc(entity::Column::FileId)
+        .limit(limit + 1)
+        .all(conn)
+        .await?)
+}

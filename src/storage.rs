@@ -1,0 +1,188 @@
+//! Where file bytes live: a local directory or an S3-compatible bucket, behind one type.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
+use object_store::{ClientOptions, ObjectStore};
+use url::Url;
+
+use crate::config::{Config, S3Config, StorageBackend};
+
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    backend: Backend,
+}
+
+enum Backend {
+    Local { root: PathBuf },
+    S3 { client: Arc<AmazonS3>, bucket: String, presigned_downloads: bool },
+}
+
+impl Storage {
+    /// Opens the configured storage; for S3 the bucket is checked, and created when
+    /// `create_bucket` allows.
+    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        match config.storage {
+            StorageBackend::Local => {
+                let root = config.files_dir();
+                tokio::fs::create_dir_all(&root)
+                    .await
+                    .with_context(|| format!("creating {}", root.display()))?;
+                let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
+                let store = LocalFileSystem::new_with_prefix(&root)
+                    .context("opening the local file store")?
+                    .with_automatic_cleanup(true);
+                Ok(Self {
+                    store: Arc::new(store),
+                    backend: Backend::Local { root },
+                })
+            }
+            StorageBackend::S3 => {
+                let s3 = &config.s3;
+                let bucket = s3.bucket_name.clone().context("S3_BUCKET_NAME is not set")?;
+                ensure_bucket(s3, &bucket).await?;
+                let client = Arc::new(s3_client(s3, &bucket)?);
+                Ok(Self {
+                    store: client.clone(),
+                    backend: Backend::S3 {
+                        client,
+                        bucket,
+                        presigned_downloads: s3.presigned_downloads,
+                    },
+                })
+            }
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// `local` or `s3`, as recorded in `files.storage`.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Local { .. } => "local",
+            Backend::S3 { .. } => "s3",
+        }
+    }
+
+    pub fn bucket(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Local { .. } => None,
+            Backend::S3 { bucket, .. } => Some(bucket),
+        }
+    }
+
+    /// The file behind a key on local storage, for reads that skip the object store.
+    pub fn local_path(&self, key: &str) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::Local { root } => Some(root.join(key)),
+            Backend::S3 { .. } => None,
+        }
+    }
+
+    pub fn redirects_downloads(&self) -> bool {
+        matches!(self.backend, Backend::S3 { presigned_downloads: true, .. })
+    }
+
+    /// A presigned GET URL (S3 only).
+    pub async fn presigned_get(&self, key: &str, expires_in: Duration) -> anyhow::Result<Option<Url>> {
+        match &self.backend {
+            Backend::Local { .. } => Ok(None),
+            Backend::S3 { client, .. } => Ok(Some(
+                client
+                    .signed_url(reqwest::Method::GET, &ObjectPath::from(key), expires_in)
+                    .await
+                    .context("presigning a URL")?,
+            )),
+        }
+    }
+
+    /// Reachable when asking for an object that does not exist answers "not found".
+    pub async fn ping(&self) -> Result<(), object_store::Error> {
+        match self.store.head(&ObjectPath::from(".vitrine-readiness-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+fn s3_client(s3: &S3Config, bucket: &str) -> anyhow::Result<AmazonS3> {
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(&s3.region)
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(Duration::from_secs(10))
+                .with_timeout(Duration::from_secs(300))
+                .with_allow_http(true),
+        );
+    if let Some(endpoint) = &s3.endpoint_url {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
+    }
+    if let (Some(access_key), Some(secret_key)) = (&s3.access_key, &s3.secret_key) {
+        builder = builder
+            .with_access_key_id(access_key)
+            .with_secret_access_key(secret_key.expose());
+    }
+    builder.build().context("configuring the S3 client")
+}
+
+/// Checks the bucket with a signed HEAD, and creates it when allowed.
+async fn ensure_bucket(s3: &S3Config, bucket: &str) -> anyhow::Result<()> {
+    let endpoint = s3
+        .endpoint_url
+        .clone()
+        .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", s3.region));
+    let endpoint: Url = endpoint.parse().context("S3_ENDPOINT_URL is not a URL")?;
+    let bucket_ref = rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket.to_owned(), s3.region.clone())
+        .context("S3 bucket name")?;
+    let credentials = match (&s3.access_key, &s3.secret_key) {
+        (Some(key), Some(secret)) => Some(rusty_s3::Credentials::new(key.clone(), secret.expose().to_owned())),
+        _ => None,
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let expires = Duration::from_secs(60);
+    use rusty_s3::S3Action;
+    let head = rusty_s3::actions::HeadBucket::new(&bucket_ref, credentials.as_ref()).sign(expires);
+    let status = http
+        .head(head)
+        .send()
+        .await
+        .with_context(|| format!("reaching S3 bucket {bucket}"))?
+        .status();
+    if status.is_success() {
+        return Ok(());
+    }
+    if status != reqwest::StatusCode::NOT_FOUND {
+        bail!("S3 bucket {bucket} answered {status}");
+    }
+    if !s3.create_bucket {
+        bail!("S3 bucket {bucket} does not exist (set VITRINE_S3__CREATE_BUCKET=true to create it)");
+    }
+    let Some(credentials) = credentials.as_ref() else {
+        bail!("creating S3 bucket {bucket} needs S3_ACCESS_KEY and S3_SECRET_KEY");
+    };
+    let create = rusty_s3::actions::CreateBucket::new(&bucket_ref, credentials).sign(expires);
+    let response = http
+        .put(create)
+        .send()
+        .await
+        .with_context(|| format!("creating S3 bucket {bucket}"))?;
+    if !response.status().is_success() {
+        bail!("creating S3 bucket {bucket} answered {}", response.status());
+    }
+    tracing::info!(bucket, "created the S3 bucket");
+    Ok(())
+}
