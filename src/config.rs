@@ -452,10 +452,16 @@ mod tests {
             jail.set_env("SECRET_KEY", "seed-secret");
             let config = Config::load(None).map_err(|err| err.to_string())?;
             assert_eq!(config.storage, StorageBackend::S3);
-            assert_eq!(config.s3.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
+            assert_eq!(
+                config.s3.endpoint_url.as_deref(),
+                Some("http://127.0.0.1:9000")
+            );
             assert_eq!(config.s3.bucket_name.as_deref(), Some("vitrine-bucket"));
             assert_eq!(config.s3.access_key.as_deref(), Some("seed-access"));
-            assert_eq!(config.s3.secret_key.as_ref().map(Secret::expose), Some("seed-secret"));
+            assert_eq!(
+                config.s3.secret_key.as_ref().map(Secret::expose),
+                Some("seed-secret")
+            );
             assert!(config.validate().is_ok());
             Ok(())
         });

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -32,9 +32,9 @@ use crate::config::Config;
 use crate::error::{PROBLEM_JSON, problem_response};
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
-use crate::storage::Storage;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
+use crate::storage::Storage;
 use crate::{accounts, db, files, ops, telemetry};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
@@ -50,10 +50,15 @@ impl Application {
     /// Connects to every backing service, prepares the schema and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
-        let state = build_state(config).await?;
-        let listener = TcpListener::bind(state.config.addr)
+        let listener = TcpListener::bind(config.addr)
             .await
-            .with_context(|| format!("binding {}", state.config.addr))?;
+            .with_context(|| format!("binding {}", config.addr))?;
+        let mut config = config;
+        if config.public_url.is_none() {
+            // links carry the port actually bound, also when port 0 was asked for
+            config.public_url = Some(format!("http://{}", listener.local_addr()?));
+        }
+        let state = build_state(config).await?;
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -163,7 +168,12 @@ pub fn with_middleware(routes: Router, config: &Config) -> Router {
 
 /// Files served with byte ranges are sent as stored: compressing them would break ranges
 /// and cost CPU on content that is mostly compressed already.
-fn not_ranged(_: StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions) -> bool {
+fn not_ranged(
+    _: StatusCode,
+    _: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
     !headers.contains_key(header::ACCEPT_RANGES)
 }
 

@@ -20,8 +20,14 @@ pub struct Storage {
 }
 
 enum Backend {
-    Local { root: PathBuf },
-    S3 { client: Arc<AmazonS3>, bucket: String, presigned_downloads: bool },
+    Local {
+        root: PathBuf,
+    },
+    S3 {
+        client: Arc<AmazonS3>,
+        bucket: String,
+        presigned_downloads: bool,
+    },
 }
 
 impl Storage {
@@ -34,7 +40,9 @@ impl Storage {
                 tokio::fs::create_dir_all(&root)
                     .await
                     .with_context(|| format!("creating {}", root.display()))?;
-                let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
+                let root = root
+                    .canonicalize()
+                    .with_context(|| format!("resolving {}", root.display()))?;
                 let store = LocalFileSystem::new_with_prefix(&root)
                     .context("opening the local file store")?
                     .with_automatic_cleanup(true);
@@ -45,7 +53,10 @@ impl Storage {
             }
             StorageBackend::S3 => {
                 let s3 = &config.s3;
-                let bucket = s3.bucket_name.clone().context("S3_BUCKET_NAME is not set")?;
+                let bucket = s3
+                    .bucket_name
+                    .clone()
+                    .context("S3_BUCKET_NAME is not set")?;
                 ensure_bucket(s3, &bucket).await?;
                 let client = Arc::new(s3_client(s3, &bucket)?);
                 Ok(Self {
@@ -88,11 +99,21 @@ impl Storage {
     }
 
     pub fn redirects_downloads(&self) -> bool {
-        matches!(self.backend, Backend::S3 { presigned_downloads: true, .. })
+        matches!(
+            self.backend,
+            Backend::S3 {
+                presigned_downloads: true,
+                ..
+            }
+        )
     }
 
     /// A presigned GET URL (S3 only).
-    pub async fn presigned_get(&self, key: &str, expires_in: Duration) -> anyhow::Result<Option<Url>> {
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> anyhow::Result<Option<Url>> {
         match &self.backend {
             Backend::Local { .. } => Ok(None),
             Backend::S3 { client, .. } => Ok(Some(
@@ -104,9 +125,26 @@ impl Storage {
         }
     }
 
-    /// Reachable when asking for an object that does not exist answers "not found".
+    /// Reachable when asking for an object that does not exist answers "not found"
+    /// (and, on local storage, when the root is still a directory).
     pub async fn ping(&self) -> Result<(), object_store::Error> {
-        match self.store.head(&ObjectPath::from(".vitrine-readiness-probe")).await {
+        if let Backend::Local { root } = &self.backend {
+            let is_dir = tokio::fs::metadata(root)
+                .await
+                .map(|meta| meta.is_dir())
+                .unwrap_or(false);
+            if !is_dir {
+                return Err(object_store::Error::Generic {
+                    store: "local",
+                    source: format!("{} is not a directory", root.display()).into(),
+                });
+            }
+        }
+        match self
+            .store
+            .head(&ObjectPath::from(".vitrine-readiness-probe"))
+            .await
+        {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(err),
         }
@@ -143,10 +181,18 @@ async fn ensure_bucket(s3: &S3Config, bucket: &str) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", s3.region));
     let endpoint: Url = endpoint.parse().context("S3_ENDPOINT_URL is not a URL")?;
-    let bucket_ref = rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket.to_owned(), s3.region.clone())
-        .context("S3 bucket name")?;
+    let bucket_ref = rusty_s3::Bucket::new(
+        endpoint,
+        rusty_s3::UrlStyle::Path,
+        bucket.to_owned(),
+        s3.region.clone(),
+    )
+    .context("S3 bucket name")?;
     let credentials = match (&s3.access_key, &s3.secret_key) {
-        (Some(key), Some(secret)) => Some(rusty_s3::Credentials::new(key.clone(), secret.expose().to_owned())),
+        (Some(key), Some(secret)) => Some(rusty_s3::Credentials::new(
+            key.clone(),
+            secret.expose().to_owned(),
+        )),
         _ => None,
     };
     let http = reqwest::Client::builder()
@@ -169,7 +215,9 @@ async fn ensure_bucket(s3: &S3Config, bucket: &str) -> anyhow::Result<()> {
         bail!("S3 bucket {bucket} answered {status}");
     }
     if !s3.create_bucket {
-        bail!("S3 bucket {bucket} does not exist (set VITRINE_S3__CREATE_BUCKET=true to create it)");
+        bail!(
+            "S3 bucket {bucket} does not exist (set VITRINE_S3__CREATE_BUCKET=true to create it)"
+        );
     }
     let Some(credentials) = credentials.as_ref() else {
         bail!("creating S3 bucket {bucket} needs S3_ACCESS_KEY and S3_SECRET_KEY");

@@ -1,5 +1,6 @@
 //! Registration, sign-in, token refresh, sign-out and the list of one's sessions.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -7,6 +8,8 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use sea_orm::TransactionTrait;
 
+use super::avatars::file_url;
+use super::entity::{user_details, users};
 use super::model::{
     AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, SessionResponse, TokenResponse,
     UserResponse, check_username, normalize_email,
@@ -17,6 +20,7 @@ use crate::auth::password::{Verified, check_new_password};
 use crate::auth::{ClientIp, CurrentUser, Role, UserAgent};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path};
+use crate::files::repo as files_repo;
 use crate::state::AppState;
 
 /// Creates an account and signs it in.
@@ -262,8 +266,37 @@ pub async fn delete_session(
 }
 
 pub async fn load_user(state: &AppState, user_id: i64) -> AppResult<UserResponse> {
-    let (user, details) = repo::find_user_with_details(&state.db, user_id)
+    let row = repo::find_user_with_details(&state.db, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("user_not_found", "no such user"))?;
-    Ok(UserResponse::new(user, details))
+    let mut users = user_responses(state, vec![row]).await?;
+    users
+        .pop()
+        .ok_or_else(|| AppError::not_found("user_not_found", "no such user"))
+}
+
+/// Builds user JSON for rows, looking up every active avatar's URL in one query.
+pub async fn user_responses(
+    state: &AppState,
+    rows: Vec<(users::Model, Option<user_details::Model>)>,
+) -> AppResult<Vec<UserResponse>> {
+    let image_ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|(_, details)| details.as_ref()?.profile_image_id)
+        .collect();
+    let uids: HashMap<i64, String> = files_repo::uids(&state.db, image_ids)
+        .await?
+        .into_iter()
+        .collect();
+    let public_url = state.config.public_url();
+    Ok(rows
+        .into_iter()
+        .map(|(user, details)| {
+            let avatar_url = details
+                .as_ref()
+                .and_then(|details| uids.get(&details.profile_image_id?))
+                .map(|uid| file_url(&public_url, uid));
+            UserResponse::new(user, details, avatar_url)
+        })
+        .collect())
 }

@@ -2,7 +2,9 @@
 //! OAuth sign-in with Google and Yandex.
 
 mod auth_handlers;
+pub mod avatars;
 pub mod entity;
+mod identicon;
 pub mod model;
 pub mod oauth;
 mod password_handlers;
@@ -10,6 +12,7 @@ pub mod repo;
 pub mod sign_in;
 mod user_handlers;
 
+use axum::extract::DefaultBodyLimit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,5 +37,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(user_handlers::get_user))
         .routes(routes!(user_handlers::list_users))
         .routes(routes!(user_handlers::update_user))
+        .routes(routes!(avatars::random_avatar))
+        .routes(routes!(avatars::list_avatars))
+        .routes(routes!(avatars::activate_avatar))
+        .routes(routes!(avatars::delete_avatar))
         .merge(oauth::router())
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(avatars::upload_avatar))
+                // the handler counts the bytes against the avatar limit itself
+                .layer(DefaultBodyLimit::disable()),
+        )
 }

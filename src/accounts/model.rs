@@ -119,10 +119,16 @@ pub struct UserResponse {
     pub meshok_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The active avatar's picture.
+    pub avatar_url: Option<String>,
 }
 
 impl UserResponse {
-    pub fn new(user: users::Model, details: Option<user_details::Model>) -> Self {
+    pub fn new(
+        user: users::Model,
+        details: Option<user_details::Model>,
+        avatar_url: Option<String>,
+    ) -> Self {
         let (description, last_login_at) = details
             .map(|details| (details.description, details.last_login_at))
             .unwrap_or_default();
@@ -139,6 +145,7 @@ impl UserResponse {
             meshok_url: user.meshok_url,
             created_at: user.created_at,
             last_login_at,
+            avatar_url,
         }
     }
 }
@@ -154,6 +161,7 @@ pub struct PublicUserResponse {
     pub avito_url: Option<String>,
     pub meshok_url: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub avatar_url: Option<String>,
 }
 
 impl From<UserResponse> for PublicUserResponse {
@@ -167,6 +175,7 @@ impl From<UserResponse> for PublicUserResponse {
             avito_url: user.avito_url,
             meshok_url: user.meshok_url,
             created_at: user.created_at,
+            avatar_url: user.avatar_url,
         }
     }
 }

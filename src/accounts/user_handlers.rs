@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, TransactionTrait};
 
-use super::auth_handlers::load_user;
+use super::auth_handlers::{load_user, user_responses};
 use super::model::{
     AdminUpdateUserRequest, AdminUserQuery, PublicUserResponse, UpdateMeRequest, UserResponse,
     check_description, check_marketplace_url, check_phone_number, check_username,
@@ -14,6 +14,8 @@ use super::{repo, sign_in};
 use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::files::handlers::remove_blobs;
+use crate::files::repo as files_repo;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
@@ -110,7 +112,7 @@ pub async fn update_me(
     Ok(Json(load_user(&state, current.user_id).await?))
 }
 
-/// Deletes my account with everything that belongs only to it; my files stay, ownerless.
+/// Deletes my account with everything that belongs to it, my files and avatars included.
 #[utoipa::path(
     delete,
     path = "/users/me",
@@ -123,7 +125,13 @@ pub async fn delete_me(
     current: CurrentUser,
 ) -> AppResult<StatusCode> {
     sign_in::revoke_user_sessions(&state, current.user_id, None).await?;
-    repo::delete_user(&state.db, current.user_id).await?;
+    let tx = state.db.begin().await?;
+    let files = files_repo::mark_all_deleted(&tx, current.user_id).await?;
+    repo::delete_user(&tx, current.user_id).await?;
+    tx.commit().await?;
+    for file in &files {
+        remove_blobs(&state, file).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,9 +179,11 @@ pub async fn list_users(
     };
     let rows = repo::list_users(&state.db, &filter, page.cursor_id()?, limit).await?;
     let page = Page::from_rows(rows, limit, |(user, _)| user.user_id);
-    Ok(Json(
-        page.map(|(user, details)| UserResponse::new(user, details)),
-    ))
+    let items = user_responses(&state, page.items).await?;
+    Ok(Json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Changes a user's role or deactivates them; a deactivated user is signed out at once.

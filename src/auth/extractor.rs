@@ -68,7 +68,10 @@ pub struct OptionalUser(pub Option<CurrentUser>);
 impl FromRequestParts<AppState> for OptionalUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if !parts.headers.contains_key(AUTHORIZATION) {
             return Ok(OptionalUser(None));
         }

@@ -4,6 +4,8 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 use crate::error::{AppError, AppResult, FieldError};
 
@@ -85,6 +87,9 @@ pub struct Passwords {
     argon2: Argon2<'static>,
     /// Verified against when the account is unknown, so both cases take as long.
     dummy_hash: String,
+    /// One hash per core at a time: each takes 19 MiB, so a burst of sign-ins cannot
+    /// exhaust memory, and waiting requests queue instead of thrashing the CPU.
+    permits: Arc<Semaphore>,
 }
 
 impl Passwords {
@@ -97,11 +102,17 @@ impl Passwords {
             .hash_password(b"vitrine-dummy-password", &salt)
             .map_err(|err| anyhow::anyhow!("hashing the dummy password: {err}"))?
             .to_string();
-        Ok(Self { argon2, dummy_hash })
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            argon2,
+            dummy_hash,
+            permits: Arc::new(Semaphore::new(cores)),
+        })
     }
 
     /// Hashes on the blocking pool: argon2id is deliberately slow.
     pub async fn hash(&self, password: &str) -> AppResult<String> {
+        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {

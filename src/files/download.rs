@@ -62,17 +62,23 @@ pub fn check_read_access(
         return Ok(());
     }
     if let (Some(expires), Some(signature)) = (query.expires, query.signature.as_deref()) {
-        return links::verify(state.config.jwt_secret(), &file.uid, expires, signature, Utc::now().timestamp())
-            .map_err(|problem| match problem {
-                LinkProblem::Expired => AppError::Forbidden {
-                    code: "link_expired",
-                    detail: "this link has expired".to_owned(),
-                },
-                LinkProblem::Invalid => AppError::Forbidden {
-                    code: "invalid_link",
-                    detail: "this link is not valid".to_owned(),
-                },
-            });
+        return links::verify(
+            state.config.jwt_secret(),
+            &file.uid,
+            expires,
+            signature,
+            Utc::now().timestamp(),
+        )
+        .map_err(|problem| match problem {
+            LinkProblem::Expired => AppError::Forbidden {
+                code: "link_expired",
+                detail: "this link has expired".to_owned(),
+            },
+            LinkProblem::Invalid => AppError::Forbidden {
+                code: "invalid_link",
+                detail: "this link is not valid".to_owned(),
+            },
+        });
     }
     Err(not_found())
 }
@@ -108,23 +114,23 @@ pub async fn respond(
             "private, no-cache"
         }),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 
     if not_modified(request_headers, &etag, file.uploaded_at) {
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
 
-    insert(&mut headers, header::CONTENT_TYPE, blob.mime_type);
-    insert(
-        &mut headers,
-        header::CONTENT_DISPOSITION,
-        &content_disposition(&file.original_name, as_attachment),
-    );
-
     let range = match requested_range(request_headers, blob.size) {
         Ok(range) => range,
         Err(()) => {
-            insert(&mut headers, header::CONTENT_RANGE, &format!("bytes */{}", blob.size));
+            insert(
+                &mut headers,
+                header::CONTENT_RANGE,
+                &format!("bytes */{}", blob.size),
+            );
             let mut response = AppError::Status {
                 status: StatusCode::RANGE_NOT_SATISFIABLE,
                 code: "range_not_satisfiable",
@@ -135,6 +141,12 @@ pub async fn respond(
             return Ok(response);
         }
     };
+    insert(&mut headers, header::CONTENT_TYPE, blob.mime_type);
+    insert(
+        &mut headers,
+        header::CONTENT_DISPOSITION,
+        &content_disposition(&file.original_name, as_attachment),
+    );
     let (status, start, length) = match range {
         Some((start, end)) => {
             insert(
@@ -158,7 +170,11 @@ pub async fn respond(
             .await
             .map_err(AppError::internal)?
         {
-            return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url.to_string())]).into_response());
+            return Ok((
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, url.to_string())],
+            )
+                .into_response());
         }
     }
     let body = read_body(state, &blob.key, start, length).await?;
@@ -177,10 +193,14 @@ async fn read_body(state: &AppState, key: &str, start: u64, length: u64) -> AppR
             AppError::internal(err)
         })?;
         if start > 0 {
-            file.seek(SeekFrom::Start(start)).await.map_err(AppError::internal)?;
+            file.seek(SeekFrom::Start(start))
+                .await
+                .map_err(AppError::internal)?;
         }
         let reader = file.take(length);
-        return Ok(Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK)));
+        return Ok(Body::from_stream(ReaderStream::with_capacity(
+            reader, READ_CHUNK,
+        )));
     }
     let options = GetOptions {
         range: Some(GetRange::Bounded(start..start + length)),
@@ -192,7 +212,9 @@ async fn read_body(state: &AppState, key: &str, start: u64, length: u64) -> AppR
         .get_opts(&ObjectPath::from(key), options)
         .await
         .map_err(AppError::internal)?;
-    Ok(Body::from_stream(result.into_stream().map_err(std::io::Error::other)))
+    Ok(Body::from_stream(
+        result.into_stream().map_err(std::io::Error::other),
+    ))
 }
 
 fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
@@ -203,7 +225,10 @@ fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 
 /// `If-None-Match` wins over `If-Modified-Since` (RFC 9110 §13.2.2).
 fn not_modified(headers: &HeaderMap, etag: &str, modified: DateTime<Utc>) -> bool {
-    if let Some(value) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         return value
             .split(',')
             .map(|tag| tag.trim().trim_start_matches("W/"))
@@ -255,11 +280,21 @@ fn http_date(at: DateTime<Utc>) -> String {
 fn content_disposition(name: &str, as_attachment: bool) -> String {
     let fallback: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!(
         "{}; filename=\"{}\"; filename*=UTF-8''{}",
-        if as_attachment { "attachment" } else { "inline" },
+        if as_attachment {
+            "attachment"
+        } else {
+            "inline"
+        },
         fallback,
         utf8_percent_encode(name, FILENAME_ENCODE)
     )
@@ -278,10 +313,22 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(requested_range(&HeaderMap::new(), 100), Ok(None));
-        assert_eq!(requested_range(&with_range("bytes=0-9"), 100), Ok(Some((0, 9))));
-        assert_eq!(requested_range(&with_range("bytes=90-"), 100), Ok(Some((90, 99))));
-        assert_eq!(requested_range(&with_range("bytes=-10"), 100), Ok(Some((90, 99))));
-        assert_eq!(requested_range(&with_range("bytes=50-500"), 100), Ok(Some((50, 99))));
+        assert_eq!(
+            requested_range(&with_range("bytes=0-9"), 100),
+            Ok(Some((0, 9)))
+        );
+        assert_eq!(
+            requested_range(&with_range("bytes=90-"), 100),
+            Ok(Some((90, 99)))
+        );
+        assert_eq!(
+            requested_range(&with_range("bytes=-10"), 100),
+            Ok(Some((90, 99)))
+        );
+        assert_eq!(
+            requested_range(&with_range("bytes=50-500"), 100),
+            Ok(Some((50, 99)))
+        );
         assert_eq!(requested_range(&with_range("bytes=100-"), 100), Err(()));
         assert_eq!(requested_range(&with_range("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(requested_range(&with_range("pages=1-2"), 100), Ok(None));
@@ -293,19 +340,31 @@ mod tests {
             content_disposition("Полёт 3133.jpg", false),
             "inline; filename=\"_____ 3133.jpg\"; filename*=UTF-8''%D0%9F%D0%BE%D0%BB%D1%91%D1%82%203133.jpg"
         );
-        assert!(content_disposition("a\"b.txt", true).starts_with("attachment; filename=\"a_b.txt\""));
+        assert!(
+            content_disposition("a\"b.txt", true).starts_with("attachment; filename=\"a_b.txt\"")
+        );
     }
 
     #[test]
     fn conditional_requests() {
         let modified: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
         let mut headers = HeaderMap::new();
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\", \"def\""));
+        headers.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"abc\", \"def\""),
+        );
         assert!(not_modified(&headers, "\"def\"", modified));
         assert!(!not_modified(&headers, "\"xyz\"", modified));
         let mut headers = HeaderMap::new();
-        headers.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_str(&http_date(modified)).unwrap());
+        headers.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_str(&http_date(modified)).unwrap(),
+        );
         assert!(not_modified(&headers, "\"xyz\"", modified));
-        assert!(!not_modified(&headers, "\"xyz\"", modified + chrono::Duration::seconds(5)));
+        assert!(!not_modified(
+            &headers,
+            "\"xyz\"",
+            modified + chrono::Duration::seconds(5)
+        ));
     }
 }

@@ -6,11 +6,16 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use chrono::{Duration, Utc};
 use futures_util::TryStreamExt;
+use sea_orm::TransactionTrait;
 
 use super::download::{self, Blob, check_read_access, not_found};
 use super::ingest::{Rules, StoredObject, ingest};
-use super::model::{DownloadQuery, FileResponse, LinkRequest, LinkResponse, MAX_LINK_SECS, StreamUploadQuery, Visibility};
+use super::model::{
+    DownloadQuery, FileResponse, LinkRequest, LinkResponse, MAX_LINK_SECS, StreamUploadQuery,
+    Visibility,
+};
 use super::{entity, links, repo, thumbs};
+use crate::accounts::avatars;
 use crate::auth::{CurrentUser, OptionalUser, Role};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
@@ -35,7 +40,12 @@ pub fn check_declared_length(headers: &HeaderMap, max_bytes: u64) -> AppResult<(
 }
 
 /// Records a stored object; the object is removed again if the row cannot be written.
-pub async fn record(state: &AppState, object: StoredObject, visibility: Visibility, owner: i64) -> AppResult<entity::Model> {
+pub async fn record(
+    state: &AppState,
+    object: StoredObject,
+    visibility: Visibility,
+    owner: i64,
+) -> AppResult<entity::Model> {
     let file = repo::insert(
         &state.db,
         &object,
@@ -93,15 +103,19 @@ pub async fn upload_multipart(
             }
             Some("visibility") => {
                 let value = field.text().await.map_err(bad_form)?;
-                visibility = Visibility::parse(value.trim())
-                    .ok_or_else(|| AppError::invalid("visibility", "must be `public` or `private`"))?;
+                visibility = Visibility::parse(value.trim()).ok_or_else(|| {
+                    AppError::invalid("visibility", "must be `public` or `private`")
+                })?;
             }
             _ => {}
         }
     }
     let object = stored.ok_or_else(|| AppError::invalid("file", "is missing"))?;
     let file = record(&state, object, visibility, user.user_id).await?;
-    Ok((StatusCode::CREATED, Json(FileResponse::new(file, &state.config.public_url()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(FileResponse::new(file, &state.config.public_url())),
+    ))
 }
 
 /// Uploads the raw request body as one file; `name` is kept as metadata only.
@@ -135,9 +149,24 @@ pub async fn upload_stream(
         allowed: &state.allowed_types,
         key: None,
     };
-    let object = ingest(state.storage.store(), body.into_data_stream(), &query.name, rules).await?;
-    let file = record(&state, object, query.visibility.unwrap_or_default(), user.user_id).await?;
-    Ok((StatusCode::CREATED, Json(FileResponse::new(file, &state.config.public_url()))))
+    let object = ingest(
+        state.storage.store(),
+        body.into_data_stream(),
+        &query.name,
+        rules,
+    )
+    .await?;
+    let file = record(
+        &state,
+        object,
+        query.visibility.unwrap_or_default(),
+        user.user_id,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(FileResponse::new(file, &state.config.public_url())),
+    ))
 }
 
 /// The file's bytes, with `Range`, `ETag`/`If-None-Match` and `Last-Modified` support;
@@ -165,10 +194,14 @@ pub async fn download(
     method: Method,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let file = repo::find_active(&state.db, &uid).await?.ok_or_else(not_found)?;
+    let file = repo::find_active(&state.db, &uid)
+        .await?
+        .ok_or_else(not_found)?;
     check_read_access(&state, &file, user.as_ref(), &query)?;
     let blob = match query.thumb.as_deref() {
-        Some(spec) => thumbs::thumbnail(state.storage.store(), &file, thumbs::parse_size(spec)?).await?,
+        Some(spec) => {
+            thumbs::thumbnail(state.storage.store(), &file, thumbs::parse_size(spec)?).await?
+        }
         None => Blob {
             key: file.file_key.clone(),
             size: file.size as u64,
@@ -176,7 +209,15 @@ pub async fn download(
             etag: file.sha256.clone(),
         },
     };
-    download::respond(&state, &method, &headers, &file, blob, query.download.unwrap_or(false)).await
+    download::respond(
+        &state,
+        &method,
+        &headers,
+        &file,
+        blob,
+        query.download.unwrap_or(false),
+    )
+    .await
 }
 
 /// The file's metadata.
@@ -193,19 +234,25 @@ pub async fn meta(
     Path(uid): Path<String>,
     Query(query): Query<DownloadQuery>,
 ) -> AppResult<Json<FileResponse>> {
-    let file = repo::find_active(&state.db, &uid).await?.ok_or_else(not_found)?;
+    let file = repo::find_active(&state.db, &uid)
+        .await?
+        .ok_or_else(not_found)?;
     check_read_access(&state, &file, user.as_ref(), &query)?;
     Ok(Json(FileResponse::new(file, &state.config.public_url())))
 }
 
 /// A file that `user` may change: theirs, or any for admins.
 async fn owned_file(state: &AppState, user: &CurrentUser, uid: &str) -> AppResult<entity::Model> {
-    let file = repo::find_active(&state.db, uid).await?.ok_or_else(not_found)?;
+    let file = repo::find_active(&state.db, uid)
+        .await?
+        .ok_or_else(not_found)?;
     if file.added_user == Some(user.user_id) || user.role == Role::Admin {
         return Ok(file);
     }
     if file.visibility == Visibility::Public.as_str() {
-        Err(AppError::forbidden("only the owner or an admin may do this"))
+        Err(AppError::forbidden(
+            "only the owner or an admin may do this",
+        ))
     } else {
         Err(not_found())
     }
@@ -229,13 +276,19 @@ pub async fn create_link(
     Json(request): Json<LinkRequest>,
 ) -> AppResult<Json<LinkResponse>> {
     if !(1..=MAX_LINK_SECS).contains(&request.expires_in) {
-        return Err(AppError::invalid("expires_in", format!("must be between 1 and {MAX_LINK_SECS} seconds")));
+        return Err(AppError::invalid(
+            "expires_in",
+            format!("must be between 1 and {MAX_LINK_SECS} seconds"),
+        ));
     }
     let file = owned_file(&state, &user, &uid).await?;
     let expires_at = Utc::now() + Duration::seconds(request.expires_in as i64);
     let presigned = state
         .storage
-        .presigned_get(&file.file_key, std::time::Duration::from_secs(request.expires_in))
+        .presigned_get(
+            &file.file_key,
+            std::time::Duration::from_secs(request.expires_in),
+        )
         .await
         .map_err(AppError::internal)?;
     let url = match presigned {
@@ -263,9 +316,17 @@ pub async fn create_link(
     params(("uid" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
-pub async fn delete_file(State(state): State<AppState>, user: CurrentUser, Path(uid): Path<String>) -> AppResult<StatusCode> {
+pub async fn delete_file(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(uid): Path<String>,
+) -> AppResult<StatusCode> {
     let file = owned_file(&state, &user, &uid).await?;
-    repo::mark_deleted(&state.db, file.file_id).await?;
+    let tx = state.db.begin().await?;
+    // a picture in use as an avatar stops being one
+    avatars::forget_file(&tx, file.file_id).await?;
+    repo::mark_deleted(&tx, file.file_id).await?;
+    tx.commit().await?;
     remove_blobs(&state, &file).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -275,11 +336,19 @@ pub async fn delete_file(State(state): State<AppState>, user: CurrentUser, Path(
 pub async fn remove_blobs(state: &AppState, file: &entity::Model) {
     use object_store::path::Path as ObjectPath;
     let store = state.storage.store();
-    if let Err(err) = store.delete(&ObjectPath::from(file.file_key.as_str())).await {
+    if let Err(err) = store
+        .delete(&ObjectPath::from(file.file_key.as_str()))
+        .await
+    {
         tracing::warn!(error = %err, key = %file.file_key, "could not delete a blob");
     }
     let derived = ObjectPath::from(format!("thumbs/{}", file.uid));
-    let thumbs: Vec<_> = match store.list(Some(&derived)).map_ok(|meta| meta.location).try_collect().await {
+    let thumbs: Vec<_> = match store
+        .list(Some(&derived))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+    {
         Ok(paths) => paths,
         Err(err) => {
             tracing::warn!(error = %err, uid = %file.uid, "could not list thumbnails");
@@ -311,6 +380,7 @@ pub async fn list_files(
     let rows = repo::list_owned(&state.db, user.user_id, page.cursor_id()?, limit).await?;
     let public_url = state.config.public_url();
     Ok(Json(
-        Page::from_rows(rows, limit, |file| file.file_id).map(|file| FileResponse::new(file, &public_url)),
+        Page::from_rows(rows, limit, |file| file.file_id)
+            .map(|file| FileResponse::new(file, &public_url)),
     ))
 }

@@ -85,7 +85,10 @@ fn too_large(max_bytes: u64) -> AppError {
 
 fn interrupted(err: impl std::fmt::Display) -> AppError {
     tracing::info!(error = %err, "upload interrupted");
-    AppError::bad_request("upload_interrupted", "the upload was interrupted before it ended")
+    AppError::bad_request(
+        "upload_interrupted",
+        "the upload was interrupted before it ended",
+    )
 }
 
 /// Writes `body` to storage under a new uid.
@@ -144,9 +147,17 @@ where
             .await
             .map_err(AppError::internal)?;
     } else {
-        let upload = store.put_multipart(&path).await.map_err(AppError::internal)?;
-        let mut guard = UploadGuard(Some(WriteMultipart::new_with_chunk_size(upload, PART_BYTES)));
-        let writer = guard.0.as_mut().ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
+        let upload = store
+            .put_multipart(&path)
+            .await
+            .map_err(AppError::internal)?;
+        let mut guard = UploadGuard(Some(WriteMultipart::new_with_chunk_size(
+            upload, PART_BYTES,
+        )));
+        let writer = guard
+            .0
+            .as_mut()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
         writer.put(head.freeze());
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(interrupted)?;
@@ -161,7 +172,10 @@ where
                 .map_err(AppError::internal)?;
             writer.put(chunk);
         }
-        let writer = guard.0.take().ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
+        let writer = guard
+            .0
+            .take()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
         writer.finish().await.map_err(AppError::internal)?;
     }
 

@@ -27,7 +27,13 @@ pub enum LinkProblem {
     Invalid,
 }
 
-pub fn verify(secret: &str, uid: &str, expires: i64, signature: &str, now: i64) -> Result<(), LinkProblem> {
+pub fn verify(
+    secret: &str,
+    uid: &str,
+    expires: i64,
+    signature: &str,
+    now: i64,
+) -> Result<(), LinkProblem> {
     let signature = hex::decode(signature).map_err(|_| LinkProblem::Invalid)?;
     mac(secret, uid, expires)
         .verify_slice(&signature)
@@ -46,18 +52,36 @@ mod tests {
     fn signed_links_verify_until_they_expire() {
         let signature = sign("secret", "uid-1", 1_000);
         assert_eq!(verify("secret", "uid-1", 1_000, &signature, 999), Ok(()));
-        assert_eq!(verify("secret", "uid-1", 1_000, &signature, 1_000), Err(LinkProblem::Expired));
+        assert_eq!(
+            verify("secret", "uid-1", 1_000, &signature, 1_000),
+            Err(LinkProblem::Expired)
+        );
     }
 
     #[test]
     fn any_change_breaks_the_signature() {
         let signature = sign("secret", "uid-1", 1_000);
-        assert_eq!(verify("secret", "uid-2", 1_000, &signature, 0), Err(LinkProblem::Invalid));
-        assert_eq!(verify("secret", "uid-1", 2_000, &signature, 0), Err(LinkProblem::Invalid));
-        assert_eq!(verify("other", "uid-1", 1_000, &signature, 0), Err(LinkProblem::Invalid));
-        assert_eq!(verify("secret", "uid-1", 1_000, "zz", 0), Err(LinkProblem::Invalid));
+        assert_eq!(
+            verify("secret", "uid-2", 1_000, &signature, 0),
+            Err(LinkProblem::Invalid)
+        );
+        assert_eq!(
+            verify("secret", "uid-1", 2_000, &signature, 0),
+            Err(LinkProblem::Invalid)
+        );
+        assert_eq!(
+            verify("other", "uid-1", 1_000, &signature, 0),
+            Err(LinkProblem::Invalid)
+        );
+        assert_eq!(
+            verify("secret", "uid-1", 1_000, "zz", 0),
+            Err(LinkProblem::Invalid)
+        );
         let mut tampered = signature.clone();
         tampered.replace_range(0..1, if signature.starts_with('0') { "1" } else { "0" });
-        assert_eq!(verify("secret", "uid-1", 1_000, &tampered, 0), Err(LinkProblem::Invalid));
+        assert_eq!(
+            verify("secret", "uid-1", 1_000, &tampered, 0),
+            Err(LinkProblem::Invalid)
+        );
     }
 }

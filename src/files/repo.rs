@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 
 use super::entity::{self, STATUS_ACTIVE, STATUS_DELETED};
 use super::ingest::StoredObject;
@@ -38,7 +41,10 @@ pub async fn insert(
     .await?)
 }
 
-pub async fn find_active(conn: &impl ConnectionTrait, uid: &str) -> AppResult<Option<entity::Model>> {
+pub async fn find_active(
+    conn: &impl ConnectionTrait,
+    uid: &str,
+) -> AppResult<Option<entity::Model>> {
     Ok(entity::Entity::find()
         .filter(entity::Column::Uid.eq(uid))
         .filter(entity::Column::Status.eq(STATUS_ACTIVE))
@@ -46,12 +52,36 @@ pub async fn find_active(conn: &impl ConnectionTrait, uid: &str) -> AppResult<Op
         .await?)
 }
 
-pub async fn find_by_id(conn: &impl ConnectionTrait, file_id: i64) -> AppResult<Option<entity::Model>> {
+pub async fn find_by_id(
+    conn: &impl ConnectionTrait,
+    file_id: i64,
+) -> AppResult<Option<entity::Model>> {
     Ok(entity::Entity::find_by_id(file_id).one(conn).await?)
 }
 
-/// The uids of files by id, for embedding URLs.
-pub async fn uids(conn: &impl ConnectionTrait, file_ids: Vec<i64>) -> AppResult<Vec<(i64, String)>> {
+/// Marks every active file of a member deleted and returns them, for their blobs to go.
+pub async fn mark_all_deleted(
+    conn: &impl ConnectionTrait,
+    owner: i64,
+) -> AppResult<Vec<entity::Model>> {
+    let files = entity::Entity::find()
+        .filter(entity::Column::AddedUser.eq(owner))
+        .filter(entity::Column::Status.eq(STATUS_ACTIVE))
+        .all(conn)
+        .await?;
+    entity::Entity::update_many()
+        .col_expr(entity::Column::Status, Expr::value(STATUS_DELETED))
+        .filter(entity::Column::AddedUser.eq(owner))
+        .exec(conn)
+        .await?;
+    Ok(files)
+}
+
+/// The uids of active files by id, for embedding URLs.
+pub async fn uids(
+    conn: &impl ConnectionTrait,
+    file_ids: Vec<i64>,
+) -> AppResult<Vec<(i64, String)>> {
     if file_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -60,6 +90,7 @@ pub async fn uids(conn: &impl ConnectionTrait, file_ids: Vec<i64>) -> AppResult<
         .column(entity::Column::FileId)
         .column(entity::Column::Uid)
         .filter(entity::Column::FileId.is_in(file_ids))
+        .filter(entity::Column::Status.eq(STATUS_ACTIVE))
         .into_tuple()
         .all(conn)
         .await?)
@@ -74,7 +105,12 @@ pub async fn mark_deleted(conn: &impl ConnectionTrait, file_id: i64) -> AppResul
     Ok(())
 }
 
-pub async fn save_link(conn: &impl ConnectionTrait, file_id: i64, url: &str, expires_at: DateTime<Utc>) -> AppResult<()> {
+pub async fn save_link(
+    conn: &impl ConnectionTrait,
+    file_id: i64,
+    url: &str,
+    expires_at: DateTime<Utc>,
+) -> AppResult<()> {
     entity::Entity::update_many()
         .col_expr(entity::Column::S3Url, Expr::value(url))
         .col_expr(entity::Column::ExpiresAt, Expr::value(expires_at))

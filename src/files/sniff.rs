@@ -69,20 +69,30 @@ pub fn extension(mime: &str) -> &'static str {
 /// A client's file name reduced to characters that are safe in any storage key:
 /// never a path, never empty.
 pub fn safe_name(original: &str) -> String {
-    let base = original
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or_default();
+    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
     let mut safe: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     safe = safe.trim_matches('.').to_owned();
     while safe.contains("..") {
         safe = safe.replace("..", ".");
     }
     if safe.chars().count() > MAX_SAFE_NAME_CHARS {
-        safe = safe.chars().rev().take(MAX_SAFE_NAME_CHARS).collect::<Vec<_>>().into_iter().rev().collect();
+        safe = safe
+            .chars()
+            .rev()
+            .take(MAX_SAFE_NAME_CHARS)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
     }
     if safe.trim_matches(['_', '.']).is_empty() {
         "file".to_owned()
@@ -107,7 +117,11 @@ pub fn file_key(mime: &str, uploaded_at: DateTime<Utc>, uid: &str, original_name
 pub fn display_name(original: &str) -> String {
     let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
-    if cleaned.trim().is_empty() { "file".to_owned() } else { cleaned }
+    if cleaned.trim().is_empty() {
+        "file".to_owned()
+    } else {
+        cleaned
+    }
 }
 
 /// The allow-list of upload types.
@@ -139,14 +153,19 @@ impl AllowedTypes {
 mod tests {
     use super::*;
 
-    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+    const PNG: &[u8] = &[
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+    ];
 
     #[test]
     fn types_come_from_the_bytes() {
         assert_eq!(sniff_mime(PNG), Some("image/png"));
         assert_eq!(sniff_mime(b"%PDF-1.7\n"), Some("application/pdf"));
         assert_eq!(sniff_mime("Часы «Полёт»\n".as_bytes()), Some("text/plain"));
-        assert_eq!(sniff_mime(b"MZ\x90\x00\x03\x00\x00\x00"), Some("application/vnd.microsoft.portable-executable"));
+        assert_eq!(
+            sniff_mime(b"MZ\x90\x00\x03\x00\x00\x00"),
+            Some("application/vnd.microsoft.portable-executable")
+        );
         assert_eq!(sniff_mime(b"\x00\x01\x02binary"), None);
         assert_eq!(sniff_mime(b""), None);
         // a sample cut inside a two-byte letter is still text
@@ -170,7 +189,10 @@ mod tests {
     #[test]
     fn keys_follow_the_layout() {
         let at = "2026-03-05T10:00:00Z".parse().unwrap();
-        assert_eq!(file_key("image/png", at, "0192-uid", "a b.png"), "images/2026/03/0192-uid/a_b.png");
+        assert_eq!(
+            file_key("image/png", at, "0192-uid", "a b.png"),
+            "images/2026/03/0192-uid/a_b.png"
+        );
         assert_eq!(category("video/mp4"), "media");
         assert_eq!(category("text/plain"), "text");
         assert_eq!(category("application/zip"), "other");

@@ -39,9 +39,16 @@ fn output_format(mime: &str) -> Option<(ImageFormat, &'static str, &'static str)
 }
 
 /// The thumbnail of `file` at `size`, made now if it does not exist yet.
-pub async fn thumbnail(store: &std::sync::Arc<dyn ObjectStore>, file: &entity::Model, size: (u32, u32)) -> AppResult<Blob<'static>> {
+pub async fn thumbnail(
+    store: &std::sync::Arc<dyn ObjectStore>,
+    file: &entity::Model,
+    size: (u32, u32),
+) -> AppResult<Blob<'static>> {
     let (format, extension, mime_type) = output_format(&file.mime_type).ok_or_else(|| {
-        AppError::bad_request("not_an_image", "thumbnails are made of JPEG, PNG, GIF and WebP images only")
+        AppError::bad_request(
+            "not_an_image",
+            "thumbnails are made of JPEG, PNG, GIF and WebP images only",
+        )
     })?;
     let key = format!("thumbs/{}/{}x{}.{extension}", file.uid, size.0, size.1);
     let path = ObjectPath::from(key.as_str());
@@ -59,7 +66,10 @@ pub async fn thumbnail(store: &std::sync::Arc<dyn ObjectStore>, file: &entity::M
         Err(err) => return Err(AppError::internal(err)),
     }
     if file.size > MAX_SOURCE_BYTES {
-        return Err(AppError::bad_request("image_too_large", "the image is too large for a thumbnail"));
+        return Err(AppError::bad_request(
+            "image_too_large",
+            "the image is too large for a thumbnail",
+        ));
     }
     let source = store
         .get(&ObjectPath::from(file.file_key.as_str()))
@@ -103,7 +113,9 @@ pub fn render(source: &[u8], size: (u32, u32), format: ImageFormat) -> AppResult
         thumbnail
     };
     let mut out = Cursor::new(Vec::new());
-    thumbnail.write_to(&mut out, format).map_err(AppError::internal)?;
+    thumbnail
+        .write_to(&mut out, format)
+        .map_err(AppError::internal)?;
     Ok(out.into_inner())
 }
 
@@ -117,7 +129,8 @@ mod tests {
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
-        let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]));
+        let image =
+            image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]));
         let mut out = Cursor::new(Vec::new());
         image.write_to(&mut out, ImageFormat::Png).unwrap();
         out.into_inner()
@@ -127,7 +140,10 @@ mod tests {
     fn sizes_are_bounded() {
         assert_eq!(parse_size("256x256").unwrap(), (256, 256));
         for bad in ["257x256", "0x0", "99999x99999", "abc", "256", "-1x-1"] {
-            assert_eq!(parse_size(bad).unwrap_err().code(), "invalid_thumbnail_size");
+            assert_eq!(
+                parse_size(bad).unwrap_err().code(),
+                "invalid_thumbnail_size"
+            );
         }
     }
 

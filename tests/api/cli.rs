@@ -72,9 +72,13 @@ async fn production_refuses_pending_migrations_until_migrate_up() {
     assert!(down.status.success(), "{down:?}");
     let status = vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(
-        stdout(&status).contains("pending  m20261123_000001_accounts"),
+        stdout(&status).contains("pending  m20261123_000002_avatars"),
         "{}",
         stdout(&status)
+    );
+    assert!(
+        stdout(&status).contains("applied  m20261123_000001_accounts"),
+        "only the last migration is reverted"
     );
 }
 

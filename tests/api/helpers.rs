@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use vitrine::accounts::entity::users;
 use vitrine::auth::Role;
-use vitrine::config::Config;
+use vitrine::config::{Config, S3Config, Secret, StorageBackend};
 use vitrine::startup::Application;
 use vitrine::state::AppState;
 
@@ -49,6 +49,18 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     config.database_url = fresh_database().await;
+    if let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") {
+        // a bucket of its own per test, created by the app at start
+        config.storage = StorageBackend::S3;
+        config.s3 = S3Config {
+            endpoint_url: Some(endpoint),
+            bucket_name: Some(format!("vt-{}", Uuid::new_v4().simple())),
+            access_key: std::env::var("TEST_S3_ACCESS_KEY").ok(),
+            secret_key: std::env::var("TEST_S3_SECRET_KEY").ok().map(Secret::new),
+            create_bucket: true,
+            ..S3Config::default()
+        };
+    }
     if let Ok(redis_url) = std::env::var("TEST_REDIS_URL") {
         config.redis_url = Some(redis_url);
         config.redis_key_prefix = format!("test-{}", Uuid::new_v4().simple());
@@ -207,6 +219,39 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    pub fn is_s3(&self) -> bool {
+        self.state.config.storage == StorageBackend::S3
+    }
+
+    /// Every object in storage, whichever backend the test runs on.
+    pub async fn stored_objects(&self) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        let mut keys: Vec<String> = self
+            .state
+            .storage
+            .store()
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .expect("listing storage");
+        if let Some(root) = self.state.storage.local_path("") {
+            // unfinished local uploads are staging files the object store does not list
+            for entry in walk(&root) {
+                let relative = entry
+                    .strip_prefix(&root)
+                    .unwrap_or(&entry)
+                    .to_string_lossy()
+                    .into_owned();
+                if !keys.contains(&relative) {
+                    keys.push(relative);
+                }
+            }
+        }
+        keys.sort();
+        keys
+    }
+
     /// Mail written to the outbox, oldest first.
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.data_dir.path().join("data").join("outbox");
@@ -296,4 +341,29 @@ pub async fn count_rows(app: &TestApp, table: &str) -> i64 {
         .expect("count query")
         .expect("a row");
     row.try_get::<i64>("", "n").expect("count")
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// A small PNG of the given size.
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 200]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
 }

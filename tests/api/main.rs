@@ -4,8 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod avatars;
 mod cli;
+mod files;
 mod helpers;
+mod oauth;
 mod ops;
 mod passwords;
 mod sessions;

@@ -1,5 +1,6 @@
 //! SeaORM entities of the accounts tables.
 
+pub mod avatars;
 pub mod oauth_identities;
 pub mod sessions;
 pub mod tokens;

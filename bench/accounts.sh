@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Accounts benchmark: token-authenticated reads and password logins against a release build
+# of vitrine. One command; prints a markdown table. All load stays on 127.0.0.1 and every
+# step has a time bound.
+#
+#   bash bench/accounts.sh
+#
+# Knobs (environment):
+#   DUR=10                 seconds of the GET /api/v1/users/me run (64 connections, after a 3 s warm-up)
+#   LOGINS=30              sequential logins timed with curl
+#   LOGIN_DUR=10           seconds of the 2-connection login run
+#   BENCH_DATABASE_URL=    e.g. postgres://user@127.0.0.1:5432/vitrine_bench: benchmark on that
+#                          database (passed as DATABASE_URL); default: SQLite in a fresh data dir
+#   BENCH_BIN=             run this server binary instead of building target/release/vitrine
+#   START_TIMEOUT=60       seconds to wait for GET /healthz to answer 200
+#   KEEP_WORK=1            keep the temporary data, logs and raw wrk output
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+ADDR=127.0.0.1:18080
+BASE=http://$ADDR
+DUR=${DUR:-10}
+LOGINS=${LOGINS:-30}
+LOGIN_DUR=${LOGIN_DUR:-10}
+START_TIMEOUT=${START_TIMEOUT:-60}
+REGISTER_BODY='{"username":"bench","email":"bench@example.com","password":"bench-password-123"}'
+LOGIN_BODY='{"login":"bench","password":"bench-password-123"}'
+
+die() { echo "bench: $*" >&2; exit 1; }
+step() { echo "-- $*" >&2; }
+
+for knob in DUR LOGINS LOGIN_DUR START_TIMEOUT; do
+  [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
+done
+
+# ---------------------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "installing ${missing[*]} (apt)"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  timeout 300 "${sudo[@]}" apt-get update -qq
+  timeout 600 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v python3 >/dev/null || die "python3 is needed to read JSON"
+
+# ---------------------------------------------------------------------------------------
+# Server
+# ---------------------------------------------------------------------------------------
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$(realpath "$BENCH_BIN")
+else
+  step "cargo build --release"
+  (cd "$ROOT" && timeout 45m cargo build --release)
+  TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  BIN=$TARGET_DIR/release/vitrine
+fi
+[ -x "$BIN" ] || die "no server binary at $BIN"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vitrine-bench.XXXXXX")
+mkdir -p "$WORK/data" "$WORK/logs"
+SERVER_PID=
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID"
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  if [ "$rc" -ne 0 ] && [ -s "$WORK/server.log" ]; then
+    echo "---- last lines of the server output" >&2
+    tail -n 30 "$WORK/server.log" >&2
+  fi
+  if [ "${KEEP_WORK:-0}" = 1 ]; then
+    echo "kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+db_env=()
+if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+  db_env=(DATABASE_URL="$BENCH_DATABASE_URL")
+  # Scheme, host, port and database name; never the credentials.
+  DB_KIND=$(python3 - "$BENCH_DATABASE_URL" <<'PY'
+import sys
+from urllib.parse import urlsplit
+u = urlsplit(sys.argv[1])
+kind = {"postgres": "PostgreSQL", "postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(u.scheme, u.scheme)
+where = u.hostname or ""
+if u.port:
+    where += f":{u.port}"
+print(f"{kind} ({where}{u.path})" if where else f"{kind} ({u.path})")
+PY
+)
+else
+  DB_KIND="SQLite (default: file in a fresh data dir)"
+fi
+
+# The address must be ours: a server left from another run would be measured instead.
+if (exec 3<>"/dev/tcp/127.0.0.1/${ADDR##*:}") 2>/dev/null; then
+  die "something already listens on $ADDR"
+fi
+
+step "starting $BIN serve on $ADDR, database: $DB_KIND"
+# Run from the empty work dir so no vitrine.toml or .env of a checkout changes the setup;
+# the default (development) environment applies pending migrations at start.
+(
+  cd "$WORK"
+  exec env -u DATABASE_URL -u REDIS_URL -u VITRINE_CONFIG -u VITRINE_ENV \
+    VITRINE_ADDR="$ADDR" \
+    VITRINE_DATA_DIR="$WORK/data" \
+    VITRINE_LOG_DIR="$WORK/logs" \
+    VITRINE_LOG_LEVEL=warn \
+    VITRINE_LOGIN_LIMIT_PER_IP=1000000 \
+    VITRINE_LOGIN_LIMIT_PER_ACCOUNT=1000000 \
+    VITRINE_ACCESS_TOKEN_TTL_SECS=3600 \
+    "${db_env[@]}" "$BIN" serve
+) </dev/null >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+
+deadline=$((SECONDS + START_TIMEOUT))
+until [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$BASE/healthz" || true)" = 200 ]; do
+  kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited during start-up"
+  [ "$SECONDS" -lt "$deadline" ] || die "GET /healthz did not answer 200 within ${START_TIMEOUT}s"
+  sleep 0.2
+done
+
+# ---------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------
+post_json() { # post_json PATH BODY OUT_FILE -> prints the status code
+  curl -sS --max-time 10 -o "$3" -w '%{http_code}' \
+    -H 'Content-Type: application/json' -d "$2" "$BASE$1"
+}
+access_token() { # access_token FILE
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["access_token"])' "$1"
+}
+
+step "registering the bench user"
+code=$(post_json /api/v1/auth/register "$REGISTER_BODY" "$WORK/register.json")
+case "$code" in
+  201) TOKEN=$(access_token "$WORK/register.json") ;;
+  409)
+    # A reused database already holds the user from an earlier run.
+    step "the bench user exists already: logging in"
+    code=$(post_json /api/v1/auth/login "$LOGIN_BODY" "$WORK/login.json")
+    [ "$code" = 200 ] || die "bench user exists but login answered $code: $(head -c 300 "$WORK/login.json")"
+    TOKEN=$(access_token "$WORK/login.json")
+    ;;
+  *) die "POST /api/v1/auth/register answered $code: $(head -c 300 "$WORK/register.json")" ;;
+esac
+[ -n "$TOKEN" ] || die "empty access_token"
+code=$(curl -sS --max-time 10 -o "$WORK/me.json" -w '%{http_code}' \
+  -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/users/me")
+[ "$code" = 200 ] || die "GET /api/v1/users/me answered $code: $(head -c 300 "$WORK/me.json")"
+
+run_wrk() { # run_wrk OUT_FILE CONNECTIONS SECONDS URL [wrk args...]; WRK_METHOD/WRK_BODY from env
+  local out=$1 conns=$2 secs=$3 url=$4
+  shift 4
+  timeout $((secs + 30)) wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency \
+    -s "$HERE/wrk_report.lua" "$@" "$url" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk failed on $url"; }
+  grep -q '^JSON ' "$out" || { cat "$out" >&2; die "no summary from wrk on $url"; }
+}
+
+ME_URL=$BASE/api/v1/users/me
+step "GET /api/v1/users/me: 3 s warm-up, then ${DUR} s with 64 connections"
+run_wrk "$WORK/wrk.me.warmup.txt" 64 3 "$ME_URL" -H "Authorization: Bearer $TOKEN"
+run_wrk "$WORK/wrk.me.txt" 64 "$DUR" "$ME_URL" -H "Authorization: Bearer $TOKEN"
+
+step "POST /api/v1/auth/login: $LOGINS sequential requests"
+: >"$WORK/logins.txt"
+for i in $(seq 1 "$LOGINS"); do
+  out=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{time_total}' \
+    -H 'Content-Type: application/json' -d "$LOGIN_BODY" "$BASE/api/v1/auth/login")
+  [ "${out%% *}" = 200 ] || die "sequential login $i answered ${out%% *}"
+  echo "${out#* }" >>"$WORK/logins.txt"
+done
+
+step "POST /api/v1/auth/login: ${LOGIN_DUR} s with 2 connections"
+WRK_METHOD=POST WRK_BODY=$LOGIN_BODY \
+  run_wrk "$WORK/wrk.login.txt" 2 "$LOGIN_DUR" "$BASE/api/v1/auth/login"
+
+PEAK_RSS_KB=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$SERVER_PID/status")
+
+# ---------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------
+echo
+python3 - "$WORK" "$DB_KIND" "$PEAK_RSS_KB" "$DUR" "$LOGIN_DUR" "$(wrk --version 2>&1 | sed -n 1p)" <<'PY'
+import json, math, os, sys
+
+work, db_kind, peak_rss_kb, dur, login_dur, wrk_version = sys.argv[1:]
+
+def wrk_summary(name):
+    with open(os.path.join(work, name)) as f:
+        for line in f:
+            if line.startswith("JSON "):
+                return json.loads(line[5:])
+    raise SystemExit(f"no summary in {name}")
+
+def nearest_rank(sorted_values, q):
+    return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
+
+def rate(value):
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+with open(os.path.join(work, "logins.txt")) as f:
+    seq_ms = sorted(float(line) * 1000 for line in f if line.strip())
+me = wrk_summary("wrk.me.txt")
+login = wrk_summary("wrk.login.txt")
+seq_mean = sum(seq_ms) / len(seq_ms)
+
+rows = [
+    ("GET /api/v1/users/me (64 conns)", rate(me["rps"]), me["lat_p50_ms"], me["lat_p99_ms"], me["non2xx"]),
+    ("POST /api/v1/auth/login (sequential)", rate(1000 * len(seq_ms) / sum(seq_ms)),
+     nearest_rank(seq_ms, 0.50), nearest_rank(seq_ms, 0.99), 0),
+    ("POST /api/v1/auth/login (2 conns)", rate(login["rps"]), login["lat_p50_ms"], login["lat_p99_ms"],
+     login["non2xx"]),
+]
+print(f"### vitrine accounts benchmark: {db_kind}")
+print()
+print("| benchmark | requests/s | p50 | p99 | non-2xx |")
+print("|---|---:|---:|---:|---:|")
+for name, rps, p50, p99, bad in rows:
+    print(f"| {name} | {rps} | {p50:.2f} ms | {p99:.2f} ms | {bad} |")
+print()
+print(f"- database: {db_kind}")
+print(f"- sequential logins: {len(seq_ms)}, mean {seq_mean:.2f} ms, p50 {nearest_rank(seq_ms, 0.5):.2f} ms, "
+      f"p99 {nearest_rank(seq_ms, 0.99):.2f} ms, max {seq_ms[-1]:.2f} ms (curl time_total, a new connection each)")
+for label, s in (("users/me", me), ("login (2 conns)", login)):
+    print(f"- {label}: {s['requests']} requests in {s['seconds']:.1f} s; socket errors: connect {s['err_connect']}, "
+          f"read {s['err_read']}, write {s['err_write']}, timeout {s['err_timeout']}")
+print(f"- server peak RSS (VmHWM): {int(peak_rss_kb) / 1024:.1f} MiB")
+print(f"- {wrk_version.split(' [')[0]}; wrk -t2, users/me {dur} s after a 3 s warm-up, login {login_dur} s; "
+      f"{os.cpu_count()} CPUs; non-2xx counts statuses >= 400")
+bad = me["non2xx"] + login["non2xx"]
+if bad:
+    print(f"\nFAILED: {bad} responses with an error status", file=sys.stderr)
+    sys.exit(1)
+PY

@@ -1,0 +1,25 @@
+-- wrk script: an optional static method and JSON body from the environment (no Lua runs
+-- per request), and a one-line JSON summary at the end, latencies in milliseconds.
+--   WRK_METHOD  e.g. POST
+--   WRK_BODY    JSON request body; sets Content-Type: application/json
+-- "non2xx" is wrk's status error count: responses with a status of 400 or more.
+local method = os.getenv("WRK_METHOD")
+local body = os.getenv("WRK_BODY")
+if method and method ~= "" then wrk.method = method end
+if body and body ~= "" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    'JSON {"requests":%d,"seconds":%.3f,"rps":%.2f,' ..
+    '"lat_mean_ms":%.3f,"lat_p50_ms":%.3f,"lat_p99_ms":%.3f,"lat_max_ms":%.3f,' ..
+    '"non2xx":%d,"err_connect":%d,"err_read":%d,"err_write":%d,"err_timeout":%d}\n',
+    summary.requests, secs, summary.requests / secs,
+    latency.mean / 1000, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
