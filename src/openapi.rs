@@ -19,6 +19,9 @@ use crate::error::{FieldError, Problem};
         (name = "users", description = "Profiles"),
         (name = "admin", description = "User management"),
         (name = "files", description = "File storage: uploads, downloads, links, thumbnails"),
+        (name = "catalog", description = "Reference tables, mechanisms, watches, photos and search"),
+        (name = "collections", description = "Members' collections"),
+        (name = "drafts", description = "Proposals of members and their moderation"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

@@ -35,7 +35,7 @@ use crate::mail::Mailer;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
 use crate::storage::Storage;
-use crate::{accounts, db, files, ops, telemetry};
+use crate::{accounts, catalog, db, files, ops, telemetry};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -134,7 +134,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Every route, the OpenAPI document and docs, and the middleware around them.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", accounts::router().merge(files::router()))
+        .nest(
+            "/api/v1",
+            accounts::router()
+                .merge(files::router())
+                .merge(catalog::router()),
+        )
         .merge(ops::router())
         .split_for_parts();
 

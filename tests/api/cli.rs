@@ -72,7 +72,7 @@ async fn production_refuses_pending_migrations_until_migrate_up() {
     assert!(down.status.success(), "{down:?}");
     let status = vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(
-        stdout(&status).contains("pending  m20261123_000002_avatars"),
+        stdout(&status).contains("pending  m20261123_000003_catalog"),
         "{}",
         stdout(&status)
     );

@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+/// A member's proposal of a new mechanism (`target_id` null) or of changes to one.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "draft_mechanism")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub status: String,
+    pub target_id: Option<i64>,
+    pub message: Option<String>,
+    pub name: Option<String>,
+    pub stones: Option<i32>,
+    pub start_release: Option<i32>,
+    pub end_release: Option<i32>,
+    pub mechanism_type_id: Option<i64>,
+    pub factory_id: Option<i64>,
+    pub user_id: i64,
+    pub reviewed_by: Option<i64>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub submitted_at: Option<DateTimeUtc>,
+    pub reviewed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+/// One normalised word of a watch's searchable text.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "watch_search_token")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub token: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub watch_id: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

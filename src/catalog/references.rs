@@ -1,0 +1,181 @@
+//! The six reference tables, all `id, name unique`, served by one set of handlers:
+//! `/brands`, `/factories`, `/case-materials`, `/genders`, `/mechanism-types`,
+//! `/functions`.
+
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reference {
+    #[serde(rename = "brands")]
+    Brand,
+    #[serde(rename = "factories")]
+    Factory,
+    #[serde(rename = "case-materials")]
+    CaseMaterial,
+    #[serde(rename = "genders")]
+    Gender,
+    #[serde(rename = "mechanism-types")]
+    MechanismType,
+    #[serde(rename = "functions")]
+    Function,
+}
+
+impl Reference {
+    pub const ALL: [Reference; 6] = [
+        Reference::Brand,
+        Reference::Factory,
+        Reference::CaseMaterial,
+        Reference::Gender,
+        Reference::MechanismType,
+        Reference::Function,
+    ];
+
+    pub fn table(self) -> &'static str {
+        match self {
+            Reference::Brand => "brand",
+            Reference::Factory => "factory",
+            Reference::CaseMaterial => "case_material",
+            Reference::Gender => "gender",
+            Reference::MechanismType => "mechanism_type",
+            Reference::Function => "function",
+        }
+    }
+
+    /// The path segment under `/api/v1`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Reference::Brand => "brands",
+            Reference::Factory => "factories",
+            Reference::CaseMaterial => "case-materials",
+            Reference::Gender => "genders",
+            Reference::MechanismType => "mechanism-types",
+            Reference::Function => "functions",
+        }
+    }
+
+    /// The field naming a row of this table in watches, mechanisms and drafts.
+    pub fn field(self) -> &'static str {
+        match self {
+            Reference::Brand => "brand_id",
+            Reference::Factory => "factory_id",
+            Reference::CaseMaterial => "case_material_id",
+            Reference::Gender => "gender_id",
+            Reference::MechanismType => "mechanism_type_id",
+            Reference::Function => "function_ids",
+        }
+    }
+
+    pub fn from_path(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.path() == path)
+    }
+}
+
+/// A row of a reference table.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ReferenceItem {
+    pub id: i64,
+    pub name: String,
+}
+
+fn backend_statement(
+    conn: &impl ConnectionTrait,
+    query: &sea_orm::sea_query::SelectStatement,
+) -> Statement {
+    let backend = conn.get_database_backend();
+    match backend {
+        DbBackend::Postgres => {
+            let (sql, values) = query.build(sea_orm::sea_query::PostgresQueryBuilder);
+            Statement::from_sql_and_values(backend, sql, values)
+        }
+        _ => {
+            let (sql, values) = query.build(sea_orm::sea_query::SqliteQueryBuilder);
+            Statement::from_sql_and_values(backend, sql, values)
+        }
+    }
+}
+
+/// The name of one row, if it exists.
+pub async fn name_of(
+    conn: &impl ConnectionTrait,
+    kind: Reference,
+    id: i64,
+) -> AppResult<Option<String>> {
+    let query = Query::select()
+        .column(Alias::new("name"))
+        .from(Alias::new(kind.table()))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let row = conn.query_one(backend_statement(conn, &query)).await?;
+    Ok(match row {
+        Some(row) => Some(row.try_get::<String>("", "name")?),
+        None => None,
+    })
+}
+
+/// Rows by id, for embedding in watch and mechanism JSON.
+pub async fn items(
+    conn: &impl ConnectionTrait,
+    kind: Reference,
+    ids: &[i64],
+) -> AppResult<Vec<ReferenceItem>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = Query::select()
+        .columns([Alias::new("id"), Alias::new("name")])
+        .from(Alias::new(kind.table()))
+        .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
+        .order_by(Alias::new("id"), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = conn.query_all(backend_statement(conn, &query)).await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(ReferenceItem {
+                id: row.try_get("", "id")?,
+                name: row.try_get("", "name")?,
+            })
+        })
+        .collect()
+}
+
+/// Checks that referenced rows exist; an unknown id is a 422 naming the field.
+pub async fn ensure_exist(
+    conn: &impl ConnectionTrait,
+    kind: Reference,
+    ids: &[i64],
+) -> AppResult<()> {
+    let mut wanted: Vec<i64> = ids.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let found = items(conn, kind, &wanted).await?;
+    if let Some(missing) = wanted
+        .iter()
+        .find(|id| !found.iter().any(|item| item.id == **id))
+    {
+        return Err(AppError::invalid(
+            kind.field(),
+            format!("no {} with id {missing}", kind.table().replace('_', " ")),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip() {
+        for kind in Reference::ALL {
+            assert_eq!(Reference::from_path(kind.path()), Some(kind));
+        }
+        assert_eq!(Reference::from_path("watches"), None);
+        assert_eq!(Reference::CaseMaterial.table(), "case_material");
+    }
+}

@@ -1,0 +1,186 @@
+//! The catalog's search index: each watch's folder, code, aliases and brand name are cut
+//! into normalised words (lower case, `ё` as `е`, letters and digits only) and stored in
+//! `watch_search_token`. A query matches watches that have, for every query word, a word
+//! starting with it; each word is a range scan of the table's primary key. The same
+//! normalisation on both databases gives the same results on SQLite and PostgreSQL,
+//! whatever the PostgreSQL locale.
+
+use std::collections::BTreeSet;
+
+use sea_orm::sea_query::{Expr, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use super::entity::{alias, watch, watch_search_token};
+use crate::error::AppResult;
+
+/// Longest token kept; longer words are cut (and a query word is cut the same way).
+const MAX_TOKEN_CHARS: usize = 40;
+/// Query words beyond this are ignored.
+pub const MAX_QUERY_WORDS: usize = 8;
+
+/// Lower-cases, folds `ё` into `е`, splits on anything but letters and digits.
+pub fn tokens(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace('ё', "е")
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| word.chars().take(MAX_TOKEN_CHARS).collect())
+        .collect()
+}
+
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_owned();
+    end.push(char::MAX);
+    end
+}
+
+/// The words of a watch's searchable text.
+pub fn document_tokens<'a>(
+    folder: &'a str,
+    code: Option<&'a str>,
+    brand: Option<&'a str>,
+    aliases: impl IntoIterator<Item = &'a str>,
+) -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    for text in [Some(folder), code, brand]
+        .into_iter()
+        .flatten()
+        .chain(aliases)
+    {
+        all.extend(tokens(text));
+        // codes such as "2414-A" are also found written together
+        let joined: String = tokens(text).concat();
+        if !joined.is_empty() {
+            all.insert(joined.chars().take(MAX_TOKEN_CHARS).collect());
+        }
+    }
+    all
+}
+
+/// Rewrites the index entries of one watch from its current rows.
+pub async fn reindex(conn: &impl ConnectionTrait, watch_id: i64) -> AppResult<()> {
+    watch_search_token::Entity::delete_many()
+        .filter(watch_search_token::Column::WatchId.eq(watch_id))
+        .exec(conn)
+        .await?;
+    let Some(watch) = watch::Entity::find_by_id(watch_id).one(conn).await? else {
+        return Ok(());
+    };
+    let aliases: Vec<String> = alias::Entity::find()
+        .select_only()
+        .column(alias::Column::Key)
+        .filter(alias::Column::WatchId.eq(watch_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let brand = match watch.brand_id {
+        Some(id) => {
+            super::references::name_of(conn, super::references::Reference::Brand, id).await?
+        }
+        None => None,
+    };
+    let words = document_tokens(
+        &watch.folder,
+        watch.code.as_deref(),
+        brand.as_deref(),
+        aliases.iter().map(String::as_str),
+    );
+    if words.is_empty() {
+        return Ok(());
+    }
+    let rows = words
+        .into_iter()
+        .map(|token| watch_search_token::ActiveModel {
+            token: sea_orm::Set(token),
+            watch_id: sea_orm::Set(watch_id),
+        });
+    watch_search_token::Entity::insert_many(rows)
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reindexes every watch of a brand, after the brand was renamed.
+pub async fn reindex_brand(conn: &impl ConnectionTrait, brand_id: i64) -> AppResult<()> {
+    let ids: Vec<i64> = watch::Entity::find()
+        .select_only()
+        .column(watch::Column::Id)
+        .filter(watch::Column::BrandId.eq(brand_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for id in ids {
+        reindex(conn, id).await?;
+    }
+    Ok(())
+}
+
+/// A condition on `watch.id` matching the query `q`; `None` when `q` has no words.
+pub fn matches(q: &str) -> Option<SimpleExpr> {
+    let words: Vec<String> = tokens(q).into_iter().take(MAX_QUERY_WORDS).collect();
+    let mut condition: Option<SimpleExpr> = None;
+    for word in words {
+        let subquery = Query::select()
+            .column(watch_search_token::Column::WatchId)
+            .from(watch_search_token::Entity)
+            .and_where(Expr::col(watch_search_token::Column::Token).gte(word.clone()))
+            .and_where(Expr::col(watch_search_token::Column::Token).lt(prefix_end(&word)))
+            .to_owned();
+        let this = Expr::col((watch::Entity, watch::Column::Id)).in_subquery(subquery);
+        condition = Some(match condition {
+            Some(previous) => previous.and(this),
+            None => this,
+        });
+    }
+    condition
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_normalised() {
+        assert_eq!(
+            tokens("Полёт «Штурманские» 2614.2Н"),
+            vec!["полет", "штурманские", "2614", "2н"]
+        );
+        assert_eq!(tokens("  ВОСТОК-Amphibia!! "), vec!["восток", "amphibia"]);
+        assert!(tokens("— … —").is_empty());
+    }
+
+    #[test]
+    fn documents_include_joined_codes() {
+        let words = document_tokens(
+            "vostok_amphibia",
+            Some("2414-A"),
+            Some("Восток"),
+            ["Амфибия"],
+        );
+        for expected in [
+            "vostok",
+            "amphibia",
+            "vostokamphibia",
+            "2414",
+            "a",
+            "2414a",
+            "восток",
+            "амфибия",
+        ] {
+            assert!(
+                words.contains(expected),
+                "{expected} missing from {words:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefix_ranges_cover_every_continuation() {
+        let end = prefix_end("пол");
+        for word in ["пол", "полет", "полюс", "полzzz"] {
+            assert!(word >= "пол" && word < end.as_str(), "{word}");
+        }
+        assert!("пом" >= end.as_str());
+    }
+}
