@@ -29,6 +29,7 @@ enum Files {
 }
 
 #[derive(DeriveIden)]
+#[allow(clippy::enum_variant_names)]
 enum Mechanism {
     Table,
     Id,
@@ -138,6 +139,7 @@ enum DraftAlias {
 }
 
 #[derive(DeriveIden)]
+#[allow(clippy::enum_variant_names)]
 enum DraftMechanism {
     Table,
     Id,
