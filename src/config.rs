@@ -100,6 +100,9 @@ pub struct Config {
     pub max_avatar_bytes: u64,
     /// `VITRINE_ALLOWED_TYPES`: comma-separated MIME types accepted for upload.
     pub allowed_types: String,
+    /// `VITRINE_CATALOG_CACHE_TTL_SECS`: how long rendered catalog answers are reused
+    /// at most (writes through this instance invalidate them at once); 0 turns it off.
+    pub catalog_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +228,7 @@ impl Default for Config {
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             max_avatar_bytes: 5 * 1024 * 1024,
             allowed_types: DEFAULT_ALLOWED_TYPES.into(),
+            catalog_cache_ttl_secs: 5,
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
+use crate::catalog::cache::{CatalogCache, invalidate_on_write};
 use crate::config::Config;
 use crate::error::{PROBLEM_JSON, problem_response};
 use crate::files::sniff::AllowedTypes;
@@ -123,6 +124,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         metrics: telemetry::metrics_handle()?,
         storage: Storage::from_config(&config).await?,
         allowed_types: AllowedTypes::parse(&config.allowed_types),
+        catalog_cache: CatalogCache::new(Duration::from_secs(config.catalog_cache_ttl_secs)),
         sessions,
         rate_limiter,
         db,
@@ -145,6 +147,10 @@ pub fn router(state: AppState) -> Router {
 
     let routes = api
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            invalidate_on_write,
+        ))
         .with_state(state.clone());
     with_middleware(routes, &state.config)
 }

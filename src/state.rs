@@ -11,6 +11,7 @@ use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
+use crate::catalog::cache::CatalogCache;
 use crate::config::Config;
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
@@ -31,6 +32,7 @@ pub struct App {
     pub metrics: PrometheusHandle,
     pub storage: Storage,
     pub allowed_types: AllowedTypes,
+    pub catalog_cache: CatalogCache,
 }
 
 impl Deref for AppState {

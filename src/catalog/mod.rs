@@ -1,6 +1,7 @@
 //! The watch catalog (seed 004): reference tables, mechanisms, watches with aliases and
 //! photos by side, members' collections, drafts moderated before publication, search.
 
+pub mod cache;
 pub mod collections;
 pub mod drafts;
 pub mod entity;

@@ -166,6 +166,64 @@ pub async fn ensure_exist(
     Ok(())
 }
 
+/// The id of the row named `name` (any case), created when missing.
+pub async fn find_or_create(
+    conn: &impl ConnectionTrait,
+    kind: Reference,
+    name: &str,
+) -> AppResult<i64> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::invalid(
+            kind.field(),
+            "names are 1–100 characters long",
+        ));
+    }
+    if let Some(id) = find_by_name(conn, kind, name).await? {
+        return Ok(id);
+    }
+    let insert = Query::insert()
+        .into_table(Alias::new(kind.table()))
+        .columns([Alias::new("name")])
+        .values_panic([name.into()])
+        .to_owned();
+    let backend = conn.get_database_backend();
+    let (sql, values) = match backend {
+        DbBackend::Postgres => insert.build(sea_orm::sea_query::PostgresQueryBuilder),
+        _ => insert.build(sea_orm::sea_query::SqliteQueryBuilder),
+    };
+    conn.execute(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    find_by_name(conn, kind, name).await?.ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "{} row vanished after insert",
+            kind.table()
+        ))
+    })
+}
+
+/// The row whose name equals `name` in any case (Cyrillic included: compared after
+/// lower-casing in Rust, as databases differ in how they lower-case).
+pub async fn find_by_name(
+    conn: &impl ConnectionTrait,
+    kind: Reference,
+    name: &str,
+) -> AppResult<Option<i64>> {
+    let wanted = name.trim().to_lowercase();
+    let query = Query::select()
+        .columns([Alias::new("id"), Alias::new("name")])
+        .from(Alias::new(kind.table()))
+        .to_owned();
+    let rows = conn.query_all(backend_statement(conn, &query)).await?;
+    for row in rows {
+        let row_name: String = row.try_get("", "name")?;
+        if row_name.to_lowercase() == wanted {
+            return Ok(Some(row.try_get("", "id")?));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
