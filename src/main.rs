@@ -11,6 +11,7 @@ use vitrine::accounts::model::{check_username, normalize_email};
 use vitrine::accounts::repo::{self, NewUser};
 use vitrine::auth::Role;
 use vitrine::auth::password::{Passwords, check_new_password};
+use vitrine::catalog::import;
 use vitrine::config::Config;
 use vitrine::startup::Application;
 use vitrine::{db, telemetry};
@@ -43,6 +44,20 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Imports catalog data.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// Watches from a JSON array or a CSV file; references are created on the fly and
+    /// watches matched on `folder`, so importing twice changes nothing.
+    Catalog { file: PathBuf },
+    /// Photos laid out as DIR/{folder}/{main,left,right,bottom}.{jpg,jpeg,png,webp}.
+    Images { dir: PathBuf },
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -87,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
                     role,
                 },
         } => create_user(config, username, email, password, role).await,
+        Command::Import { what } => import(config, what).await,
     }
 }
 
@@ -129,6 +145,23 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down; finishing requests in flight");
+}
+
+async fn import(config: Config, what: ImportWhat) -> anyhow::Result<()> {
+    let summary = match what {
+        ImportWhat::Catalog { file } => {
+            let records = import::read_records(&file)?;
+            let db = db::connect(&config).await?;
+            db::prepare_schema(&db, config.env).await?;
+            import::import_catalog(&db, records).await?
+        }
+        ImportWhat::Images { dir } => {
+            let state = vitrine::startup::build_state(config).await?;
+            import::import_images(&state, &dir).await?
+        }
+    };
+    summary.print();
+    Ok(())
 }
 
 async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod collections;
 pub mod drafts;
 pub mod entity;
+pub mod import;
 pub mod mechanisms;
 pub mod model;
 pub mod references;

@@ -1,36 +1,13 @@
 //! The command line (`migrate`, `user create`) and the production start-up rules.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{fresh_database, spawn_app_with};
+use crate::helpers::{fresh_database, run_vitrine, spawn_app_with, stdout};
 use vitrine::config::{Config, Environment, Secret};
 use vitrine::startup::Application;
-
-/// Runs the `vitrine` binary in `dir`, on `database_url` or the SQLite file in `dir/data`.
-fn vitrine(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vitrine"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("VITRINE_DATA_DIR", dir.join("data"))
-        .env("VITRINE_LOG_DIR", dir.join("logs"))
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env_remove("VITRINE_ENV")
-        .env_remove("VITRINE_CONFIG");
-    if let Some(url) = database_url {
-        command.env("DATABASE_URL", url);
-    }
-    command.output().expect("vitrine runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 fn production_config(dir: &Path, database_url: Option<String>) -> Config {
     Config {
@@ -53,24 +30,24 @@ async fn production_refuses_pending_migrations_until_migrate_up() {
     assert!(message.contains("pending migration"), "{message}");
 
     // nothing was created behind the operator's back
-    let status = vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
+    let status = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(status.status.success(), "{status:?}");
     assert!(stdout(&status).contains("0 applied"), "{}", stdout(&status));
 
-    let up = vitrine(dir.path(), database_url.as_deref(), &["migrate", "up"]);
+    let up = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "up"]);
     assert!(up.status.success(), "{up:?}");
-    let status = vitrine(dir.path(), database_url.as_deref(), &["migrate"]);
+    let status = run_vitrine(dir.path(), database_url.as_deref(), &["migrate"]);
     assert!(status.status.success());
-    let status = vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
+    let status = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(stdout(&status).contains("0 pending"), "{}", stdout(&status));
     assert!(stdout(&status).contains("applied  m20261123_000001_accounts"));
     Application::build(production_config(dir.path(), database_url.clone()))
         .await
         .expect("production starts once migrated");
 
-    let down = vitrine(dir.path(), database_url.as_deref(), &["migrate", "down"]);
+    let down = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "down"]);
     assert!(down.status.success(), "{down:?}");
-    let status = vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
+    let status = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(
         stdout(&status).contains("pending  m20261123_000003_catalog"),
         "{}",
@@ -102,7 +79,7 @@ async fn production_refuses_a_missing_or_default_secret() {
 async fn user_create_makes_an_account_that_signs_in_with_its_role() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = fresh_database().await;
-    let created = vitrine(
+    let created = run_vitrine(
         dir.path(),
         database_url.as_deref(),
         &[
@@ -125,7 +102,7 @@ async fn user_create_makes_an_account_that_signs_in_with_its_role() {
         stdout(&created)
     );
 
-    let duplicate = vitrine(
+    let duplicate = run_vitrine(
         dir.path(),
         database_url.as_deref(),
         &[
@@ -175,7 +152,7 @@ async fn user_create_makes_an_account_that_signs_in_with_its_role() {
     ] {
         let mut full = vec!["user", "create"];
         full.extend(args);
-        let output = vitrine(dir.path(), database_url.as_deref(), &full);
+        let output = run_vitrine(dir.path(), database_url.as_deref(), &full);
         assert!(!output.status.success(), "{args:?} must be refused");
     }
 

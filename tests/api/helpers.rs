@@ -1,5 +1,8 @@
 //! `spawn_app` and typed request helpers shared by every test file.
 
+use std::path::Path;
+use std::process::{Command, Output};
+
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, EntityTrait, Set};
 use serde_json::{Value, json};
@@ -368,4 +371,26 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
         .write_to(&mut out, image::ImageFormat::Png)
         .expect("png");
     out.into_inner()
+}
+
+/// Runs the `vitrine` binary in `dir`, on `database_url` or the SQLite file in `dir/data`.
+pub fn run_vitrine(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vitrine"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("VITRINE_DATA_DIR", dir.join("data"))
+        .env("VITRINE_LOG_DIR", dir.join("logs"))
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("VITRINE_ENV")
+        .env_remove("VITRINE_CONFIG");
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    command.output().expect("vitrine runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -5,6 +5,14 @@
 
 mod accounts;
 mod avatars;
+mod catalog_collections;
+mod catalog_drafts;
+mod catalog_images;
+mod catalog_import;
+mod catalog_mechanisms;
+mod catalog_references;
+mod catalog_search;
+mod catalog_watches;
 mod cli;
 mod files;
 mod helpers;

@@ -1,0 +1,137 @@
+//! Request and response bodies of the mechanisms API.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::catalog::model::MechanismValues;
+use crate::catalog::references::ReferenceItem;
+
+/// A mechanism with its type, factory and functions by name: the answer of the
+/// mechanisms API and the `mechanism` of a watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MechanismDetail {
+    pub id: i64,
+    /// The calibre, e.g. `2609.HA`.
+    pub name: String,
+    /// Number of jewels.
+    pub stones: Option<i32>,
+    pub start_release: Option<i32>,
+    pub end_release: Option<i32>,
+    pub mechanism_type: Option<ReferenceItem>,
+    pub factory: Option<ReferenceItem>,
+    /// Ordered by name.
+    pub functions: Vec<ReferenceItem>,
+    /// The member who added it.
+    pub user_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new mechanism; only `name` is required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMechanismRequest {
+    /// 1–100 characters, no spaces at either end.
+    pub name: String,
+    /// Number of jewels, 0–200.
+    pub stones: Option<i32>,
+    pub start_release: Option<i32>,
+    /// Not before `start_release`.
+    pub end_release: Option<i32>,
+    pub mechanism_type_id: Option<i64>,
+    pub factory_id: Option<i64>,
+    #[serde(default)]
+    pub function_ids: Vec<i64>,
+}
+
+impl From<CreateMechanismRequest> for MechanismValues {
+    fn from(request: CreateMechanismRequest) -> Self {
+        MechanismValues {
+            name: request.name,
+            stones: request.stones,
+            start_release: request.start_release,
+            end_release: request.end_release,
+            mechanism_type_id: request.mechanism_type_id,
+            factory_id: request.factory_id,
+            function_ids: distinct(request.function_ids),
+        }
+    }
+}
+
+/// Fields left out stay as they are; `null` clears a nullable field, and
+/// `function_ids` replaces the whole set (`null` or `[]` empties it).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMechanismRequest {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub stones: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub start_release: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub end_release: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub mechanism_type_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub factory_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<i64>>)]
+    pub function_ids: Option<Option<Vec<i64>>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `?mechanism_type_id=&factory_id=&limit=&cursor=`
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MechanismListQuery {
+    /// Only mechanisms of this type.
+    pub mechanism_type_id: Option<i64>,
+    /// Only mechanisms made by this factory.
+    pub factory_id: Option<i64>,
+    /// Items per page, 1–100 (default 20).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Ids in their first order, each once.
+pub fn distinct(ids: Vec<i64>) -> Vec<i64> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter().filter(|id| seen.insert(*id)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_and_absent_differ() {
+        let request: UpdateMechanismRequest =
+            serde_json::from_str(r#"{"factory_id": null, "stones": 17}"#).unwrap_or_default();
+        assert_eq!(request.factory_id, Some(None));
+        assert_eq!(request.stones, Some(Some(17)));
+        assert_eq!(request.mechanism_type_id, None);
+        assert_eq!(request.name, None);
+    }
+
+    #[test]
+    fn function_ids_are_kept_once() {
+        assert_eq!(distinct(vec![3, 1, 3, 2, 1]), vec![3, 1, 2]);
+    }
+}

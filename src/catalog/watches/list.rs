@@ -1,0 +1,487 @@
+//! `GET /watches`: filters, search, sorts and keyset pagination. A page is one query that
+//! also joins the brand's name and the main photo; the sort columns are indexed with `id`
+//! (`watch_start_release_idx`, the unique `folder`), so a page reads about `limit` rows
+//! whatever the size of the catalog.
+//!
+//! Watches without a start year come after the others in both directions. SQLite and
+//! PostgreSQL place nulls differently, so such watches are read as a segment of their own
+//! (`start_release IS NULL`, by id) after the dated ones, and the cursor says which
+//! segment it points into.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, Func, JoinType, Order, PostgresQueryBuilder, Query, SelectStatement,
+    SimpleExpr, SqliteQueryBuilder,
+};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
+
+use super::model::{WatchListQuery, WatchSummary};
+use crate::catalog::entity::{mechanism, watch, watch_image};
+use crate::catalog::references::ReferenceItem;
+use crate::catalog::search;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::files::entity as files;
+use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+
+/// Longest search query accepted.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Id,
+    StartRelease,
+    Folder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    pub fn parse(value: Option<&str>) -> AppResult<Self> {
+        let value = value.unwrap_or("id");
+        let (descending, name) = match value.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, value),
+        };
+        let key = match name {
+            "id" => SortKey::Id,
+            "start_release" => SortKey::StartRelease,
+            "folder" => SortKey::Folder,
+            _ => {
+                return Err(AppError::invalid(
+                    "sort",
+                    "must be one of id, -id, start_release, -start_release, folder, -folder",
+                ));
+            }
+        };
+        Ok(Self { key, descending })
+    }
+
+    fn name(self) -> &'static str {
+        match (self.key, self.descending) {
+            (SortKey::Id, false) => "id",
+            (SortKey::Id, true) => "-id",
+            (SortKey::StartRelease, false) => "start_release",
+            (SortKey::StartRelease, true) => "-start_release",
+            (SortKey::Folder, false) => "folder",
+            (SortKey::Folder, true) => "-folder",
+        }
+    }
+
+    fn order(self) -> Order {
+        if self.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        }
+    }
+}
+
+/// Where the previous page ended: its sort, the sort key of its last watch and that
+/// watch's id. `year: None` under a start-year sort points into the undated segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Cursor {
+    #[serde(rename = "s")]
+    sort: String,
+    #[serde(rename = "y", default, skip_serializing_if = "Option::is_none")]
+    year: Option<i32>,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    folder: Option<String>,
+    #[serde(rename = "i")]
+    id: i64,
+}
+
+impl Cursor {
+    fn after(sort: Sort, row: &WatchSummary) -> Self {
+        Cursor {
+            sort: sort.name().to_owned(),
+            year: match sort.key {
+                SortKey::StartRelease => row.start_release,
+                _ => None,
+            },
+            folder: match sort.key {
+                SortKey::Folder => Some(row.folder.clone()),
+                _ => None,
+            },
+            id: row.id,
+        }
+    }
+
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str, sort: Sort) -> AppResult<Self> {
+        let cursor: Cursor = URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| AppError::invalid("cursor", "is not a cursor from this API"))?;
+        if cursor.sort != sort.name() {
+            return Err(AppError::invalid(
+                "cursor",
+                "belongs to a list of another sort",
+            ));
+        }
+        if sort.key == SortKey::Folder && cursor.folder.is_none() {
+            return Err(AppError::invalid("cursor", "is not a cursor from this API"));
+        }
+        Ok(cursor)
+    }
+}
+
+/// The checked parameters of a list request.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    conditions: Vec<SimpleExpr>,
+    sort: Sort,
+    limit: u64,
+    cursor: Option<Cursor>,
+}
+
+impl ListRequest {
+    pub fn parse(query: &WatchListQuery) -> AppResult<Self> {
+        let sort = Sort::parse(query.sort.as_deref())?;
+        let limit = match query.limit {
+            None => DEFAULT_LIMIT,
+            Some(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "limit",
+                    format!("must be between 1 and {MAX_LIMIT}"),
+                ));
+            }
+        };
+        let cursor = query
+            .cursor
+            .as_deref()
+            .map(|text| Cursor::decode(text, sort))
+            .transpose()?;
+        let mut errors = Vec::new();
+        if let (Some(from), Some(to)) = (query.year_from, query.year_to)
+            && from > to
+        {
+            errors.push(FieldError::new("year_to", "must not be before year_from"));
+        }
+        if let Some(q) = &query.q
+            && q.chars().count() > MAX_QUERY_CHARS
+        {
+            errors.push(FieldError::new(
+                "q",
+                format!("must be at most {MAX_QUERY_CHARS} characters long"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        Ok(Self {
+            conditions: filters(query),
+            sort,
+            limit,
+            cursor,
+        })
+    }
+}
+
+fn col(column: watch::Column) -> Expr {
+    Expr::col((watch::Entity, column))
+}
+
+fn filters(query: &WatchListQuery) -> Vec<SimpleExpr> {
+    let mut conditions = Vec::new();
+    for (column, value) in [
+        (watch::Column::BrandId, query.brand_id),
+        (watch::Column::FactoryId, query.factory_id),
+        (watch::Column::GenderId, query.gender_id),
+        (watch::Column::CaseMaterialId, query.case_material_id),
+    ] {
+        if let Some(value) = value {
+            conditions.push(col(column).eq(value));
+        }
+    }
+    if let Some(type_id) = query.mechanism_type_id {
+        let mechanisms = Query::select()
+            .column(mechanism::Column::Id)
+            .from(mechanism::Entity)
+            .and_where(Expr::col(mechanism::Column::MechanismTypeId).eq(type_id))
+            .to_owned();
+        conditions.push(col(watch::Column::MechanismId).in_subquery(mechanisms));
+    }
+    if let Some(bracelet) = query.integrated_bracelet {
+        conditions.push(col(watch::Column::IntegratedBracelet).eq(bracelet));
+    }
+    // the release years [start, end] overlap [year_from, year_to]; a missing end is the
+    // start year and a missing start the end year
+    if let Some(from) = query.year_from {
+        conditions.push(
+            Expr::expr(Func::coalesce([
+                col(watch::Column::EndRelease).into(),
+                col(watch::Column::StartRelease).into(),
+            ]))
+            .gte(from),
+        );
+    }
+    if let Some(to) = query.year_to {
+        conditions.push(
+            Expr::expr(Func::coalesce([
+                col(watch::Column::StartRelease).into(),
+                col(watch::Column::EndRelease).into(),
+            ]))
+            .lte(to),
+        );
+    }
+    if let Some(matches) = query.q.as_deref().and_then(search::matches) {
+        conditions.push(matches);
+    }
+    conditions
+}
+
+/// The page's columns, the brand's name and the main photo's uid, with the filters.
+fn base_select(conditions: &[SimpleExpr]) -> SelectStatement {
+    let brand = Alias::new("brand");
+    let mut select = Query::select();
+    select
+        .columns([
+            (watch::Entity, watch::Column::Id),
+            (watch::Entity, watch::Column::Folder),
+            (watch::Entity, watch::Column::Code),
+            (watch::Entity, watch::Column::BrandId),
+            (watch::Entity, watch::Column::StartRelease),
+            (watch::Entity, watch::Column::EndRelease),
+            (watch::Entity, watch::Column::IntegratedBracelet),
+        ])
+        .expr_as(
+            Expr::col((brand.clone(), Alias::new("name"))),
+            Alias::new("brand_name"),
+        )
+        .expr_as(
+            Expr::col((files::Entity, files::Column::Uid)),
+            Alias::new("main_uid"),
+        )
+        .from(watch::Entity)
+        .join(
+            JoinType::LeftJoin,
+            brand.clone(),
+            Expr::col((brand, Alias::new("id"))).equals((watch::Entity, watch::Column::BrandId)),
+        )
+        .join(
+            JoinType::LeftJoin,
+            watch_image::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((watch_image::Entity, watch_image::Column::WatchId))
+                        .equals((watch::Entity, watch::Column::Id)),
+                )
+                .add(Expr::col((watch_image::Entity, watch_image::Column::Side)).eq("main")),
+        )
+        .join(
+            JoinType::LeftJoin,
+            files::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((files::Entity, files::Column::FileId))
+                        .equals((watch_image::Entity, watch_image::Column::FileId)),
+                )
+                .add(Expr::col((files::Entity, files::Column::Status)).eq(files::STATUS_ACTIVE)),
+        );
+    for condition in conditions {
+        select.and_where(condition.clone());
+    }
+    select
+}
+
+fn statement(backend: DbBackend, select: &SelectStatement) -> Statement {
+    let (sql, values) = match backend {
+        DbBackend::Postgres => select.build(PostgresQueryBuilder),
+        _ => select.build(SqliteQueryBuilder),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+async fn fetch(
+    conn: &impl ConnectionTrait,
+    select: &SelectStatement,
+    public_url: &str,
+) -> AppResult<Vec<WatchSummary>> {
+    let rows = conn
+        .query_all(statement(conn.get_database_backend(), select))
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let brand_id: Option<i64> = row.try_get("", "brand_id")?;
+            let brand_name: Option<String> = row.try_get("", "brand_name")?;
+            let main_uid: Option<String> = row.try_get("", "main_uid")?;
+            Ok(WatchSummary {
+                id: row.try_get("", "id")?,
+                folder: row.try_get("", "folder")?,
+                code: row.try_get("", "code")?,
+                brand: brand_id
+                    .zip(brand_name)
+                    .map(|(id, name)| ReferenceItem { id, name }),
+                start_release: row.try_get("", "start_release")?,
+                end_release: row.try_get("", "end_release")?,
+                integrated_bracelet: row.try_get("", "integrated_bracelet")?,
+                main_image_url: main_uid.map(|uid| format!("{public_url}/api/v1/files/{uid}")),
+            })
+        })
+        .collect()
+}
+
+/// `(a, id) > (x, y)` or `<`, as the sort's direction says.
+fn after_pair(
+    sort: Sort,
+    column: watch::Column,
+    key: impl Into<SimpleExpr>,
+    id: i64,
+) -> SimpleExpr {
+    let left = Expr::tuple([col(column).into(), col(watch::Column::Id).into()]);
+    let right = Expr::tuple([key.into(), Expr::val(id).into()]);
+    if sort.descending {
+        left.lt(right)
+    } else {
+        left.gt(right)
+    }
+}
+
+fn after_id(sort: Sort, id: i64) -> SimpleExpr {
+    if sort.descending {
+        col(watch::Column::Id).lt(id)
+    } else {
+        col(watch::Column::Id).gt(id)
+    }
+}
+
+/// One page of watches and the cursor of the next one.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    request: &ListRequest,
+    public_url: &str,
+) -> AppResult<Page<WatchSummary>> {
+    let ListRequest {
+        conditions,
+        sort,
+        limit,
+        cursor,
+    } = request;
+    let (sort, wanted) = (*sort, limit + 1);
+    let order = sort.order();
+    let rows = match sort.key {
+        SortKey::Id => {
+            let mut select = base_select(conditions);
+            if let Some(cursor) = cursor {
+                select.and_where(after_id(sort, cursor.id));
+            }
+            select
+                .order_by((watch::Entity, watch::Column::Id), order)
+                .limit(wanted);
+            fetch(conn, &select, public_url).await?
+        }
+        SortKey::Folder => {
+            let mut select = base_select(conditions);
+            if let Some(Cursor {
+                folder: Some(folder),
+                id,
+                ..
+            }) = cursor
+            {
+                select.and_where(after_pair(sort, watch::Column::Folder, folder.clone(), *id));
+            }
+            select
+                .order_by((watch::Entity, watch::Column::Folder), order.clone())
+                .order_by((watch::Entity, watch::Column::Id), order)
+                .limit(wanted);
+            fetch(conn, &select, public_url).await?
+        }
+        SortKey::StartRelease => {
+            let in_undated = cursor.as_ref().is_some_and(|c| c.year.is_none());
+            let mut rows = Vec::new();
+            if !in_undated {
+                let mut select = base_select(conditions);
+                select.and_where(col(watch::Column::StartRelease).is_not_null());
+                if let Some(Cursor {
+                    year: Some(year),
+                    id,
+                    ..
+                }) = cursor
+                {
+                    select.and_where(after_pair(sort, watch::Column::StartRelease, *year, *id));
+                }
+                select
+                    .order_by((watch::Entity, watch::Column::StartRelease), order.clone())
+                    .order_by((watch::Entity, watch::Column::Id), order.clone())
+                    .limit(wanted);
+                rows = fetch(conn, &select, public_url).await?;
+            }
+            if (rows.len() as u64) < wanted {
+                let mut select = base_select(conditions);
+                select.and_where(col(watch::Column::StartRelease).is_null());
+                if let Some(cursor) = cursor.as_ref().filter(|_| in_undated) {
+                    select.and_where(after_id(sort, cursor.id));
+                }
+                select
+                    .order_by((watch::Entity, watch::Column::Id), order)
+                    .limit(wanted - rows.len() as u64);
+                rows.extend(fetch(conn, &select, public_url).await?);
+            }
+            rows
+        }
+    };
+    Ok(page(rows, *limit, sort))
+}
+
+fn page(mut rows: Vec<WatchSummary>, limit: u64, sort: Sort) -> Page<WatchSummary> {
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if has_more {
+        rows.last().map(|last| Cursor::after(sort, last).encode())
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_are_named() {
+        for name in [
+            "id",
+            "-id",
+            "start_release",
+            "-start_release",
+            "folder",
+            "-folder",
+        ] {
+            assert_eq!(Sort::parse(Some(name)).unwrap().name(), name);
+        }
+        assert_eq!(Sort::parse(None).unwrap().key, SortKey::Id);
+        for bad in ["", "-", "name", "--id", "ID"] {
+            assert!(Sort::parse(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_their_sort() {
+        let sort = Sort::parse(Some("-start_release")).unwrap();
+        let cursor = Cursor {
+            sort: sort.name().into(),
+            year: None,
+            folder: None,
+            id: 7,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode(), sort).unwrap(), cursor);
+        assert!(Cursor::decode(&cursor.encode(), Sort::parse(None).unwrap()).is_err());
+        assert!(Cursor::decode("garbage!", sort).is_err());
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("{}"), sort).is_err());
+    }
+}

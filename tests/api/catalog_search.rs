@@ -1,0 +1,433 @@
+//! The watch list: search in Cyrillic and Latin, filters, sorts with keyset pagination,
+//! and its parameters' problems.
+
+use std::collections::HashSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::catalog_watches::{Refs, create_watch, get_json, moderator, put_photo, references};
+use crate::helpers::{TestApp, assert_problem, png, spawn_app};
+
+/// The ids of a list answer's items.
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect()
+}
+
+async fn search(app: &TestApp, query: &str) -> Vec<i64> {
+    let page = get_json(app, &format!("/api/v1/watches?limit=100&{query}")).await;
+    assert_eq!(page["next_cursor"], Value::Null, "one page: {query}");
+    ids(&page)
+}
+
+/// Three watches: a Восток Амфибия, a Полёт Штурманские and a Latin-only Vostok.
+async fn small_catalog(app: &TestApp, token: &str, refs: &Refs) -> [i64; 3] {
+    let amphibia = create_watch(
+        app,
+        token,
+        &json!({"folder": "vostok_amphibia", "code": "2416-Б/420", "brand_id": refs.vostok,
+                "factory_id": refs.chistopol, "gender_id": refs.men,
+                "case_material_id": refs.steel, "mechanism_id": refs.automatic,
+                "integrated_bracelet": true, "start_release": 1975, "end_release": 1991,
+                "aliases": ["Амфибия", "Командирские"]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let shturmanskie = create_watch(
+        app,
+        token,
+        &json!({"folder": "poljot-shturmanskie", "code": "2614.2Н", "brand_id": refs.poljot,
+                "factory_id": refs.first_moscow, "gender_id": refs.women,
+                "case_material_id": refs.gold, "mechanism_id": refs.quartz_movement,
+                "start_release": 1949, "end_release": 1960,
+                "aliases": ["Штурманские", "Ёлочка"]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let latin = create_watch(
+        app,
+        token,
+        &json!({"folder": "amphibia.export", "code": "420 ABC",
+                "start_release": 1990, "aliases": ["Vostok Amphibia Export"]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    [amphibia, shturmanskie, latin]
+}
+
+#[tokio::test]
+async fn search_finds_words_in_any_case_and_alphabet() {
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let refs = references(&app, token).await;
+    let [amphibia, shturmanskie, latin] = small_catalog(&app, token, &refs).await;
+
+    let cases: &[(&str, &[i64])] = &[
+        // aliases, by word prefix, any case
+        ("амф", &[amphibia]),
+        ("АМФИБИЯ", &[amphibia]),
+        ("коман", &[amphibia]),
+        // brand names
+        ("ВОСТОК", &[amphibia]),
+        ("восток", &[amphibia]),
+        // ё and е are one letter, both ways
+        ("полет", &[shturmanskie]),
+        ("Полёт", &[shturmanskie]),
+        ("елочка", &[shturmanskie]),
+        ("ёлоч", &[shturmanskie]),
+        // Latin words of folders, codes and aliases
+        ("vostok", &[amphibia, latin]),
+        ("amph", &[amphibia, latin]),
+        ("AMPHIBIA", &[amphibia, latin]),
+        ("shturm", &[shturmanskie]),
+        ("export", &[latin]),
+        // codes by their parts and written together
+        ("2614", &[shturmanskie]),
+        ("2614.2н", &[shturmanskie]),
+        ("26142н", &[shturmanskie]),
+        ("420", &[amphibia, latin]),
+        ("420abc", &[latin]),
+        // every word must match
+        ("восток амф", &[amphibia]),
+        ("amphibia export", &[latin]),
+        ("восток штурманские", &[]),
+        // a word inside another word is not a prefix
+        ("фибия", &[]),
+        ("nothing", &[]),
+    ];
+    for (query, expected) in cases {
+        let q = url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>();
+        assert_eq!(
+            search(&app, &format!("q={q}")).await,
+            *expected,
+            "q={query}"
+        );
+    }
+    // a query without words does not filter
+    assert_eq!(search(&app, "q=").await.len(), 3);
+    assert_eq!(search(&app, "q=%20%E2%80%94%20").await.len(), 3);
+
+    // the index follows edits: new aliases, a new brand, a new folder
+    let response = app
+        .patch_json(
+            &format!("/api/v1/watches/{latin}"),
+            Some(token),
+            &json!({"aliases": ["Нева"], "brand_id": refs.poljot, "folder": "neva"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(search(&app, "q=export").await, Vec::<i64>::new());
+    assert_eq!(search(&app, "q=нева").await, vec![latin]);
+    assert_eq!(search(&app, "q=полет").await, vec![shturmanskie, latin]);
+    // and combines with filters
+    assert_eq!(
+        search(&app, &format!("q=полет&gender_id={}", refs.women)).await,
+        vec![shturmanskie]
+    );
+}
+
+#[tokio::test]
+async fn filters_narrow_the_list() {
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let refs = references(&app, token).await;
+    let [amphibia, shturmanskie, latin] = small_catalog(&app, token, &refs).await;
+    // one without any years, one with only an end
+    let undated = create_watch(&app, token, &json!({"folder": "undated"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let end_only = create_watch(
+        &app,
+        token,
+        &json!({"folder": "end_only", "end_release": 1965}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+
+    let cases: Vec<(String, Vec<i64>)> = vec![
+        (format!("brand_id={}", refs.vostok), vec![amphibia]),
+        (format!("brand_id={}", refs.poljot), vec![shturmanskie]),
+        (
+            format!("factory_id={}", refs.first_moscow),
+            vec![shturmanskie],
+        ),
+        (format!("gender_id={}", refs.men), vec![amphibia]),
+        (
+            format!("case_material_id={}", refs.gold),
+            vec![shturmanskie],
+        ),
+        (
+            format!("mechanism_type_id={}", refs.mechanical),
+            vec![amphibia],
+        ),
+        (
+            format!("mechanism_type_id={}", refs.quartz),
+            vec![shturmanskie],
+        ),
+        ("brand_id=999999".into(), vec![]),
+        ("integrated_bracelet=true".into(), vec![amphibia]),
+        (
+            "integrated_bracelet=false".into(),
+            vec![shturmanskie, latin, undated, end_only],
+        ),
+        // release years overlapping the range
+        ("year_from=1991".into(), vec![amphibia]),
+        ("year_from=1990".into(), vec![amphibia, latin]),
+        ("year_from=1992".into(), vec![]),
+        ("year_to=1949".into(), vec![shturmanskie]),
+        ("year_from=1961&year_to=1974".into(), vec![end_only]),
+        ("year_from=1955&year_to=1955".into(), vec![shturmanskie]),
+        ("year_from=1980&year_to=1980".into(), vec![amphibia]),
+        (
+            "year_from=1900&year_to=2000".into(),
+            vec![amphibia, shturmanskie, latin, end_only],
+        ),
+        // filters combine
+        (
+            format!("brand_id={}&integrated_bracelet=false", refs.vostok),
+            vec![],
+        ),
+        (
+            format!(
+                "brand_id={}&year_from=1970&integrated_bracelet=true",
+                refs.vostok
+            ),
+            vec![amphibia],
+        ),
+        (
+            format!("q=amph&year_to=1980&brand_id={}", refs.vostok),
+            vec![amphibia],
+        ),
+        ("q=amph&year_from=1990".into(), vec![amphibia, latin]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(search(&app, &query).await, expected, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn list_items_are_compact() {
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let refs = references(&app, token).await;
+    let [amphibia, shturmanskie, _] = small_catalog(&app, token, &refs).await;
+    let response = put_photo(&app, Some(token), amphibia, "main", png(16, 16)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let photo: Value = response.json().await.unwrap();
+    // a photo of another side is not the list's picture
+    let response = put_photo(&app, Some(token), shturmanskie, "left", png(16, 16)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let page = get_json(&app, "/api/v1/watches").await;
+    assert_eq!(page["next_cursor"], Value::Null);
+    let first = &page["items"][0];
+    assert_eq!(
+        *first,
+        json!({
+            "id": amphibia,
+            "folder": "vostok_amphibia",
+            "code": "2416-Б/420",
+            "brand": {"id": refs.vostok, "name": "Восток"},
+            "start_release": 1975,
+            "end_release": 1991,
+            "integrated_bracelet": true,
+            "main_image_url": photo["url"],
+        })
+    );
+    assert_eq!(page["items"][1]["main_image_url"], Value::Null);
+    assert_eq!(page["items"][2]["brand"], Value::Null);
+}
+
+/// Walks every page of `query` with `limit` and returns the ids in order.
+async fn walk(app: &TestApp, query: &str, limit: u64) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..200 {
+        let mut path = format!("/api/v1/watches?{query}&limit={limit}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = get_json(app, &path).await;
+        let items = ids(&page);
+        assert!(items.len() as u64 <= limit);
+        seen.extend(items);
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                assert!(!page["items"].as_array().unwrap().is_empty());
+                cursor = Some(next.to_owned());
+            }
+            None => return seen,
+        }
+    }
+    panic!("the pages of {query} never end");
+}
+
+#[tokio::test]
+async fn pages_are_stable_under_every_sort() {
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let brand = crate::catalog_watches::reference(&app, token, "brands", "Восток").await;
+    // many equal start years, some watches without one; folders out of id order
+    let mut watches: Vec<(i64, Option<i32>, String)> = Vec::new();
+    for n in 0..23_i32 {
+        let year = match n % 4 {
+            0 => None,
+            1 => Some(1970),
+            2 => Some(1980 + n % 3),
+            _ => Some(1970),
+        };
+        let folder = format!("w{:02}", (n * 7) % 23);
+        let mut body = json!({"folder": folder, "brand_id": brand});
+        if let Some(year) = year {
+            body["start_release"] = json!(year);
+        }
+        let id = create_watch(&app, token, &body).await["id"]
+            .as_i64()
+            .unwrap();
+        watches.push((id, year, folder));
+    }
+
+    let by_id: Vec<i64> = watches.iter().map(|w| w.0).collect();
+    let mut by_year = watches.clone();
+    // dated first by year then id; undated last by id
+    by_year.sort_by_key(|(id, year, _)| (year.is_none(), *year, *id));
+    let by_year: Vec<i64> = by_year.iter().map(|w| w.0).collect();
+    let mut by_year_desc = watches.clone();
+    by_year_desc.sort_by_key(|(id, year, _)| {
+        (
+            year.is_none(),
+            std::cmp::Reverse(*year),
+            std::cmp::Reverse(*id),
+        )
+    });
+    let by_year_desc: Vec<i64> = by_year_desc.iter().map(|w| w.0).collect();
+    let mut by_folder = watches.clone();
+    by_folder.sort_by(|a, b| a.2.cmp(&b.2));
+    let by_folder: Vec<i64> = by_folder.iter().map(|w| w.0).collect();
+
+    let expected: [(&str, Vec<i64>); 6] = [
+        ("id", by_id.clone()),
+        ("-id", by_id.iter().rev().copied().collect()),
+        ("start_release", by_year),
+        ("-start_release", by_year_desc),
+        ("folder", by_folder.clone()),
+        ("-folder", by_folder.iter().rev().copied().collect()),
+    ];
+    for (sort, expected) in &expected {
+        for limit in [1, 4, 5, 23, 100] {
+            let walked = walk(&app, &format!("sort={sort}"), limit).await;
+            assert_eq!(walked, *expected, "sort={sort} limit={limit}");
+            let unique: HashSet<i64> = walked.iter().copied().collect();
+            assert_eq!(unique.len(), 23);
+        }
+        // with a filter that keeps them all, the same order
+        let walked = walk(&app, &format!("sort={sort}&brand_id={brand}"), 3).await;
+        assert_eq!(walked, *expected, "sort={sort} filtered");
+    }
+    // the default sort is by id
+    assert_eq!(walk(&app, "", 6).await, by_id);
+
+    // a page boundary survives a write before it: nothing is repeated or skipped
+    let first = get_json(&app, "/api/v1/watches?sort=start_release&limit=10").await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    create_watch(
+        &app,
+        token,
+        &json!({"folder": "aaa", "start_release": 1900}),
+    )
+    .await;
+    let rest = get_json(
+        &app,
+        &format!("/api/v1/watches?sort=start_release&limit=100&cursor={cursor}"),
+    )
+    .await;
+    let mut seen = ids(&first);
+    seen.extend(ids(&rest));
+    assert_eq!(seen, expected[2].1);
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_problems() {
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    for n in 0..3 {
+        create_watch(
+            &app,
+            token,
+            &json!({"folder": format!("w{n}"), "start_release": 1970}),
+        )
+        .await;
+    }
+    let page = get_json(&app, "/api/v1/watches?limit=1").await;
+    let id_cursor = page["next_cursor"].as_str().unwrap().to_owned();
+
+    for (query, field) in [
+        ("sort=name", "sort"),
+        ("sort=", "sort"),
+        ("sort=--id", "sort"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("cursor=garbage!", "cursor"),
+        ("cursor=eyJ4IjoxfQ", "cursor"),
+        ("year_from=1990&year_to=1980", "year_to"),
+    ] {
+        let response = app.get(&format!("/api/v1/watches?{query}"), None).await;
+        let problem = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    // a cursor belongs to its sort
+    let response = app
+        .get(
+            &format!("/api/v1/watches?sort=-start_release&cursor={id_cursor}"),
+            None,
+        )
+        .await;
+    assert_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let response = app
+        .get(&format!("/api/v1/watches?q={}", "а".repeat(201)), None)
+        .await;
+    assert_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    for query in [
+        "brand_id=abc",
+        "limit=-1",
+        "year_from=soon",
+        "integrated_bracelet=maybe",
+    ] {
+        let response = app.get(&format!("/api/v1/watches?{query}"), None).await;
+        assert_problem(response, StatusCode::BAD_REQUEST, "invalid_query").await;
+    }
+    // the cursor of a good page still works
+    let response = app
+        .get(&format!("/api/v1/watches?limit=1&cursor={id_cursor}"), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
