@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, FieldError};
@@ -69,6 +70,16 @@ fn split_serde_path(message: &str) -> (String, String) {
         Some((path, rest)) if !path.contains(' ') => (path.to_owned(), rest.to_owned()),
         _ => ("body".to_owned(), message.to_owned()),
     }
+}
+
+/// For `Option<Option<T>>` fields of partial updates: tells a field sent as `null`
+/// (`Some(None)`) from one left out (`None`, with `#[serde(default)]`).
+pub fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Path parameters; a malformed one is a 400 (an unknown id is the handler's 404).
