@@ -3,6 +3,8 @@
 //! rendered under an older version are not served again. Writes this process does not
 //! see (another instance, an import) are bounded by a short lifetime.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,9 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use dashmap::DashMap;
+use tokio::sync::Mutex;
 
+use crate::error::AppResult;
 use crate::state::AppState;
 
 /// Beyond this many answers the cache starts over, bounding its memory.
@@ -21,6 +25,8 @@ const MAX_ENTRIES: usize = 50_000;
 pub struct CatalogCache {
     version: AtomicU64,
     entries: DashMap<String, Entry>,
+    /// One render per missing answer: concurrent requests for it wait and reuse it.
+    renders: DashMap<String, Arc<Mutex<()>>>,
     ttl: Duration,
 }
 
@@ -35,6 +41,7 @@ impl CatalogCache {
         Self {
             version: AtomicU64::new(0),
             entries: DashMap::new(),
+            renders: DashMap::new(),
             ttl,
         }
     }
@@ -66,6 +73,39 @@ impl CatalogCache {
                 body,
             },
         );
+    }
+
+    /// The cached answer for `key`, or the one `render` makes, rendered once however many
+    /// requests ask for it at the same moment (no stampede when an answer expires).
+    pub async fn get_or_render<F>(&self, key: &str, render: F) -> AppResult<Bytes>
+    where
+        F: Future<Output = AppResult<Bytes>>,
+    {
+        if self.ttl.is_zero() {
+            return render.await;
+        }
+        if let Some(body) = self.get(key) {
+            return Ok(body);
+        }
+        let gate = self.renders.entry(key.to_owned()).or_default().clone();
+        let rendered = {
+            let _turn = gate.lock().await;
+            match self.get(key) {
+                Some(body) => Ok(body),
+                None => {
+                    let version = self.version();
+                    let result = render.await;
+                    if let Ok(body) = &result {
+                        self.put(key.to_owned(), version, body.clone());
+                    }
+                    result
+                }
+            }
+        };
+        // the map's reference and ours: nobody else is waiting for this render
+        self.renders
+            .remove_if(key, |_, gate| Arc::strong_count(gate) <= 2);
+        rendered
     }
 
     pub fn invalidate(&self) {
@@ -106,6 +146,31 @@ mod tests {
         // rendered before the write, stored after it: not kept
         cache.put("a".into(), version, Bytes::from_static(b"stale"));
         assert_eq!(cache.get("a"), None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_render_once() {
+        let cache = Arc::new(CatalogCache::new(Duration::from_secs(60)));
+        let renders = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let cache = cache.clone();
+            let renders = renders.clone();
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_render("k", async {
+                        renders.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(Bytes::from_static(b"answer"))
+                    })
+                    .await
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), Bytes::from_static(b"answer"));
+        }
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        assert!(cache.renders.is_empty());
     }
 
     #[test]
