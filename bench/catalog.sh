@@ -121,8 +121,11 @@ fi
 
 # Our addresses must be free: a server left from another run would be measured instead.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null; }
-for addr in "$ADDR" "$ADDR_NOCACHE" "$PB_ADDR"; do
-  ! port_busy "$addr" || die "something already listens on $addr"
+addrs=("$PB_ADDR")
+[ "$CACHE" = off ] || addrs+=("$ADDR")
+[ "$CACHE" = on ] || addrs+=("$ADDR_NOCACHE")
+for addr in "${addrs[@]}"; do
+  ! port_busy "$addr" || die "something already listens on $addr (another benchmark of bench/?)"
 done
 
 # ---------------------------------------------------------------------------------------

@@ -417,6 +417,19 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
+        // a brand's watches by release year, a page at a time without sorting them all
+        index(
+            manager,
+            "watch_brand_start_release_idx",
+            Watch::Table,
+            vec![
+                Watch::BrandId.into_iden(),
+                Watch::StartRelease.into_iden(),
+                Watch::Id.into_iden(),
+            ],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(

@@ -77,7 +77,6 @@ pub struct UpdateMeRequest {
     pub meshok_url: Option<Option<String>>,
 }
 
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminUpdateUserRequest {

@@ -138,6 +138,27 @@ async fn published_watch(
         .unwrap()
 }
 
+/// `GET /drafts` followed page by page to the end: each draft's kind and id.
+async fn every_page(app: &TestApp, user: &TestUser, limit: usize) -> Vec<(String, i64)> {
+    let mut listed = Vec::new();
+    let mut path = format!("/drafts?limit={limit}");
+    loop {
+        let page = ok(call(app, user, Method::GET, &path, None).await).await;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= limit);
+        listed.extend(items.iter().map(|item| {
+            (
+                item["kind"].as_str().unwrap().to_owned(),
+                item["id"].as_i64().unwrap(),
+            )
+        }));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/drafts?limit={limit}&cursor={cursor}"),
+            None => return listed,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_watch_draft_is_written_submitted_and_published_to_its_author() {
     let app = spawn_app().await;
@@ -959,23 +980,7 @@ async fn drafts_are_listed_in_pages_newest_first_and_queued_oldest_first() {
         created.push((kind, draft["id"].as_i64().unwrap()));
     }
 
-    let mut listed = Vec::new();
-    let mut path = "/drafts?limit=2".to_owned();
-    loop {
-        let page = ok(call(&app, &member, Method::GET, &path, None).await).await;
-        let items = page["items"].as_array().unwrap();
-        assert!(items.len() <= 2);
-        listed.extend(items.iter().map(|item| {
-            (
-                item["kind"].as_str().unwrap().to_owned(),
-                item["id"].as_i64().unwrap(),
-            )
-        }));
-        match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/drafts?limit=2&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let listed = every_page(&app, &member, 2).await;
     let expected: Vec<(String, i64)> = created
         .iter()
         .rev()
@@ -1094,4 +1099,41 @@ async fn an_approved_folder_change_takes_the_photos_along() {
     approve(&app, &moderator, "watches", id).await;
 
     assert_eq!(app.stored_objects().await, ["watches/chaika_new/main.png"]);
+}
+
+#[tokio::test]
+async fn drafts_of_one_moment_are_paged_each_once_in_a_stable_order() {
+    let app = spawn_app().await;
+    let member = app.register("quick").await;
+    let mut watches = Vec::new();
+    let mut mechanisms = Vec::new();
+    for n in 0..3 {
+        let watch = create(&app, &member, "watches", json!({"folder": format!("w{n}")})).await;
+        watches.push(watch["id"].as_i64().unwrap());
+        let mechanism = create(
+            &app,
+            &member,
+            "mechanisms",
+            json!({"name": format!("m{n}")}),
+        )
+        .await;
+        mechanisms.push(mechanism["id"].as_i64().unwrap());
+    }
+    // every draft stamped with one and the same time, as stored
+    let db = &app.state.db;
+    for sql in [
+        "UPDATE draft_watch SET created_at = (SELECT MIN(created_at) FROM draft_watch)",
+        "UPDATE draft_mechanism SET created_at = (SELECT MIN(created_at) FROM draft_watch)",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+
+    let listed = every_page(&app, &member, 1).await;
+    let expected: Vec<(String, i64)> = mechanisms
+        .iter()
+        .rev()
+        .map(|id| ("mechanism".to_owned(), *id))
+        .chain(watches.iter().rev().map(|id| ("watch".to_owned(), *id)))
+        .collect();
+    assert_eq!(listed, expected);
 }

@@ -136,6 +136,20 @@ async fn photos_are_kept_by_side_in_the_watch_folder() {
     assert_eq!(meta["visibility"], "public");
     assert_eq!(meta["sha256"], sha256(&main_bytes));
 
+    // photos are not held to the JSON body limit (1 MiB)
+    let large = noisy_png(700, 700);
+    assert!(large.len() > 1024 * 1024);
+    let right = photo(&app, token, watch, "right", large.clone()).await;
+    let response = download(&app, &right["url"]).await;
+    assert_eq!(response.bytes().await.unwrap().len(), large.len());
+    let response = app
+        .delete(
+            &format!("/api/v1/watches/{watch}/images/right"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
     // the watch moved on
     assert!(detail["updated_at"].as_str().unwrap() > detail["created_at"].as_str().unwrap());
     assert_eq!(count_rows(&app, "watch_image").await, 3);
@@ -392,4 +406,32 @@ async fn a_new_folder_takes_the_photos_along() {
     let response = download(&app, &main["url"]).await;
     assert_eq!(response.bytes().await.unwrap().to_vec(), main_bytes);
     assert_eq!(app.stored_objects().await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_photo_deleted_through_the_files_api_can_be_replaced() {
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let watch = create_watch(&app, token, &json!({"folder": "slava"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let first = photo(&app, token, watch, "main", png(9, 9)).await;
+    let uid = first["uid"].as_str().unwrap();
+    let response = app
+        .delete(&format!("/api/v1/files/{uid}"), Some(token))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let detail = get_json(&app, &format!("/api/v1/watches/{watch}")).await;
+    assert_eq!(detail["images"]["main"], Value::Null);
+    let list = get_json(&app, "/api/v1/watches").await;
+    assert_eq!(list["items"][0]["main_image_url"], Value::Null);
+
+    let bytes = png(11, 11);
+    let second = photo(&app, token, watch, "main", bytes.clone()).await;
+    let response = download(&app, &second["url"]).await;
+    assert_eq!(response.bytes().await.unwrap().to_vec(), bytes);
+    assert_eq!(app.stored_objects().await, ["watches/slava/main.png"]);
+    assert_eq!(count_rows(&app, "watch_image").await, 1);
+    assert_eq!(active_files(&app).await.len(), 1);
 }

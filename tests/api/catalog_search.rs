@@ -210,6 +210,27 @@ async fn filters_narrow_the_list() {
             vec![amphibia],
         ),
         ("q=amph&year_from=1990".into(), vec![amphibia, latin]),
+        // filters under every sort
+        ("q=amph&sort=-folder".into(), vec![amphibia, latin]),
+        ("q=amph&sort=folder".into(), vec![latin, amphibia]),
+        ("q=amph&sort=-start_release".into(), vec![latin, amphibia]),
+        ("q=восток%20амф&sort=start_release".into(), vec![amphibia]),
+        (
+            format!("mechanism_type_id={}&sort=-folder", refs.quartz),
+            vec![shturmanskie],
+        ),
+        (
+            format!("gender_id={}&sort=start_release", refs.women),
+            vec![shturmanskie],
+        ),
+        (
+            "integrated_bracelet=false&sort=-start_release".into(),
+            vec![latin, shturmanskie, end_only, undated],
+        ),
+        (
+            "year_from=1950&sort=folder".into(),
+            vec![latin, end_only, shturmanskie, amphibia],
+        ),
     ];
     for (query, expected) in cases {
         assert_eq!(search(&app, &query).await, expected, "{query}");
@@ -430,4 +451,91 @@ async fn bad_list_parameters_are_problems() {
         .get(&format!("/api/v1/watches?limit=1&cursor={id_cursor}"), None)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Adds `count` watches straight to the database: folders `bulk-00001`…, start years
+/// 1950–1999, every third with an integrated bracelet, no brand and no search words.
+async fn bulk_watches(app: &TestApp, count: u32) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let backend = app.state.db.get_database_backend();
+    let folder = match backend {
+        DbBackend::Postgres => "'bulk-' || lpad(i::text, 5, '0')",
+        _ => "printf('bulk-%05d', i)",
+    };
+    let sql = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+         INSERT INTO watch (folder, integrated_bracelet, start_release, created_at, updated_at) \
+         SELECT {folder}, (i % 3 = 0), 1950 + i % 50, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM n"
+    );
+    app.state
+        .db
+        .execute(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sparse_and_dense_filters_page_alike_in_a_large_catalog() {
+    use sea_orm::EntityTrait;
+    use vitrine::catalog::entity::watch;
+
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let women = crate::catalog_watches::reference(&app, token, "genders", "женские").await;
+    bulk_watches(&app, 2600).await;
+    // a few watches that sort after every bulk one, by folder and by descending year
+    let mut rare = Vec::new();
+    for (n, year) in [(1, 1902), (2, 1900), (3, 1901)] {
+        let body = json!({"folder": format!("zz-{n}"), "gender_id": women, "start_release": year});
+        rare.push(
+            create_watch(&app, token, &body).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let undated_rare = create_watch(&app, token, &json!({"folder": "zz-4", "gender_id": women}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+
+    let by_gender = format!("gender_id={women}");
+    assert_eq!(
+        walk(&app, &format!("{by_gender}&sort=folder"), 2).await,
+        [rare[0], rare[1], rare[2], undated_rare]
+    );
+    assert_eq!(
+        walk(&app, &format!("{by_gender}&sort=-folder"), 3).await,
+        [undated_rare, rare[2], rare[1], rare[0]]
+    );
+    assert_eq!(
+        walk(&app, &format!("{by_gender}&sort=-start_release"), 2).await,
+        [rare[0], rare[2], rare[1], undated_rare]
+    );
+    assert_eq!(
+        walk(&app, &format!("{by_gender}&sort=start_release"), 1).await,
+        [rare[1], rare[2], rare[0], undated_rare]
+    );
+
+    // a third of the catalog, to its last page
+    let all = watch::Entity::find().all(&app.state.db).await.unwrap();
+    let mut bracelets: Vec<&watch::Model> = all.iter().filter(|w| w.integrated_bracelet).collect();
+    assert_eq!(bracelets.len(), 866);
+    bracelets.sort_by(|a, b| a.folder.cmp(&b.folder));
+    let expected: Vec<i64> = bracelets.iter().map(|w| w.id).collect();
+    assert_eq!(
+        walk(&app, "integrated_bracelet=true&sort=folder", 100).await,
+        expected
+    );
+    bracelets.sort_by_key(|w| (std::cmp::Reverse(w.start_release), std::cmp::Reverse(w.id)));
+    let expected: Vec<i64> = bracelets.iter().map(|w| w.id).collect();
+    assert_eq!(
+        walk(&app, "integrated_bracelet=true&sort=-start_release", 100).await,
+        expected
+    );
+    // and the whole catalog by year, dated then undated
+    let mut everything: Vec<&watch::Model> = all.iter().collect();
+    everything.sort_by_key(|w| (w.start_release.is_none(), w.start_release, w.id));
+    let expected: Vec<i64> = everything.iter().map(|w| w.id).collect();
+    assert_eq!(walk(&app, "sort=start_release", 100).await, expected);
 }

@@ -812,3 +812,58 @@ async fn drafts_publish_through_the_repository_functions() {
     tx.commit().await.unwrap();
     assert_eq!(count_rows(&app, "watch").await, 2);
 }
+
+#[tokio::test]
+async fn concurrent_writes_all_succeed() {
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let brand = reference(&app, token, "brands", "Восток").await;
+    let creates = (0..8).map(|n| {
+        let app = &app;
+        async move {
+            app.post_json(
+                "/api/v1/watches",
+                Some(token),
+                &json!({"folder": format!("w{n}"), "brand_id": brand, "aliases": [format!("a{n}")]}),
+            )
+            .await
+        }
+    });
+    let mut ids = Vec::new();
+    for response in futures_util::future::join_all(creates).await {
+        assert_eq!(response.status(), StatusCode::CREATED);
+        ids.push(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let edits = ids.iter().enumerate().map(|(n, id)| {
+        let app = &app;
+        async move {
+            app.patch_json(
+                &format!("/api/v1/watches/{id}"),
+                Some(token),
+                &json!({"code": format!("c{n}"), "aliases": ["x"]}),
+            )
+            .await
+        }
+    });
+    for response in futures_util::future::join_all(edits).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let deletes = ids.iter().map(|id| {
+        let app = &app;
+        async move {
+            app.delete(&format!("/api/v1/watches/{id}"), Some(token))
+                .await
+        }
+    });
+    for response in futures_util::future::join_all(deletes).await {
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    assert_eq!(count_rows(&app, "watch").await, 0);
+    assert_eq!(count_rows(&app, "alias").await, 0);
+    assert_eq!(count_rows(&app, "watch_search_token").await, 0);
+}

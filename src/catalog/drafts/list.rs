@@ -76,10 +76,19 @@ impl ListOrder {
         };
         let same_time = time().eq(cursor.at);
         let condition = Condition::any().add(later_time);
-        match rank(kind).cmp(&rank(cursor.kind)) {
-            Ordering::Equal => condition.add(Condition::all().add(same_time).add(later_id)),
-            order if (order == Ordering::Less) == self.descending() => condition.add(same_time),
-            _ => condition,
+        let (rank, cursor_rank) = (rank(kind), rank(cursor.kind));
+        // at the cursor's very time, the kinds are in rank order, and ids within a kind
+        let kind_comes_later = if self.descending() {
+            rank < cursor_rank
+        } else {
+            rank > cursor_rank
+        };
+        if rank == cursor_rank {
+            condition.add(Condition::all().add(same_time).add(later_id))
+        } else if kind_comes_later {
+            condition.add(same_time)
+        } else {
+            condition
         }
     }
 }

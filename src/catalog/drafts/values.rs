@@ -327,7 +327,6 @@ fn set<T>(field: &mut Option<T>, sent: Option<Option<T>>) {
     }
 }
 
-
 /// One field an edit proposal changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldChange {

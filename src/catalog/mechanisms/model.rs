@@ -87,7 +87,6 @@ pub struct UpdateMechanismRequest {
     pub function_ids: Option<Option<Vec<i64>>>,
 }
 
-
 /// `?mechanism_type_id=&factory_id=&limit=&cursor=`
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

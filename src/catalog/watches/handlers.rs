@@ -4,8 +4,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, JoinType, PostgresQueryBuilder, Query as SqlQuery, SqliteQueryBuilder,
+};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Statement, TransactionTrait,
 };
 use serde::Serialize;
 
@@ -19,7 +23,7 @@ use super::repo::{self, watch_not_found};
 use crate::catalog::entity::{watch, watch_image};
 use crate::catalog::mechanisms::load_detail as load_mechanism;
 use crate::catalog::model::WatchValues;
-use crate::catalog::references::{Reference, ReferenceItem, items};
+use crate::catalog::references::{Reference, ReferenceItem};
 use crate::catalog::references_handlers::Moderator;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
@@ -28,19 +32,22 @@ use crate::files::handlers::remove_blobs;
 use crate::pagination::Page;
 use crate::state::AppState;
 
-/// An answer served from the catalog cache, or rendered and kept there.
+/// An answer served from the catalog cache, or rendered (once for all concurrent
+/// requests) and kept there.
 async fn cached<T, F>(state: &AppState, key: String, render: F) -> AppResult<Response>
 where
     T: Serialize,
     F: Future<Output = AppResult<T>>,
 {
-    if let Some(body) = state.catalog_cache.get(&key) {
-        return Ok(json_response(body));
-    }
-    let version = state.catalog_cache.version();
-    let value = render.await?;
-    let body = Bytes::from(serde_json::to_vec(&value).map_err(AppError::internal)?);
-    state.catalog_cache.put(key, version, body.clone());
+    let body = state
+        .catalog_cache
+        .get_or_render(&key, async {
+            let value = render.await?;
+            Ok(Bytes::from(
+                serde_json::to_vec(&value).map_err(AppError::internal)?,
+            ))
+        })
+        .await?;
     Ok(json_response(body))
 }
 
@@ -55,15 +62,61 @@ fn json_response(body: Bytes) -> Response {
         .into_response()
 }
 
-async fn reference(
+/// The watch row with the names of its brand, factory, gender and case material, in one
+/// query.
+async fn watch_with_references(
     conn: &impl ConnectionTrait,
-    kind: Reference,
-    id: Option<i64>,
-) -> AppResult<Option<ReferenceItem>> {
-    Ok(match id {
-        Some(id) => items(conn, kind, &[id]).await?.pop(),
-        None => None,
-    })
+    id: i64,
+) -> AppResult<Option<(watch::Model, [Option<ReferenceItem>; 4])>> {
+    let kinds = [
+        (Reference::Brand, watch::Column::BrandId),
+        (Reference::Factory, watch::Column::FactoryId),
+        (Reference::Gender, watch::Column::GenderId),
+        (Reference::CaseMaterial, watch::Column::CaseMaterialId),
+    ];
+    let mut select = SqlQuery::select();
+    select
+        .column((watch::Entity, Asterisk))
+        .from(watch::Entity)
+        .and_where(Expr::col((watch::Entity, watch::Column::Id)).eq(id));
+    for (kind, column) in kinds {
+        let table = Alias::new(format!("ref_{}", kind.table()));
+        select
+            .expr_as(
+                Expr::col((table.clone(), Alias::new("name"))),
+                Alias::new(format!("{}_name", kind.table())),
+            )
+            .join_as(
+                JoinType::LeftJoin,
+                Alias::new(kind.table()),
+                table.clone(),
+                Expr::col((table, Alias::new("id"))).equals((watch::Entity, column)),
+            );
+    }
+    let backend = conn.get_database_backend();
+    let (sql, values) = match backend {
+        DbBackend::Postgres => select.build(PostgresQueryBuilder),
+        _ => select.build(SqliteQueryBuilder),
+    };
+    let Some(row) = conn
+        .query_one(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let model = watch::Model::from_query_result(&row, "")?;
+    let ids = [
+        model.brand_id,
+        model.factory_id,
+        model.gender_id,
+        model.case_material_id,
+    ];
+    let mut references: [Option<ReferenceItem>; 4] = Default::default();
+    for (slot, ((kind, _), id)) in references.iter_mut().zip(kinds.into_iter().zip(ids)) {
+        let name: Option<String> = row.try_get("", &format!("{}_name", kind.table()))?;
+        *slot = id.zip(name).map(|(id, name)| ReferenceItem { id, name });
+    }
+    Ok(Some((model, references)))
 }
 
 /// The photos of a watch that are still live files, by side.
@@ -101,7 +154,9 @@ pub async fn load_detail(
     id: i64,
     public_url: &str,
 ) -> AppResult<Option<WatchDetail>> {
-    let Some(row) = watch::Entity::find_by_id(id).one(conn).await? else {
+    let Some((row, [brand, factory, gender, case_material])) =
+        watch_with_references(conn, id).await?
+    else {
         return Ok(None);
     };
     let mechanism = match row.mechanism_id {
@@ -109,10 +164,10 @@ pub async fn load_detail(
         None => None,
     };
     Ok(Some(WatchDetail {
-        brand: reference(conn, Reference::Brand, row.brand_id).await?,
-        factory: reference(conn, Reference::Factory, row.factory_id).await?,
-        gender: reference(conn, Reference::Gender, row.gender_id).await?,
-        case_material: reference(conn, Reference::CaseMaterial, row.case_material_id).await?,
+        brand,
+        factory,
+        gender,
+        case_material,
         mechanism,
         aliases: repo::aliases_of(conn, id).await?,
         images: images_of(conn, id, public_url).await?,

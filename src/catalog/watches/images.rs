@@ -117,6 +117,20 @@ async fn key_in_use(
     Ok(query.one(conn).await?.is_some())
 }
 
+/// Frees `key` from the rows of deleted files that still name it, so that a new file can
+/// take it (keys are unique in the files table).
+async fn free_key(conn: &impl ConnectionTrait, key: &str) -> AppResult<()> {
+    let stale = files::Entity::find()
+        .filter(files::Column::FileKey.eq(key))
+        .filter(files::Column::Status.ne(files::STATUS_ACTIVE))
+        .all(conn)
+        .await?;
+    for file in &stale {
+        retire_photo_file(conn, file).await?;
+    }
+    Ok(())
+}
+
 /// Removes the thumbnails made of a file (its bytes stay).
 async fn remove_thumbnails(store: &Arc<dyn ObjectStore>, uid: &str) {
     let prefix = ObjectPath::from(format!("thumbs/{uid}"));
@@ -177,16 +191,21 @@ pub async fn store_photo(
     let watch = lock_for_write(&tx, watch_id).await?;
     let key = photo_key(&watch.folder, side, mime);
     let previous = photo_of(&tx, watch_id, side).await?;
-    let previous_id = previous.as_ref().map(|(_, file)| file.file_id);
-    if key_in_use(&tx, &key, previous_id).await? {
+    // the previous photo's file may be gone already (deleted through the files API)
+    let live = previous
+        .as_ref()
+        .map(|(_, file)| file)
+        .filter(|file| file.status == files::STATUS_ACTIVE);
+    if key_in_use(&tx, &key, live.map(|file| file.file_id)).await? {
         return Err(AppError::conflict(
             "photo_key_in_use",
             format!("another file is stored at `{key}`"),
         ));
     }
+    free_key(&tx, &key).await?;
     // the old bytes, kept aside while the new ones take their place
-    let backup = match &previous {
-        Some((_, file)) if file.file_key == key => {
+    let backup = match live {
+        Some(file) if file.file_key == key => {
             let aside = ObjectPath::from(format!("{key}.previous"));
             store
                 .copy(&ObjectPath::from(key.as_str()), &aside)

@@ -1,7 +1,9 @@
 //! `GET /watches`: filters, search, sorts and keyset pagination. A page is one query that
-//! also joins the brand's name and the main photo; the sort columns are indexed with `id`
-//! (`watch_start_release_idx`, the unique `folder`), so a page reads about `limit` rows
-//! whatever the size of the catalog.
+//! also joins the brand's name and the main photo, reading about `limit` rows whatever the
+//! size of the catalog: the filter indexes end with `id`, the sort columns are indexed with
+//! `id` (`watch_start_release_idx`, the unique `folder`, and `watch_brand_start_release_idx`
+//! for a brand's watches by year); other mixes of filter and sort are read in sort order
+//! up to a bound (see `Plan`).
 //!
 //! Watches without a start year come after the others in both directions. SQLite and
 //! PostgreSQL place nulls differently, so such watches are read as a segment of their own
@@ -138,10 +140,11 @@ impl Cursor {
 /// The checked parameters of a list request.
 #[derive(Debug, Clone)]
 pub struct ListRequest {
-    conditions: Vec<SimpleExpr>,
+    filters: Filters,
     sort: Sort,
     limit: u64,
     cursor: Option<Cursor>,
+    plan: Plan,
 }
 
 impl ListRequest {
@@ -179,11 +182,17 @@ impl ListRequest {
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
+        let plan = match sort.key {
+            SortKey::Id => Plan::Direct,
+            SortKey::StartRelease if query.brand_id.is_some() => Plan::Direct,
+            _ => Plan::Bounded,
+        };
         Ok(Self {
-            conditions: filters(query),
+            filters: filters(query),
             sort,
             limit,
             cursor,
+            plan,
         })
     }
 }
@@ -192,8 +201,28 @@ fn col(column: watch::Column) -> Expr {
     Expr::col((watch::Entity, column))
 }
 
-fn filters(query: &WatchListQuery) -> Vec<SimpleExpr> {
-    let mut conditions = Vec::new();
+/// The filters of a request, in two forms with the same meaning: `indexed` lets the
+/// database read matches through the filter indexes; `checked` keeps it from doing so
+/// (`brand_id + 0 = 3`), so that it reads rows in the sort order and checks each.
+#[derive(Debug, Clone, Default)]
+struct Filters {
+    indexed: Vec<SimpleExpr>,
+    checked: Vec<SimpleExpr>,
+}
+
+impl Filters {
+    fn both(&mut self, condition: SimpleExpr) {
+        self.indexed.push(condition.clone());
+        self.checked.push(condition);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.indexed.is_empty()
+    }
+}
+
+fn filters(query: &WatchListQuery) -> Filters {
+    let mut filters = Filters::default();
     for (column, value) in [
         (watch::Column::BrandId, query.brand_id),
         (watch::Column::FactoryId, query.factory_id),
@@ -201,24 +230,35 @@ fn filters(query: &WatchListQuery) -> Vec<SimpleExpr> {
         (watch::Column::CaseMaterialId, query.case_material_id),
     ] {
         if let Some(value) = value {
-            conditions.push(col(column).eq(value));
+            filters.indexed.push(col(column).eq(value));
+            filters
+                .checked
+                .push(Expr::expr(col(column).add(0)).eq(value));
         }
     }
     if let Some(type_id) = query.mechanism_type_id {
+        // checked row by row: as `IN (…)` the database would read every watch of every
+        // such mechanism and sort them
         let mechanisms = Query::select()
-            .column(mechanism::Column::Id)
+            .expr(Expr::val(1))
             .from(mechanism::Entity)
-            .and_where(Expr::col(mechanism::Column::MechanismTypeId).eq(type_id))
+            .and_where(
+                Expr::col((mechanism::Entity, mechanism::Column::Id))
+                    .equals((watch::Entity, watch::Column::MechanismId)),
+            )
+            .and_where(
+                Expr::col((mechanism::Entity, mechanism::Column::MechanismTypeId)).eq(type_id),
+            )
             .to_owned();
-        conditions.push(col(watch::Column::MechanismId).in_subquery(mechanisms));
+        filters.both(Expr::exists(mechanisms));
     }
     if let Some(bracelet) = query.integrated_bracelet {
-        conditions.push(col(watch::Column::IntegratedBracelet).eq(bracelet));
+        filters.both(col(watch::Column::IntegratedBracelet).eq(bracelet));
     }
     // the release years [start, end] overlap [year_from, year_to]; a missing end is the
     // start year and a missing start the end year
     if let Some(from) = query.year_from {
-        conditions.push(
+        filters.both(
             Expr::expr(Func::coalesce([
                 col(watch::Column::EndRelease).into(),
                 col(watch::Column::StartRelease).into(),
@@ -227,7 +267,7 @@ fn filters(query: &WatchListQuery) -> Vec<SimpleExpr> {
         );
     }
     if let Some(to) = query.year_to {
-        conditions.push(
+        filters.both(
             Expr::expr(Func::coalesce([
                 col(watch::Column::StartRelease).into(),
                 col(watch::Column::EndRelease).into(),
@@ -236,12 +276,52 @@ fn filters(query: &WatchListQuery) -> Vec<SimpleExpr> {
         );
     }
     if let Some(matches) = query.q.as_deref().and_then(search::matches) {
-        conditions.push(matches);
+        filters.indexed.push(matches.clone());
+        // the words' watches are gathered once per query and each row is looked up
+        let check = Query::select()
+            .expr(Expr::val(1))
+            .and_where(matches)
+            .to_owned();
+        filters.checked.push(Expr::exists(check));
     }
-    conditions
+    filters
 }
 
-/// The page's columns, the brand's name and the main photo's uid, with the filters.
+/// Rows of `watch` in one order: the segment (dated or undated watches) and the part of
+/// it after the cursor. The filters are applied to these rows.
+struct Scan {
+    bounds: Vec<SimpleExpr>,
+    order: Vec<(watch::Column, Order)>,
+}
+
+impl Scan {
+    fn order_by(&self, select: &mut SelectStatement) {
+        for (column, order) in &self.order {
+            select.order_by((watch::Entity, *column), order.clone());
+        }
+    }
+}
+
+/// How a page is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// One query; the database picks the index. Right when an index serves both the
+    /// filter and the order: any equality filter with `id` order (the filter indexes end
+    /// with `id`), a brand with start-year order, or no filter at all.
+    Direct,
+    /// Filters that no index of the order serves (a gender sorted by folder, a search
+    /// sorted by year...). Reading the matches through the filter's index and sorting
+    /// them all costs as much as there are matches; reading rows in order and checking
+    /// each costs as much as there are non-matches before a page is full. So rows are
+    /// read in order up to the `SCAN_ROWS`-th (found on the order's index alone); when
+    /// those hold no full page, the filter is sparse and its index reads the page.
+    Bounded,
+}
+
+/// Rows read in order before a sparse filter is read through its own index instead.
+const SCAN_ROWS: u64 = 2000;
+
+/// The page's columns, the brand's name and the main photo's uid, with the conditions.
 fn base_select(conditions: &[SimpleExpr]) -> SelectStatement {
     let brand = Alias::new("brand");
     let mut select = Query::select();
@@ -295,6 +375,54 @@ fn base_select(conditions: &[SimpleExpr]) -> SelectStatement {
     select
 }
 
+/// The scan's rows that pass the filters, in order.
+fn direct_select(conditions: &[SimpleExpr], scan: &Scan, limit: u64) -> SelectStatement {
+    let all: Vec<SimpleExpr> = conditions.iter().chain(&scan.bounds).cloned().collect();
+    let mut select = base_select(&all);
+    scan.order_by(&mut select);
+    select.limit(limit);
+    select
+}
+
+/// A bound keeping the scan to its first `SCAN_ROWS` rows, or `None` when it has no more.
+async fn scan_edge(conn: &impl ConnectionTrait, scan: &Scan) -> AppResult<Option<SimpleExpr>> {
+    let mut probe = Query::select();
+    for (column, _) in &scan.order {
+        probe.column((watch::Entity, *column));
+    }
+    probe.from(watch::Entity);
+    for bound in &scan.bounds {
+        probe.and_where(bound.clone());
+    }
+    scan.order_by(&mut probe);
+    probe.limit(1).offset(SCAN_ROWS - 1);
+    let backend = conn.get_database_backend();
+    let Some(row) = conn.query_one(statement(backend, &probe)).await? else {
+        return Ok(None);
+    };
+    let mut keys: Vec<SimpleExpr> = Vec::new();
+    let mut values: Vec<SimpleExpr> = Vec::new();
+    for (column, _) in &scan.order {
+        let value: SimpleExpr = match column {
+            watch::Column::Folder => row.try_get::<String>("", "folder")?.into(),
+            watch::Column::StartRelease => row.try_get::<Option<i32>>("", "start_release")?.into(),
+            _ => row.try_get::<i64>("", "id")?.into(),
+        };
+        keys.push(col(*column).into());
+        values.push(value);
+    }
+    let (keys, values) = (Expr::tuple(keys), Expr::tuple(values));
+    let descending = scan
+        .order
+        .first()
+        .is_some_and(|(_, order)| *order == Order::Desc);
+    Ok(Some(if descending {
+        keys.gte(values)
+    } else {
+        keys.lte(values)
+    }))
+}
+
 fn statement(backend: DbBackend, select: &SelectStatement) -> Statement {
     let (sql, values) = match backend {
         DbBackend::Postgres => select.build(PostgresQueryBuilder),
@@ -332,6 +460,38 @@ async fn fetch(
         .collect()
 }
 
+/// Up to `limit` rows of the scan that pass the filters.
+async fn read_scan(
+    conn: &impl ConnectionTrait,
+    request: &ListRequest,
+    scan: &Scan,
+    limit: u64,
+    public_url: &str,
+) -> AppResult<Vec<WatchSummary>> {
+    let filters = &request.filters;
+    if request.plan == Plan::Direct || filters.is_empty() {
+        let select = direct_select(&filters.indexed, scan, limit);
+        return fetch(conn, &select, public_url).await;
+    }
+    let edge = scan_edge(conn, scan).await?;
+    let mut head = Scan {
+        bounds: scan.bounds.clone(),
+        order: scan.order.clone(),
+    };
+    head.bounds.extend(edge.clone());
+    let rows = fetch(
+        conn,
+        &direct_select(&filters.checked, &head, limit),
+        public_url,
+    )
+    .await?;
+    if rows.len() as u64 >= limit || edge.is_none() {
+        return Ok(rows);
+    }
+    let select = direct_select(&filters.indexed, scan, limit);
+    fetch(conn, &select, public_url).await
+}
+
 /// `(a, id) > (x, y)` or `<`, as the sort's direction says.
 fn after_pair(
     sort: Sort,
@@ -362,76 +522,69 @@ pub async fn list(
     request: &ListRequest,
     public_url: &str,
 ) -> AppResult<Page<WatchSummary>> {
-    let ListRequest {
-        conditions,
-        sort,
-        limit,
-        cursor,
-    } = request;
-    let (sort, wanted) = (*sort, limit + 1);
+    let sort = request.sort;
+    let cursor = request.cursor.as_ref();
+    let wanted = request.limit + 1;
     let order = sort.order();
+    let by_id = (watch::Column::Id, order.clone());
     let rows = match sort.key {
         SortKey::Id => {
-            let mut select = base_select(conditions);
-            if let Some(cursor) = cursor {
-                select.and_where(after_id(sort, cursor.id));
-            }
-            select
-                .order_by((watch::Entity, watch::Column::Id), order)
-                .limit(wanted);
-            fetch(conn, &select, public_url).await?
+            let scan = Scan {
+                bounds: cursor.map(|c| after_id(sort, c.id)).into_iter().collect(),
+                order: vec![by_id],
+            };
+            read_scan(conn, request, &scan, wanted, public_url).await?
         }
         SortKey::Folder => {
-            let mut select = base_select(conditions);
-            if let Some(Cursor {
-                folder: Some(folder),
-                id,
-                ..
-            }) = cursor
-            {
-                select.and_where(after_pair(sort, watch::Column::Folder, folder.clone(), *id));
-            }
-            select
-                .order_by((watch::Entity, watch::Column::Folder), order.clone())
-                .order_by((watch::Entity, watch::Column::Id), order)
-                .limit(wanted);
-            fetch(conn, &select, public_url).await?
+            let bounds = match cursor {
+                Some(Cursor {
+                    folder: Some(folder),
+                    id,
+                    ..
+                }) => vec![after_pair(sort, watch::Column::Folder, folder.clone(), *id)],
+                _ => Vec::new(),
+            };
+            let scan = Scan {
+                bounds,
+                order: vec![(watch::Column::Folder, order.clone()), by_id],
+            };
+            read_scan(conn, request, &scan, wanted, public_url).await?
         }
         SortKey::StartRelease => {
-            let in_undated = cursor.as_ref().is_some_and(|c| c.year.is_none());
+            let in_undated = cursor.is_some_and(|c| c.year.is_none());
             let mut rows = Vec::new();
             if !in_undated {
-                let mut select = base_select(conditions);
-                select.and_where(col(watch::Column::StartRelease).is_not_null());
+                let mut bounds = vec![col(watch::Column::StartRelease).is_not_null()];
                 if let Some(Cursor {
                     year: Some(year),
                     id,
                     ..
                 }) = cursor
                 {
-                    select.and_where(after_pair(sort, watch::Column::StartRelease, *year, *id));
+                    bounds.push(after_pair(sort, watch::Column::StartRelease, *year, *id));
                 }
-                select
-                    .order_by((watch::Entity, watch::Column::StartRelease), order.clone())
-                    .order_by((watch::Entity, watch::Column::Id), order.clone())
-                    .limit(wanted);
-                rows = fetch(conn, &select, public_url).await?;
+                let scan = Scan {
+                    bounds,
+                    order: vec![(watch::Column::StartRelease, order.clone()), by_id.clone()],
+                };
+                rows = read_scan(conn, request, &scan, wanted, public_url).await?;
             }
             if (rows.len() as u64) < wanted {
-                let mut select = base_select(conditions);
-                select.and_where(col(watch::Column::StartRelease).is_null());
-                if let Some(cursor) = cursor.as_ref().filter(|_| in_undated) {
-                    select.and_where(after_id(sort, cursor.id));
+                let mut bounds = vec![col(watch::Column::StartRelease).is_null()];
+                if let Some(cursor) = cursor.filter(|_| in_undated) {
+                    bounds.push(after_id(sort, cursor.id));
                 }
-                select
-                    .order_by((watch::Entity, watch::Column::Id), order)
-                    .limit(wanted - rows.len() as u64);
-                rows.extend(fetch(conn, &select, public_url).await?);
+                let scan = Scan {
+                    bounds,
+                    order: vec![by_id],
+                };
+                let rest = wanted - rows.len() as u64;
+                rows.extend(read_scan(conn, request, &scan, rest, public_url).await?);
             }
             rows
         }
     };
-    Ok(page(rows, *limit, sort))
+    Ok(page(rows, request.limit, sort))
 }
 
 fn page(mut rows: Vec<WatchSummary>, limit: u64, sort: Sort) -> Page<WatchSummary> {

@@ -6,8 +6,8 @@ use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, Statement,
 };
 
 use crate::catalog::entity::{alias, collection, watch, watch_image, watch_search_token};
@@ -124,6 +124,22 @@ fn apply(active: &mut watch::ActiveModel, values: &WatchValues) {
     active.brand_id = Set(values.brand_id);
 }
 
+/// Makes the caller's transaction a writer before it reads anything. SQLite lets a
+/// transaction that has read wait for the write lock, but not write once another writer
+/// has committed meanwhile (`SQLITE_BUSY`), so catalog writes take the lock first, with an
+/// update that changes nothing. On PostgreSQL nothing is done: row locks and the unique
+/// indexes settle concurrent writes there.
+pub async fn begin_write(conn: &impl ConnectionTrait) -> AppResult<()> {
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        conn.execute(Statement::from_string(
+            DbBackend::Sqlite,
+            "UPDATE watch SET id = id WHERE id = -1",
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// Adds a watch with its aliases, credited to `author` (a user id, or `None`), and
 /// indexes it for search. Checks the values (422), the folder (409 `folder_taken`) and the
 /// code (409 `code_taken`). Run it inside the caller's transaction.
@@ -132,6 +148,7 @@ pub async fn insert_watch(
     values: &WatchValues,
     author: impl Into<Option<i64>>,
 ) -> AppResult<watch::Model> {
+    begin_write(conn).await?;
     let values = normalized(values);
     check_watch(conn, &values).await?;
     ensure_unique(conn, &values, None).await?;
@@ -179,10 +196,7 @@ async fn write_update(
     values: &WatchValues,
     author: Option<Option<i64>>,
 ) -> AppResult<watch::Model> {
-    let current = watch::Entity::find_by_id(id)
-        .one(conn)
-        .await?
-        .ok_or_else(|| watch_not_found(id))?;
+    let current = lock_for_write(conn, id).await?;
     let values = normalized(values);
     check_watch(conn, &values).await?;
     ensure_unique(conn, &values, Some(id)).await?;
@@ -281,6 +295,7 @@ pub async fn upsert_by_folder(
     conn: &impl ConnectionTrait,
     values: &WatchValues,
 ) -> AppResult<Upserted> {
+    begin_write(conn).await?;
     let Some(current) = find_by_folder(conn, &values.folder).await? else {
         insert_watch(conn, values, None).await?;
         return Ok(Upserted::Created);
