@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{fresh_database, png, run_vitrine, spawn_app_with, stdout};
+use crate::helpers::{
+    fresh_database, png, run_vitrine, run_vitrine_with, s3_storage_env, spawn_app_with, stdout,
+};
 
 fn sample(name: &str) -> String {
     format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -182,9 +184,17 @@ async fn photos_are_imported_by_folder_and_side() {
     std::fs::create_dir_all(photos.join("no_such_watch")).unwrap();
     std::fs::write(photos.join("no_such_watch").join("main.png"), png(8, 8)).unwrap();
 
-    let output = run_vitrine(
+    // the command line stores photos where the app will read them
+    let storage = s3_storage_env();
+    let env = storage
+        .as_ref()
+        .map(|(_, env)| env.clone())
+        .unwrap_or_default();
+    let bucket = storage.map(|(bucket, _)| bucket);
+    let output = run_vitrine_with(
         dir.path(),
         db,
+        &env,
         &["import", "images", photos.to_str().unwrap()],
     );
     assert!(output.status.success(), "{output:?}");
@@ -198,9 +208,10 @@ async fn photos_are_imported_by_folder_and_side() {
         text.contains("no watch with folder no_such_watch"),
         "{text}"
     );
-    let again = run_vitrine(
+    let again = run_vitrine_with(
         dir.path(),
         db,
+        &env,
         &["import", "images", photos.to_str().unwrap()],
     );
     assert!(
@@ -213,6 +224,9 @@ async fn photos_are_imported_by_folder_and_side() {
     let app = spawn_app_with(move |config| {
         config.data_dir = data_dir;
         config.database_url = database_url;
+        if let Some(bucket) = bucket {
+            config.s3.bucket_name = Some(bucket);
+        }
     })
     .await;
     let list: Value = app

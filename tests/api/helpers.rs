@@ -375,6 +375,16 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// Runs the `vitrine` binary in `dir`, on `database_url` or the SQLite file in `dir/data`.
 pub fn run_vitrine(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    run_vitrine_with(dir, database_url, &[], args)
+}
+
+/// `run_vitrine` with more environment, e.g. the storage of `s3_storage_env`.
+pub fn run_vitrine_with(
+    dir: &Path,
+    database_url: Option<&str>,
+    env: &[(String, String)],
+    args: &[&str],
+) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vitrine"));
     command
         .args(args)
@@ -384,11 +394,38 @@ pub fn run_vitrine(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Out
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .env_remove("VITRINE_ENV")
-        .env_remove("VITRINE_CONFIG");
+        .env_remove("VITRINE_CONFIG")
+        .env_remove("STORAGE");
     if let Some(url) = database_url {
         command.env("DATABASE_URL", url);
     }
+    command.envs(
+        env.iter()
+            .map(|(key, value)| (key.as_str(), value.as_str())),
+    );
     command.output().expect("vitrine runs")
+}
+
+/// When the suite runs on S3: a fresh bucket name and the environment that points the
+/// command line at it (the app under test is then given the same bucket).
+pub fn s3_storage_env() -> Option<(String, Vec<(String, String)>)> {
+    let endpoint = std::env::var("TEST_S3_ENDPOINT").ok()?;
+    let bucket = format!("vt-{}", Uuid::new_v4().simple());
+    let mut env = vec![
+        ("STORAGE".to_owned(), "s3".to_owned()),
+        ("S3_ENDPOINT_URL".to_owned(), endpoint),
+        ("S3_BUCKET_NAME".to_owned(), bucket.clone()),
+        ("VITRINE_S3__CREATE_BUCKET".to_owned(), "true".to_owned()),
+    ];
+    for (from, to) in [
+        ("TEST_S3_ACCESS_KEY", "S3_ACCESS_KEY"),
+        ("TEST_S3_SECRET_KEY", "S3_SECRET_KEY"),
+    ] {
+        if let Ok(value) = std::env::var(from) {
+            env.push((to.to_owned(), value));
+        }
+    }
+    Some((bucket, env))
 }
 
 pub fn stdout(output: &Output) -> String {
