@@ -178,10 +178,21 @@ run_wrk() { # run_wrk OUT_FILE CONNECTIONS SECONDS URL [wrk args...]; WRK_METHOD
   grep -q '^JSON ' "$out" || { cat "$out" >&2; die "no summary from wrk on $url"; }
 }
 
+# The server's peak RSS per phase: VmHWM is read after each phase and reset to the current
+# RSS before the next (Linux 4.0+, /proc/PID/clear_refs); where the reset is refused every
+# figure is the peak so far.
+hwm_kb() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$SERVER_PID/status"; }
+reset_hwm() { echo 5 2>/dev/null >"/proc/$SERVER_PID/clear_refs" || true; }
+START_HWM_KB=$(hwm_kb)
+reset_hwm
+
 ME_URL=$BASE/api/v1/users/me
 step "GET /api/v1/users/me: 3 s warm-up, then ${DUR} s with 64 connections"
 run_wrk "$WORK/wrk.me.warmup.txt" 64 3 "$ME_URL" -H "Authorization: Bearer $TOKEN"
 run_wrk "$WORK/wrk.me.txt" 64 "$DUR" "$ME_URL" -H "Authorization: Bearer $TOKEN"
+
+ME_HWM_KB=$(hwm_kb)
+reset_hwm
 
 step "POST /api/v1/auth/login: $LOGINS sequential requests"
 : >"$WORK/logins.txt"
@@ -196,16 +207,21 @@ step "POST /api/v1/auth/login: ${LOGIN_DUR} s with 2 connections"
 WRK_METHOD=POST WRK_BODY=$LOGIN_BODY \
   run_wrk "$WORK/wrk.login.txt" 2 "$LOGIN_DUR" "$BASE/api/v1/auth/login"
 
-PEAK_RSS_KB=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$SERVER_PID/status")
+LOGIN_HWM_KB=$(hwm_kb)
+PEAK_RSS_KB=$START_HWM_KB
+for kb in "$ME_HWM_KB" "$LOGIN_HWM_KB"; do
+  [ "$kb" -le "$PEAK_RSS_KB" ] || PEAK_RSS_KB=$kb
+done
 
 # ---------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------
 echo
-python3 - "$WORK" "$DB_KIND" "$PEAK_RSS_KB" "$DUR" "$LOGIN_DUR" "$(wrk --version 2>&1 | sed -n 1p)" <<'PY'
+python3 - "$WORK" "$DB_KIND" "$PEAK_RSS_KB" "$DUR" "$LOGIN_DUR" "$(wrk --version 2>&1 | sed -n 1p)" \
+  "$START_HWM_KB" "$ME_HWM_KB" "$LOGIN_HWM_KB" <<'PY'
 import json, math, os, sys
 
-work, db_kind, peak_rss_kb, dur, login_dur, wrk_version = sys.argv[1:]
+work, db_kind, peak_rss_kb, dur, login_dur, wrk_version, start_kb, me_kb, login_kb = sys.argv[1:]
 
 def wrk_summary(name):
     with open(os.path.join(work, name)) as f:
@@ -246,7 +262,8 @@ print(f"- sequential logins: {len(seq_ms)}, mean {seq_mean:.2f} ms, p50 {nearest
 for label, s in (("users/me", me), ("login (2 conns)", login)):
     print(f"- {label}: {s['requests']} requests in {s['seconds']:.1f} s; socket errors: connect {s['err_connect']}, "
           f"read {s['err_read']}, write {s['err_write']}, timeout {s['err_timeout']}")
-print(f"- server peak RSS (VmHWM): {int(peak_rss_kb) / 1024:.1f} MiB")
+print(f"- server peak RSS (VmHWM): {int(peak_rss_kb) / 1024:.1f} MiB; by phase: start-up and registration "
+      f"{int(start_kb) / 1024:.1f} MiB, users/me {int(me_kb) / 1024:.1f} MiB, logins {int(login_kb) / 1024:.1f} MiB")
 print(f"- {wrk_version.split(' [')[0]}; wrk -t2, users/me {dur} s after a 3 s warm-up, login {login_dur} s; "
       f"{os.cpu_count()} CPUs; non-2xx counts statuses >= 400")
 bad = me["non2xx"] + login["non2xx"]

@@ -20,7 +20,7 @@
 #   BENCH_STORAGE=local    local | s3
 #   DUR=10                 seconds of each wrk run (after a 3 s warm-up)
 #   BIG_MIB=1024           size of the big file in MiB
-#   DOWNLOADS=3            timed downloads of the big file per server; the median is reported
+#   DOWNLOADS=5            timed downloads of the big file per server; the median is reported
 #   BENCH_BIN=             run this server binary instead of building target/release/vitrine
 #   START_TIMEOUT=60       seconds to wait for each server to answer
 #   TRANSFER_TIMEOUT=600   seconds one transfer of the big file may take
@@ -37,7 +37,7 @@ NGINX=http://$NGINX_ADDR
 STORAGE_KIND=${BENCH_STORAGE:-local}
 DUR=${DUR:-10}
 BIG_MIB=${BIG_MIB:-1024}
-DOWNLOADS=${DOWNLOADS:-3}
+DOWNLOADS=${DOWNLOADS:-5}
 START_TIMEOUT=${START_TIMEOUT:-60}
 TRANSFER_TIMEOUT=${TRANSFER_TIMEOUT:-600}
 S3_PORT=${S3_PORT:-58014}
@@ -132,7 +132,7 @@ stop_pid() { # stop_pid PID: TERM, up to 10 s, then KILL
   kill "$1" 2>/dev/null || return 0
   for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$1" 2>/dev/null && kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
+  wait "$1" 2>/dev/null || true
 }
 
 cleanup() {

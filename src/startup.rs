@@ -18,7 +18,6 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -164,9 +163,9 @@ pub fn with_middleware(routes: Router, config: &Config) -> Router {
         .layer(middleware::from_fn(telemetry::record_request))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(middleware::from_fn_with_state(
             Duration::from_secs(config.request_timeout_secs),
+            time_limit,
         ))
         .layer(cors(config))
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_ranged)))
@@ -227,6 +226,37 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "internal_error",
         "the server could not complete the request",
     )
+}
+
+/// Answers 408 when a request takes longer than the limit. Uploads are exempt: a large
+/// file over a slow link takes as long as it takes, and its size limit bounds it instead.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    if is_upload(&request) {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => problem_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request took too long",
+        ),
+    }
+}
+
+/// A body that is not JSON sent with POST or PUT: only upload routes accept those.
+fn is_upload(request: &axum::extract::Request) -> bool {
+    let sends_body = matches!(*request.method(), Method::POST | Method::PUT);
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    sends_body && !json
 }
 
 /// Turns error answers made outside the handlers (timeouts, body limits) into problems.

@@ -5,7 +5,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{AppError, AppResult, FieldError};
 
@@ -110,12 +110,21 @@ impl Passwords {
         })
     }
 
+    async fn permit(&self) -> AppResult<OwnedSemaphorePermit> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)
+    }
+
     /// Hashes on the blocking pool: argon2id is deliberately slow.
     pub async fn hash(&self, password: &str) -> AppResult<String> {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        let permit = self.permit().await?;
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let salt = SaltString::generate(&mut OsRng);
             argon2
                 .hash_password(password.as_bytes(), &salt)
@@ -133,6 +142,7 @@ impl Passwords {
         password: &str,
         stored: Option<(&str, PasswordScheme)>,
     ) -> AppResult<Verified> {
+        let permit = self.permit().await?;
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
         let (hash, scheme, real) = match stored {
@@ -142,6 +152,8 @@ impl Passwords {
             _ => (self.dummy_hash.clone(), PasswordScheme::Argon2id, false),
         };
         tokio::task::spawn_blocking(move || {
+            // held until the hash is done, even if the request is dropped meanwhile
+            let _permit = permit;
             let matches = match scheme {
                 PasswordScheme::Argon2id => PasswordHash::new(&hash)
                     .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())

@@ -256,6 +256,40 @@ async fn the_size_limit_holds_with_and_without_content_length() {
     );
 }
 
+#[tokio::test]
+async fn slow_uploads_are_not_cut_off_by_the_request_timeout() {
+    let app = spawn_app_with(|config| config.request_timeout_secs = 1).await;
+    let user = app.register("slowpoke").await;
+    let pieces: Vec<Vec<u8>> = TEXT
+        .repeat(8)
+        .into_bytes()
+        .chunks(40)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let slow =
+        futures_util::StreamExt::then(futures_util::stream::iter(pieces), |piece| async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            Ok::<_, std::io::Error>(piece)
+        });
+    let started = std::time::Instant::now();
+    let response = app
+        .request(
+            Method::PUT,
+            "/api/v1/files/stream?name=slow.txt",
+            Some(&user.access_token),
+        )
+        .body(reqwest::Body::wrap_stream(slow))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "the upload outlasted the limit"
+    );
+    let file = uploaded(response).await;
+    assert_eq!(file["size"], TEXT.len() * 8);
+}
+
 /// Sends request headers over a raw connection and reads the answer without ever
 /// sending the body: the server must answer from the headers alone.
 async fn answer_to_headers(app: &TestApp, head: String) -> String {
