@@ -94,14 +94,15 @@ fn main() -> anyhow::Result<()> {
         .block_on(run())
 }
 
-/// Large buffers (argon2id's 19 MiB, upload parts) go back to the system when freed.
+/// Large buffers (argon2id's 19 MiB, 5 MiB upload parts) go back to the system when freed;
+/// smaller ones (256 KiB read buffers) stay on the heap for reuse.
 /// Left alone, glibc raises its mmap threshold after the first such free and keeps them
 /// on the heap of every thread that touched one: hundreds of MiB after a burst of logins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn return_large_buffers_to_the_system() {
     // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     }
 }
 
