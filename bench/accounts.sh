@@ -203,6 +203,22 @@ for i in $(seq 1 "$LOGINS"); do
   echo "${out#* }" >>"$WORK/logins.txt"
 done
 
+step "POST /api/v1/auth/login: $LOGINS wrong passwords and $LOGINS unknown accounts, interleaved"
+# An unknown account must cost one full argon2id check, like a wrong password: the ratio
+# of the two medians shows whether timing tells them apart.
+: >"$WORK/wrong.txt"
+: >"$WORK/unknown.txt"
+for i in $(seq 1 "$LOGINS"); do
+  for kind in wrong unknown; do
+    if [ "$kind" = wrong ]; then login=bench; else login="nobody-$i"; fi
+    out=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{time_total}' \
+      -H 'Content-Type: application/json' \
+      -d "{\"login\":\"$login\",\"password\":\"not-the-password\"}" "$BASE/api/v1/auth/login")
+    [ "${out%% *}" = 401 ] || die "$kind login $i answered ${out%% *}"
+    echo "${out#* }" >>"$WORK/$kind.txt"
+  done
+done
+
 step "POST /api/v1/auth/login: ${LOGIN_DUR} s with 2 connections"
 WRK_METHOD=POST WRK_BODY=$LOGIN_BODY \
   run_wrk "$WORK/wrk.login.txt" 2 "$LOGIN_DUR" "$BASE/api/v1/auth/login"
@@ -236,8 +252,13 @@ def nearest_rank(sorted_values, q):
 def rate(value):
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
-with open(os.path.join(work, "logins.txt")) as f:
-    seq_ms = sorted(float(line) * 1000 for line in f if line.strip())
+def timings_ms(name):
+    with open(os.path.join(work, name)) as f:
+        return sorted(float(line) * 1000 for line in f if line.strip())
+
+seq_ms = timings_ms("logins.txt")
+wrong_ms = timings_ms("wrong.txt")
+unknown_ms = timings_ms("unknown.txt")
 me = wrk_summary("wrk.me.txt")
 login = wrk_summary("wrk.login.txt")
 seq_mean = sum(seq_ms) / len(seq_ms)
@@ -246,6 +267,10 @@ rows = [
     ("GET /api/v1/users/me (64 conns)", rate(me["rps"]), me["lat_p50_ms"], me["lat_p99_ms"], me["non2xx"]),
     ("POST /api/v1/auth/login (sequential)", rate(1000 * len(seq_ms) / sum(seq_ms)),
      nearest_rank(seq_ms, 0.50), nearest_rank(seq_ms, 0.99), 0),
+    ("POST /api/v1/auth/login, wrong password (sequential)", rate(1000 * len(wrong_ms) / sum(wrong_ms)),
+     nearest_rank(wrong_ms, 0.50), nearest_rank(wrong_ms, 0.99), 0),
+    ("POST /api/v1/auth/login, unknown account (sequential)", rate(1000 * len(unknown_ms) / sum(unknown_ms)),
+     nearest_rank(unknown_ms, 0.50), nearest_rank(unknown_ms, 0.99), 0),
     ("POST /api/v1/auth/login (2 conns)", rate(login["rps"]), login["lat_p50_ms"], login["lat_p99_ms"],
      login["non2xx"]),
 ]
@@ -259,6 +284,8 @@ print()
 print(f"- database: {db_kind}")
 print(f"- sequential logins: {len(seq_ms)}, mean {seq_mean:.2f} ms, p50 {nearest_rank(seq_ms, 0.5):.2f} ms, "
       f"p99 {nearest_rank(seq_ms, 0.99):.2f} ms, max {seq_ms[-1]:.2f} ms (curl time_total, a new connection each)")
+print(f"- unknown account / wrong password, median time: "
+      f"{nearest_rank(unknown_ms, 0.5) / nearest_rank(wrong_ms, 0.5):.2f} (1.00 = indistinguishable)")
 for label, s in (("users/me", me), ("login (2 conns)", login)):
     print(f"- {label}: {s['requests']} requests in {s['seconds']:.1f} s; socket errors: connect {s['err_connect']}, "
           f"read {s['err_read']}, write {s['err_write']}, timeout {s['err_timeout']}")

@@ -154,6 +154,9 @@ impl Passwords {
         tokio::task::spawn_blocking(move || {
             // held until the hash is done, even if the request is dropped meanwhile
             let _permit = permit;
+            // counted by scheme only: whether the account exists must not show here either
+            metrics::counter!("password_verifications_total", "scheme" => scheme.as_str())
+                .increment(1);
             let matches = match scheme {
                 PasswordScheme::Argon2id => PasswordHash::new(&hash)
                     .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
