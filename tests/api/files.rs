@@ -484,6 +484,85 @@ async fn ranges_and_conditional_requests() {
 }
 
 #[tokio::test]
+async fn ranges_of_a_large_file_are_exact() {
+    // small answers are sent from a memory map, large ones streamed: both must cut the
+    // same bytes, at offsets that are not page-aligned too
+    let app = spawn_app().await;
+    let user = app.register("slicer").await;
+    let bytes = pseudo_random(9 * 1024 * 1024 + 77);
+    let file = uploaded(upload_stream(&app, &user, "big.zip", bytes.clone()).await).await;
+    let path = format!("/api/v1/files/{}", file["uid"].as_str().unwrap());
+    let total = bytes.len();
+    for (first, last) in [
+        (0, total - 1),
+        (4097, 4097 + 5 * 1024 * 1024),
+        (1_234_567, 1_234_999),
+        (total - 4 * 1024 * 1024, total - 1),
+        (total - 1, total - 1),
+    ] {
+        let response = app
+            .request(Method::GET, &path, Some(&user.access_token))
+            .header("range", format!("bytes={first}-{last}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(
+            response.headers()["content-range"],
+            format!("bytes {first}-{last}/{total}").as_str()
+        );
+        let body = response.bytes().await.unwrap();
+        assert_eq!(body.len(), last - first + 1, "bytes={first}-{last}");
+        assert!(body[..] == bytes[first..=last], "bytes={first}-{last}");
+    }
+}
+
+#[tokio::test]
+async fn a_blob_shorter_than_its_row_is_a_server_error_not_a_crash() {
+    let app = spawn_app().await;
+    if app.is_s3() {
+        return; // the blob is cut on the local disk
+    }
+    let user = app.register("cutter").await;
+    let bytes = pseudo_random(300_000);
+    let file = uploaded(upload_stream(&app, &user, "cut.zip", bytes).await).await;
+    let path = format!("/api/v1/files/{}", file["uid"].as_str().unwrap());
+    let root = app.state.storage.local_path("").unwrap();
+    let key = app
+        .stored_objects()
+        .await
+        .into_iter()
+        .find(|key| key.ends_with("cut.zip"))
+        .unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(root.join(key))
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    for range in ["bytes=0-", "bytes=0-999", "bytes=5000-5999"] {
+        let response = app
+            .request(Method::GET, &path, Some(&user.access_token))
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        if range == "bytes=0-999" {
+            assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+            continue;
+        }
+        assert_problem(
+            response,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+        )
+        .await;
+    }
+    let alive = app.get("/healthz", None).await;
+    assert_eq!(alive.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn private_files_are_for_their_owner_admins_and_link_holders() {
     let app = spawn_app().await;
     let owner = app.register("owner").await;
