@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use model::MechanismDetail;
-pub use repo::{load_detail, load_details};
+pub use repo::{load_detail, load_details, sort_functions};
 
 use self::model::{CreateMechanismRequest, MechanismListQuery, UpdateMechanismRequest, distinct};
 use super::entity::mechanism;

@@ -79,7 +79,7 @@ pub async fn load_details(
         .into_iter()
         .map(|row| {
             let mut functions = functions_of.remove(&row.id).unwrap_or_default();
-            functions.sort_by_key(|function| (function.name.to_lowercase(), function.id));
+            sort_functions(&mut functions);
             MechanismDetail {
                 id: row.id,
                 name: row.name,
@@ -95,6 +95,11 @@ pub async fn load_details(
             }
         })
         .collect())
+}
+
+/// A mechanism's functions in the order answers show them: by name, in any case.
+pub fn sort_functions(functions: &mut [ReferenceItem]) {
+    functions.sort_by_key(|function| (function.name.to_lowercase(), function.id));
 }
 
 fn distinct_ids(ids: impl Iterator<Item = i64>) -> Vec<i64> {

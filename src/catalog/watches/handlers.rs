@@ -4,30 +4,20 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, JoinType, PostgresQueryBuilder, Query as SqlQuery, SqliteQueryBuilder,
-};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Statement, TransactionTrait,
-};
+use sea_orm::TransactionTrait;
 use serde::Serialize;
 
+use super::detail::load_detail;
 use super::images::relocate_photos;
 use super::list::{ListRequest, list};
 use super::model::{
-    CreateWatchRequest, ImageLinks, UpdateWatchRequest, WatchDetail, WatchImages, WatchListQuery,
-    WatchSummary,
+    CreateWatchRequest, UpdateWatchRequest, WatchDetail, WatchListQuery, WatchSummary,
 };
 use super::repo::{self, watch_not_found};
-use crate::catalog::entity::{watch, watch_image};
-use crate::catalog::mechanisms::load_detail as load_mechanism;
 use crate::catalog::model::WatchValues;
-use crate::catalog::references::{Reference, ReferenceItem};
 use crate::catalog::references_handlers::Moderator;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::files::entity as files;
 use crate::files::handlers::remove_blobs;
 use crate::pagination::Page;
 use crate::state::AppState;
@@ -60,127 +50,6 @@ fn json_response(body: Bytes) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The watch row with the names of its brand, factory, gender and case material, in one
-/// query.
-async fn watch_with_references(
-    conn: &impl ConnectionTrait,
-    id: i64,
-) -> AppResult<Option<(watch::Model, [Option<ReferenceItem>; 4])>> {
-    let kinds = [
-        (Reference::Brand, watch::Column::BrandId),
-        (Reference::Factory, watch::Column::FactoryId),
-        (Reference::Gender, watch::Column::GenderId),
-        (Reference::CaseMaterial, watch::Column::CaseMaterialId),
-    ];
-    let mut select = SqlQuery::select();
-    select
-        .column((watch::Entity, Asterisk))
-        .from(watch::Entity)
-        .and_where(Expr::col((watch::Entity, watch::Column::Id)).eq(id));
-    for (kind, column) in kinds {
-        let table = Alias::new(format!("ref_{}", kind.table()));
-        select
-            .expr_as(
-                Expr::col((table.clone(), Alias::new("name"))),
-                Alias::new(format!("{}_name", kind.table())),
-            )
-            .join_as(
-                JoinType::LeftJoin,
-                Alias::new(kind.table()),
-                table.clone(),
-                Expr::col((table, Alias::new("id"))).equals((watch::Entity, column)),
-            );
-    }
-    let backend = conn.get_database_backend();
-    let (sql, values) = match backend {
-        DbBackend::Postgres => select.build(PostgresQueryBuilder),
-        _ => select.build(SqliteQueryBuilder),
-    };
-    let Some(row) = conn
-        .query_one(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let model = watch::Model::from_query_result(&row, "")?;
-    let ids = [
-        model.brand_id,
-        model.factory_id,
-        model.gender_id,
-        model.case_material_id,
-    ];
-    let mut references: [Option<ReferenceItem>; 4] = Default::default();
-    for (slot, ((kind, _), id)) in references.iter_mut().zip(kinds.into_iter().zip(ids)) {
-        let name: Option<String> = row.try_get("", &format!("{}_name", kind.table()))?;
-        *slot = id.zip(name).map(|(id, name)| ReferenceItem { id, name });
-    }
-    Ok(Some((model, references)))
-}
-
-/// The photos of a watch that are still live files, by side.
-pub async fn images_of(
-    conn: &impl ConnectionTrait,
-    watch_id: i64,
-    public_url: &str,
-) -> AppResult<WatchImages> {
-    let rows: Vec<(String, String)> = watch_image::Entity::find()
-        .select_only()
-        .column(watch_image::Column::Side)
-        .column_as(files::Column::Uid, "uid")
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            watch_image::Entity::belongs_to(files::Entity)
-                .from(watch_image::Column::FileId)
-                .to(files::Column::FileId)
-                .into(),
-        )
-        .filter(watch_image::Column::WatchId.eq(watch_id))
-        .filter(files::Column::Status.eq(files::STATUS_ACTIVE))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    let mut images = WatchImages::default();
-    for (side, uid) in rows {
-        images.set(&side, ImageLinks::new(public_url, &uid));
-    }
-    Ok(images)
-}
-
-/// A watch with its references, mechanism, aliases and photos.
-pub async fn load_detail(
-    conn: &impl ConnectionTrait,
-    id: i64,
-    public_url: &str,
-) -> AppResult<Option<WatchDetail>> {
-    let Some((row, [brand, factory, gender, case_material])) =
-        watch_with_references(conn, id).await?
-    else {
-        return Ok(None);
-    };
-    let mechanism = match row.mechanism_id {
-        Some(mechanism_id) => load_mechanism(conn, mechanism_id).await?,
-        None => None,
-    };
-    Ok(Some(WatchDetail {
-        brand,
-        factory,
-        gender,
-        case_material,
-        mechanism,
-        aliases: repo::aliases_of(conn, id).await?,
-        images: images_of(conn, id, public_url).await?,
-        id: row.id,
-        folder: row.folder,
-        code: row.code,
-        integrated_bracelet: row.integrated_bracelet,
-        start_release: row.start_release,
-        end_release: row.end_release,
-        user_id: row.user_id,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }))
 }
 
 async fn detail_after_write(state: &AppState, id: i64) -> AppResult<WatchDetail> {

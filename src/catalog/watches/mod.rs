@@ -2,6 +2,7 @@
 //! them; moderators and admins write them directly (members propose changes as drafts,
 //! which are published through `repo::insert_watch` and `repo::update_watch`).
 
+pub mod detail;
 pub mod handlers;
 pub mod images;
 pub mod list;
@@ -11,7 +12,7 @@ pub mod repo;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use handlers::load_detail;
+pub use detail::load_detail;
 pub use images::relocate_photos;
 pub use repo::{
     Upserted, delete_watch, insert_watch, load_values, update_watch, update_watch_by,

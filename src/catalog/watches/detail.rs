@@ -1,0 +1,232 @@
+//! One watch with everything it refers to, read in two queries: the watch row joined with
+//! its references and mechanism, then its aliases, mechanism functions and photos together.
+
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, JoinType, Query, SelectStatement, SimpleExpr, UnionType,
+};
+use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable, QueryResult};
+
+use super::model::{ImageLinks, WatchDetail, WatchImages};
+use crate::catalog::entity::{alias, mechanism, mechanism_function, watch, watch_image};
+use crate::catalog::mechanisms::{MechanismDetail, sort_functions};
+use crate::catalog::references::{Reference, ReferenceItem};
+use crate::error::AppResult;
+use crate::files::entity as files;
+
+/// Prefix of the mechanism's columns in the first query.
+const MECHANISM: &str = "m_";
+
+/// Joins `kind` as `alias` on `alias.id = on` and selects its name as `name_as`.
+fn join_name(select: &mut SelectStatement, kind: Reference, alias: &str, on: SimpleExpr) {
+    let table = Alias::new(alias);
+    select
+        .expr_as(
+            Expr::col((table.clone(), Alias::new("name"))),
+            Alias::new(format!("{alias}_name")),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            Alias::new(kind.table()),
+            table.clone(),
+            Expr::col((table, Alias::new("id"))).eq(on),
+        );
+}
+
+fn reference(row: &QueryResult, alias: &str, id: Option<i64>) -> AppResult<Option<ReferenceItem>> {
+    let name: Option<String> = row.try_get("", &format!("{alias}_name"))?;
+    Ok(id.zip(name).map(|(id, name)| ReferenceItem { id, name }))
+}
+
+/// The watch row with the names of its references and its mechanism, in one query.
+fn watch_query(id: i64) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .column((watch::Entity, Asterisk))
+        .from(watch::Entity)
+        .and_where(Expr::col((watch::Entity, watch::Column::Id)).eq(id));
+    let watch_column = |column: watch::Column| Expr::col((watch::Entity, column)).into();
+    join_name(
+        &mut select,
+        Reference::Brand,
+        "brand",
+        watch_column(watch::Column::BrandId),
+    );
+    join_name(
+        &mut select,
+        Reference::Factory,
+        "factory",
+        watch_column(watch::Column::FactoryId),
+    );
+    join_name(
+        &mut select,
+        Reference::Gender,
+        "gender",
+        watch_column(watch::Column::GenderId),
+    );
+    join_name(
+        &mut select,
+        Reference::CaseMaterial,
+        "case_material",
+        watch_column(watch::Column::CaseMaterialId),
+    );
+    let m = Alias::new("m");
+    for column in mechanism::Column::iter() {
+        select.expr_as(
+            Expr::col((m.clone(), column)),
+            Alias::new(format!("{MECHANISM}{}", column.as_str())),
+        );
+    }
+    select.join_as(
+        JoinType::LeftJoin,
+        mechanism::Entity,
+        m.clone(),
+        Expr::col((m.clone(), mechanism::Column::Id))
+            .equals((watch::Entity, watch::Column::MechanismId)),
+    );
+    join_name(
+        &mut select,
+        Reference::MechanismType,
+        "m_type",
+        Expr::col((m.clone(), mechanism::Column::MechanismTypeId)).into(),
+    );
+    join_name(
+        &mut select,
+        Reference::Factory,
+        "m_factory",
+        Expr::col((m, mechanism::Column::FactoryId)).into(),
+    );
+    select.to_owned()
+}
+
+/// Aliases, the mechanism's functions and live photos as rows of
+/// `(kind, item_id, text, side)`, in one query.
+fn children_query(id: i64, mechanism_id: Option<i64>) -> SelectStatement {
+    let null = || Expr::cust("NULL");
+    let mut select = Query::select()
+        .expr_as(Expr::val("alias"), Alias::new("kind"))
+        .expr_as(Expr::col(alias::Column::Id), Alias::new("item_id"))
+        .expr_as(Expr::col(alias::Column::Key), Alias::new("text"))
+        .expr_as(null(), Alias::new("side"))
+        .from(alias::Entity)
+        .and_where(Expr::col(alias::Column::WatchId).eq(id))
+        .to_owned();
+    let function = Alias::new(Reference::Function.table());
+    if let Some(mechanism_id) = mechanism_id {
+        let functions = Query::select()
+            .expr(Expr::val("function"))
+            .expr(Expr::col((function.clone(), Alias::new("id"))))
+            .expr(Expr::col((function.clone(), Alias::new("name"))))
+            .expr(null())
+            .from(mechanism_function::Entity)
+            .join(
+                JoinType::InnerJoin,
+                function.clone(),
+                Expr::col((function, Alias::new("id"))).equals((
+                    mechanism_function::Entity,
+                    mechanism_function::Column::FunctionId,
+                )),
+            )
+            .and_where(
+                Expr::col((
+                    mechanism_function::Entity,
+                    mechanism_function::Column::MechanismId,
+                ))
+                .eq(mechanism_id),
+            )
+            .to_owned();
+        select.union(UnionType::All, functions);
+    }
+    let photos = Query::select()
+        .expr(Expr::val("photo"))
+        .expr(null())
+        .expr(Expr::col((files::Entity, files::Column::Uid)))
+        .expr(Expr::col((watch_image::Entity, watch_image::Column::Side)))
+        .from(watch_image::Entity)
+        .join(
+            JoinType::InnerJoin,
+            files::Entity,
+            Expr::col((files::Entity, files::Column::FileId))
+                .equals((watch_image::Entity, watch_image::Column::FileId)),
+        )
+        .and_where(Expr::col((watch_image::Entity, watch_image::Column::WatchId)).eq(id))
+        .and_where(Expr::col((files::Entity, files::Column::Status)).eq(files::STATUS_ACTIVE))
+        .to_owned();
+    select.union(UnionType::All, photos);
+    select
+}
+
+/// A watch with its references, mechanism (type, factory, functions), aliases and photos.
+pub async fn load_detail(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    public_url: &str,
+) -> AppResult<Option<WatchDetail>> {
+    let backend = conn.get_database_backend();
+    let Some(row) = conn.query_one(backend.build(&watch_query(id))).await? else {
+        return Ok(None);
+    };
+    let watch = watch::Model::from_query_result(&row, "")?;
+    let mechanism_id: Option<i64> = row.try_get(MECHANISM, "id")?;
+    let mechanism_row = match mechanism_id {
+        Some(_) => Some(mechanism::Model::from_query_result(&row, MECHANISM)?),
+        None => None,
+    };
+
+    let mut aliases: Vec<(i64, String)> = Vec::new();
+    let mut functions = Vec::new();
+    let mut images = WatchImages::default();
+    for child in conn
+        .query_all(backend.build(&children_query(id, mechanism_id)))
+        .await?
+    {
+        let kind: String = child.try_get("", "kind")?;
+        let item_id: Option<i64> = child.try_get("", "item_id")?;
+        let text: String = child.try_get("", "text")?;
+        match (kind.as_str(), item_id) {
+            ("alias", Some(id)) => aliases.push((id, text)),
+            ("function", Some(id)) => functions.push(ReferenceItem { id, name: text }),
+            ("photo", _) => {
+                let side: String = child.try_get("", "side")?;
+                images.set(&side, ImageLinks::new(public_url, &text));
+            }
+            _ => {}
+        }
+    }
+    aliases.sort_unstable_by_key(|(id, _)| *id);
+    sort_functions(&mut functions);
+
+    let mechanism = match mechanism_row {
+        Some(mechanism) => Some(MechanismDetail {
+            mechanism_type: reference(&row, "m_type", mechanism.mechanism_type_id)?,
+            factory: reference(&row, "m_factory", mechanism.factory_id)?,
+            functions,
+            id: mechanism.id,
+            name: mechanism.name,
+            stones: mechanism.stones,
+            start_release: mechanism.start_release,
+            end_release: mechanism.end_release,
+            user_id: mechanism.user_id,
+            created_at: mechanism.created_at,
+            updated_at: mechanism.updated_at,
+        }),
+        None => None,
+    };
+    Ok(Some(WatchDetail {
+        brand: reference(&row, "brand", watch.brand_id)?,
+        factory: reference(&row, "factory", watch.factory_id)?,
+        gender: reference(&row, "gender", watch.gender_id)?,
+        case_material: reference(&row, "case_material", watch.case_material_id)?,
+        mechanism,
+        aliases: aliases.into_iter().map(|(_, key)| key).collect(),
+        images,
+        id: watch.id,
+        folder: watch.folder,
+        code: watch.code,
+        integrated_bracelet: watch.integrated_bracelet,
+        start_release: watch.start_release,
+        end_release: watch.end_release,
+        user_id: watch.user_id,
+        created_at: watch.created_at,
+        updated_at: watch.updated_at,
+    }))
+}
