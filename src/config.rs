@@ -81,6 +81,8 @@ pub struct Config {
     pub login_limit_per_account: u32,
     /// `VITRINE_LOGIN_LIMIT_WINDOW_SECS`
     pub login_limit_window_secs: u64,
+    /// `VITRINE_REGISTER_LIMIT_PER_IP`: new accounts per address per window.
+    pub register_limit_per_ip: u32,
     /// `VITRINE_TRUST_FORWARDED_FOR`: take the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     /// `VITRINE_REQUEST_TIMEOUT_SECS`
@@ -217,6 +219,7 @@ impl Default for Config {
             login_limit_per_ip: 30,
             login_limit_per_account: 10,
             login_limit_window_secs: 300,
+            register_limit_per_ip: 10,
             trust_forwarded_for: false,
             request_timeout_secs: 30,
             cors_origins: String::new(),

@@ -33,6 +33,7 @@ use crate::state::AppState;
         (status = 201, body = AuthResponse),
         (status = 409, description = "username or email taken", body = Problem),
         (status = 422, description = "invalid fields", body = Problem),
+        (status = 429, description = "too many attempts from this address", body = Problem),
     )
 )]
 pub async fn register(
@@ -41,6 +42,15 @@ pub async fn register(
     UserAgent(user_agent): UserAgent,
     Json(request): Json<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<AuthResponse>)> {
+    // every attempt counts: a 409 tells whether a username or email exists
+    state
+        .rate_limiter
+        .hit(
+            &format!("register:ip:{ip}"),
+            state.config.register_limit_per_ip,
+            Duration::from_secs(state.config.login_limit_window_secs),
+        )
+        .await?;
     let username = request.username.trim().to_owned();
     let mut errors = Vec::new();
     if let Err(err) = check_username("username", &username) {

@@ -393,6 +393,42 @@ async fn login_is_rate_limited_per_address() {
 }
 
 #[tokio::test]
+async fn registration_is_rate_limited_per_address() {
+    let app = spawn_app_with(|config| {
+        config.register_limit_per_ip = 3;
+        config.login_limit_window_secs = 60;
+    })
+    .await;
+    app.register("first").await;
+    // failed attempts count too: a 409 tells that an account exists
+    let taken = app
+        .post_json(
+            "/api/v1/auth/register",
+            None,
+            &json!({"username": "first", "email": "other@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(taken, StatusCode::CONFLICT, "username_taken").await;
+    app.register("second").await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/register",
+            None,
+            &json!({"username": "third", "email": "third@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(
+        count_rows(&app, "users").await,
+        2,
+        "nothing created past the limit"
+    );
+    // signing in is not affected
+    app.login("second", PASSWORD).await;
+}
+
+#[tokio::test]
 async fn forwarded_addresses_count_only_when_trusted() {
     let app = spawn_app_with(|config| {
         config.login_limit_per_ip = 1;

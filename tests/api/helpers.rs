@@ -49,6 +49,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         log_dir: data_dir.path().join("logs"),
         login_limit_per_ip: 1000,
         login_limit_per_account: 1000,
+        register_limit_per_ip: 1000,
         // tests that write rows directly would otherwise read cached answers
         catalog_cache_ttl_secs: 0,
         ..Config::default()
