@@ -2,6 +2,7 @@
 //! photos by side, members' collections, drafts moderated before publication, search.
 
 pub mod cache;
+mod changes;
 pub mod collections;
 pub mod drafts;
 pub mod entity;

@@ -4,7 +4,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
-use super::list::{self, Cursor, ListFilter, ListOrder};
+use super::list::{self, ListFilter, ListOrder};
 use super::model::{
     DraftKind, DraftResponse, DraftValues, MechanismDraftInput, MechanismDraftValues,
     MyDraftsQuery, WatchDraftInput, WatchDraftValues,
@@ -17,7 +17,7 @@ use crate::catalog::model::{check_mechanism, check_watch, normalize_aliases};
 use crate::catalog::watches;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::pagination::{Page, PageParams};
+use crate::pagination::Page;
 use crate::state::AppState;
 
 /// The kind named in the path; an unknown one is an unknown route.
@@ -188,23 +188,17 @@ pub async fn list_my_drafts(
     user: CurrentUser,
     Query(query): Query<MyDraftsQuery>,
 ) -> AppResult<Json<Page<DraftResponse>>> {
-    let limit = PageParams {
-        limit: query.limit,
-        cursor: None,
-    }
-    .limit()?;
-    let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let filter = ListFilter {
         author: Some(user.user_id),
         status: query.status,
-        kinds: query
-            .kind
-            .map_or(DraftKind::ALL.to_vec(), |kind| vec![kind]),
-        order: ListOrder::NewestCreated,
+        ..ListFilter::new(
+            ListOrder::NewestCreated,
+            query.kind,
+            query.limit,
+            query.cursor.as_deref(),
+        )?
     };
-    Ok(Json(
-        list::list(&state.db, &filter, cursor.as_ref(), limit).await?,
-    ))
+    Ok(Json(list::list(&state.db, &filter).await?))
 }
 
 /// One draft: my own, or anyone's for moderators. The moderator's message of a

@@ -14,14 +14,44 @@ use super::model::{DraftKind, DraftResponse, DraftStatus};
 use super::repo::{column, mechanism_responses, watch_responses};
 use crate::catalog::entity::{draft_mechanism, draft_watch};
 use crate::error::{AppError, AppResult};
-use crate::pagination::Page;
+use crate::pagination::{Page, PageParams};
 
-/// Which drafts a list shows, and in which order.
+/// Which drafts a list shows, in which order, and which page of them.
 pub struct ListFilter {
     pub author: Option<i64>,
     pub status: Option<DraftStatus>,
     pub kinds: Vec<DraftKind>,
     pub order: ListOrder,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+    /// Drafts per page.
+    pub limit: u64,
+}
+
+impl ListFilter {
+    /// Anyone's drafts in any status, of `kind` or of both kinds when none is named, in
+    /// `order`: the page of `limit` (default 20) after `cursor`. A bad limit or cursor is a
+    /// 422, the limit judged first.
+    pub fn new(
+        order: ListOrder,
+        kind: Option<DraftKind>,
+        limit: Option<u64>,
+        cursor: Option<&str>,
+    ) -> AppResult<Self> {
+        let limit = PageParams {
+            limit,
+            cursor: None,
+        }
+        .limit()?;
+        Ok(Self {
+            author: None,
+            status: None,
+            kinds: kind.map_or(DraftKind::ALL.to_vec(), |kind| vec![kind]),
+            order,
+            cursor: cursor.map(Cursor::decode).transpose()?,
+            limit,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +148,7 @@ impl Cursor {
         ))
     }
 
-    pub fn decode(cursor: &str) -> AppResult<Self> {
+    fn decode(cursor: &str) -> AppResult<Self> {
         let parse = || -> Option<Cursor> {
             let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
             let mut parts = text.strip_prefix("draft:")?.split(':');
@@ -134,14 +164,12 @@ impl Cursor {
     }
 }
 
-/// A page of drafts of the filter's kinds, after `cursor`.
+/// The page of drafts the filter names.
 pub async fn list(
     conn: &impl ConnectionTrait,
     filter: &ListFilter,
-    cursor: Option<&Cursor>,
-    limit: u64,
 ) -> AppResult<Page<DraftResponse>> {
-    let order = filter.order;
+    let (order, limit) = (filter.order, filter.limit);
     let direction = if order.descending() {
         Order::Desc
     } else {
@@ -156,7 +184,7 @@ pub async fn list(
         if let Some(status) = filter.status {
             condition = condition.add(column("status").eq(status.as_str()));
         }
-        if let Some(cursor) = cursor {
+        if let Some(cursor) = &filter.cursor {
             condition = condition.add(order.after(kind, cursor));
         }
         // each kind contributes at most one page and the row telling more follow

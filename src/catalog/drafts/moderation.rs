@@ -5,10 +5,10 @@ use axum::extract::State;
 use sea_orm::TransactionTrait;
 
 use super::handlers::kind_of;
-use super::list::{self, Cursor, ListFilter, ListOrder};
+use super::list::{self, ListFilter, ListOrder};
 use super::model::{
-    ApprovalResponse, DraftKind, DraftResponse, DraftReview, DraftStatus, ModerationQuery,
-    RejectRequest, changes,
+    ApprovalResponse, DraftResponse, DraftReview, DraftStatus, ModerationQuery, RejectRequest,
+    changes,
 };
 use super::repo;
 use super::{not_found, publish};
@@ -16,7 +16,7 @@ use crate::catalog::references_handlers::Moderator;
 use crate::catalog::watches::relocate_photos;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::pagination::{Page, PageParams};
+use crate::pagination::Page;
 use crate::state::AppState;
 
 /// The answer when a draft exists but is not waiting for review.
@@ -49,23 +49,16 @@ pub async fn list_submitted(
     _moderator: Moderator,
     Query(query): Query<ModerationQuery>,
 ) -> AppResult<Json<Page<DraftResponse>>> {
-    let limit = PageParams {
-        limit: query.limit,
-        cursor: None,
-    }
-    .limit()?;
-    let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let filter = ListFilter {
-        author: None,
         status: Some(DraftStatus::Submitted),
-        kinds: query
-            .kind
-            .map_or(DraftKind::ALL.to_vec(), |kind| vec![kind]),
-        order: ListOrder::OldestSubmitted,
+        ..ListFilter::new(
+            ListOrder::OldestSubmitted,
+            query.kind,
+            query.limit,
+            query.cursor.as_deref(),
+        )?
     };
-    Ok(Json(
-        list::list(&state.db, &filter, cursor.as_ref(), limit).await?,
-    ))
+    Ok(Json(list::list(&state.db, &filter).await?))
 }
 
 /// A draft of any status with, for an edit proposal, the live record's values and the

@@ -6,6 +6,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::model::DraftKind;
+use crate::catalog::changes::{mechanism_changes, watch_changes};
 use crate::catalog::model::{MechanismValues, WatchValues};
 use crate::error::{AppError, FieldError};
 
@@ -209,121 +210,25 @@ pub fn changes(live: &DraftValues, proposed: &DraftValues) -> Vec<FieldChange> {
         .collect()
 }
 
-/// The fields of a new watch draft, or the changes to one. Fields left out stay as they
-/// are (in a new edit proposal: as on the live watch); `null` clears one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WatchDraftInput {
-    /// Only when creating: the watch the draft proposes changes to; its current values
-    /// are the draft's starting point.
-    pub target_id: Option<i64>,
-    /// Unique; Latin letters, digits, `_`, `-`, `.`. Required to submit.
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
-    pub folder: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
-    pub code: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<bool>)]
-    pub integrated_bracelet: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub start_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub end_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub gender_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub case_material_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub mechanism_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub factory_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub brand_id: Option<Option<i64>>,
-    /// Replaces the aliases; repeats (in any case) and blanks are dropped.
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub aliases: Option<Option<Vec<String>>>,
-}
-
-impl WatchDraftInput {
-    pub fn apply(self, values: &mut WatchDraftValues) {
-        set(&mut values.folder, self.folder);
-        set(&mut values.code, self.code);
-        set(&mut values.integrated_bracelet, self.integrated_bracelet);
-        set(&mut values.start_release, self.start_release);
-        set(&mut values.end_release, self.end_release);
-        set(&mut values.gender_id, self.gender_id);
-        set(&mut values.case_material_id, self.case_material_id);
-        set(&mut values.mechanism_id, self.mechanism_id);
-        set(&mut values.factory_id, self.factory_id);
-        set(&mut values.brand_id, self.brand_id);
-        if let Some(aliases) = self.aliases {
-            values.aliases = aliases.unwrap_or_default();
-        }
+watch_changes! {
+    /// The fields of a new watch draft, or the changes to one. Fields left out stay as they
+    /// are (in a new edit proposal: as on the live watch); `null` clears one, `folder`
+    /// included: it is required only to submit.
+    pub struct WatchDraftInput {
+        /// Only when creating: the watch the draft proposes changes to; its current values
+        /// are the draft's starting point.
+        pub target_id: Option<i64>,
     }
 }
 
-/// The fields of a new mechanism draft, or the changes to one. Fields left out stay as
-/// they are (in a new edit proposal: as on the live mechanism); `null` clears one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MechanismDraftInput {
-    /// Only when creating: the mechanism the draft proposes changes to; its current
-    /// values are the draft's starting point.
-    pub target_id: Option<i64>,
-    /// The calibre. Required to submit.
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
-    pub name: Option<Option<String>>,
-    /// Number of jewels, 0–200.
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub stones: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub start_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub end_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub mechanism_type_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub factory_id: Option<Option<i64>>,
-    /// Replaces the functions.
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<Vec<i64>>)]
-    pub function_ids: Option<Option<Vec<i64>>>,
-}
-
-impl MechanismDraftInput {
-    pub fn apply(self, values: &mut MechanismDraftValues) {
-        set(&mut values.name, self.name);
-        set(&mut values.stones, self.stones);
-        set(&mut values.start_release, self.start_release);
-        set(&mut values.end_release, self.end_release);
-        set(&mut values.mechanism_type_id, self.mechanism_type_id);
-        set(&mut values.factory_id, self.factory_id);
-        if let Some(function_ids) = self.function_ids {
-            values.function_ids = function_ids.unwrap_or_default();
-        }
-    }
-}
-
-/// Writes a field that was sent, `null` included.
-fn set<T>(field: &mut Option<T>, sent: Option<Option<T>>) {
-    if let Some(value) = sent {
-        *field = value;
+mechanism_changes! {
+    /// The fields of a new mechanism draft, or the changes to one. Fields left out stay as
+    /// they are (in a new edit proposal: as on the live mechanism); `null` clears one,
+    /// `name` included: it is required only to submit.
+    pub struct MechanismDraftInput {
+        /// Only when creating: the mechanism the draft proposes changes to; its current
+        /// values are the draft's starting point.
+        pub target_id: Option<i64>,
     }
 }
 

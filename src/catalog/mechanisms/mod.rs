@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 pub use model::MechanismDetail;
 pub use repo::{load_detail, load_details, sort_functions};
 
-use self::model::{CreateMechanismRequest, MechanismListQuery, UpdateMechanismRequest, distinct};
+use self::model::{CreateMechanismRequest, MechanismListQuery, UpdateMechanismRequest};
 use super::entity::mechanism;
 use super::model::{MechanismValues, check_mechanism};
 use super::references_handlers::{Moderator, count_where, describe_uses};
@@ -155,25 +155,23 @@ pub async fn update_mechanism(
         .one(&state.db)
         .await?
         .ok_or_else(|| not_found(id))?;
-    let name = match request.name {
-        Some(Some(name)) => name,
-        Some(None) => return Err(AppError::invalid("name", "must not be null")),
-        None => row.name.clone(),
-    };
     let functions_changed = request.function_ids.is_some();
-    let function_ids = match request.function_ids {
-        Some(ids) => distinct(ids.unwrap_or_default()),
-        None => repo::function_ids(&state.db, id).await?,
+    // functions sent replace the current ones, which then need not be read
+    let function_ids = if functions_changed {
+        Vec::new()
+    } else {
+        repo::function_ids(&state.db, id).await?
     };
-    let values = MechanismValues {
-        name,
-        stones: request.stones.unwrap_or(row.stones),
-        start_release: request.start_release.unwrap_or(row.start_release),
-        end_release: request.end_release.unwrap_or(row.end_release),
-        mechanism_type_id: request.mechanism_type_id.unwrap_or(row.mechanism_type_id),
-        factory_id: request.factory_id.unwrap_or(row.factory_id),
+    let current = MechanismValues {
+        name: row.name.clone(),
+        stones: row.stones,
+        start_release: row.start_release,
+        end_release: row.end_release,
+        mechanism_type_id: row.mechanism_type_id,
+        factory_id: row.factory_id,
         function_ids,
     };
+    let values = request.merge(current)?;
     check_mechanism(&state.db, &values).await?;
     let tx = state.db.begin().await?;
     repo::update(&tx, row, &values, functions_changed)

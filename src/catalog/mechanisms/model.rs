@@ -4,8 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::catalog::changes::mechanism_changes;
+use crate::catalog::drafts::model::MechanismDraftValues;
 use crate::catalog::model::MechanismValues;
 use crate::catalog::references::ReferenceItem;
+use crate::error::AppError;
 
 /// A mechanism with its type, factory and functions by name: the answer of the
 /// mechanisms API and the `mechanism` of a watch.
@@ -59,32 +62,26 @@ impl From<CreateMechanismRequest> for MechanismValues {
     }
 }
 
-/// Fields left out stay as they are; `null` clears a nullable field, and
-/// `function_ids` replaces the whole set (`null` or `[]` empties it).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateMechanismRequest {
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
-    pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub stones: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub start_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub end_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub mechanism_type_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub factory_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<Vec<i64>>)]
-    pub function_ids: Option<Option<Vec<i64>>>,
+mechanism_changes! {
+    /// Fields left out stay as they are; `null` clears a nullable field, and
+    /// `function_ids` replaces the whole set (`null` or `[]` empties it). `name` cannot be
+    /// `null`.
+    pub struct UpdateMechanismRequest {}
+}
+
+impl UpdateMechanismRequest {
+    /// The current values with the sent fields applied, each function once.
+    pub fn merge(self, values: MechanismValues) -> Result<MechanismValues, AppError> {
+        if self.name == Some(None) {
+            return Err(AppError::invalid("name", "must not be null"));
+        }
+        // the name cannot have been cleared, so the values are complete
+        let mut merged = MechanismDraftValues::from(values);
+        self.apply(&mut merged);
+        let mut merged = merged.complete()?;
+        merged.function_ids = distinct(merged.function_ids);
+        Ok(merged)
+    }
 }
 
 /// `?mechanism_type_id=&factory_id=&limit=&cursor=`
@@ -119,6 +116,32 @@ mod tests {
         assert_eq!(request.stones, Some(Some(17)));
         assert_eq!(request.mechanism_type_id, None);
         assert_eq!(request.name, None);
+    }
+
+    #[test]
+    fn merge_keeps_what_is_left_out_and_refuses_a_null_name() {
+        let current = MechanismValues {
+            name: "2609.HA".into(),
+            stones: Some(17),
+            factory_id: Some(4),
+            function_ids: vec![1, 2],
+            ..Default::default()
+        };
+        let request: UpdateMechanismRequest =
+            serde_json::from_str(r#"{"factory_id": null, "function_ids": [3, 1, 3]}"#)
+                .unwrap_or_default();
+        let merged = request.merge(current.clone()).unwrap_or_default();
+        assert_eq!(merged.name, "2609.HA");
+        assert_eq!(merged.stones, Some(17));
+        assert_eq!(merged.factory_id, None);
+        assert_eq!(merged.function_ids, vec![3, 1]);
+
+        let request: UpdateMechanismRequest =
+            serde_json::from_str(r#"{"name": null}"#).unwrap_or_default();
+        match request.merge(current) {
+            Err(AppError::Validation(errors)) => assert_eq!(errors[0].field, "name"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
     }
 
     #[test]

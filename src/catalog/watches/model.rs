@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::catalog::changes::watch_changes;
+use crate::catalog::drafts::model::WatchDraftValues;
 use crate::catalog::mechanisms::MechanismDetail;
 use crate::catalog::model::WatchValues;
 use crate::catalog::references::ReferenceItem;
@@ -50,81 +52,30 @@ impl From<CreateWatchRequest> for WatchValues {
     }
 }
 
-/// Fields left out stay as they are; `null` clears a nullable field; `aliases` replaces
-/// the whole list (`null` or `[]` empties it). `folder` and `integrated_bracelet` cannot
-/// be `null`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateWatchRequest {
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
-    pub folder: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
-    pub code: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<bool>)]
-    pub integrated_bracelet: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub start_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i32>)]
-    pub end_release: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub gender_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub case_material_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub mechanism_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub factory_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<i64>)]
-    pub brand_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub aliases: Option<Option<Vec<String>>>,
+watch_changes! {
+    /// Fields left out stay as they are; `null` clears a nullable field; `aliases` replaces
+    /// the whole list (`null` or `[]` empties it). `folder` and `integrated_bracelet` cannot
+    /// be `null`.
+    pub struct UpdateWatchRequest {}
 }
 
 impl UpdateWatchRequest {
     /// The current values with the sent fields applied.
-    pub fn merge(self, mut values: WatchValues) -> Result<WatchValues, AppError> {
+    pub fn merge(self, values: WatchValues) -> Result<WatchValues, AppError> {
         let mut errors = Vec::new();
-        match self.folder {
-            Some(Some(folder)) => values.folder = folder,
-            Some(None) => errors.push(FieldError::new("folder", "must not be null")),
-            None => {}
+        if self.folder == Some(None) {
+            errors.push(FieldError::new("folder", "must not be null"));
         }
-        match self.integrated_bracelet {
-            Some(Some(bracelet)) => values.integrated_bracelet = bracelet,
-            Some(None) => errors.push(FieldError::new("integrated_bracelet", "must not be null")),
-            None => {}
+        if self.integrated_bracelet == Some(None) {
+            errors.push(FieldError::new("integrated_bracelet", "must not be null"));
         }
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
-        fn set<T>(field: &mut T, sent: Option<T>) {
-            if let Some(value) = sent {
-                *field = value;
-            }
-        }
-        set(&mut values.code, self.code);
-        set(&mut values.start_release, self.start_release);
-        set(&mut values.end_release, self.end_release);
-        set(&mut values.gender_id, self.gender_id);
-        set(&mut values.case_material_id, self.case_material_id);
-        set(&mut values.mechanism_id, self.mechanism_id);
-        set(&mut values.factory_id, self.factory_id);
-        set(&mut values.brand_id, self.brand_id);
-        if let Some(aliases) = self.aliases {
-            values.aliases = aliases.unwrap_or_default();
-        }
-        Ok(values)
+        // the folder cannot have been cleared, so the values are complete
+        let mut merged = WatchDraftValues::from(values);
+        self.apply(&mut merged);
+        merged.complete()
     }
 }
 
