@@ -321,20 +321,35 @@ enum Plan {
 /// Rows read in order before a sparse filter is read through its own index instead.
 const SCAN_ROWS: u64 = 2000;
 
-/// The page's columns, the brand's name and the main photo's uid, with the conditions.
-fn base_select(conditions: &[SimpleExpr]) -> SelectStatement {
+/// The watch columns a page shows.
+const PAGE_COLUMNS: [watch::Column; 7] = [
+    watch::Column::Id,
+    watch::Column::Folder,
+    watch::Column::Code,
+    watch::Column::BrandId,
+    watch::Column::StartRelease,
+    watch::Column::EndRelease,
+    watch::Column::IntegratedBracelet,
+];
+
+/// The scan's rows that pass the filters, in order, with the brand's name and the main
+/// photo's uid. The page is chosen first and only its rows are joined, so the joins cost
+/// `limit` lookups however many watches match.
+fn direct_select(conditions: &[SimpleExpr], scan: &Scan, limit: u64) -> SelectStatement {
+    let mut rows = Query::select();
+    rows.columns(PAGE_COLUMNS.map(|column| (watch::Entity, column)))
+        .from(watch::Entity);
+    for condition in conditions.iter().chain(&scan.bounds) {
+        rows.and_where(condition.clone());
+    }
+    scan.order_by(&mut rows);
+    rows.limit(limit);
+
+    let page = Alias::new("page");
     let brand = Alias::new("brand");
     let mut select = Query::select();
     select
-        .columns([
-            (watch::Entity, watch::Column::Id),
-            (watch::Entity, watch::Column::Folder),
-            (watch::Entity, watch::Column::Code),
-            (watch::Entity, watch::Column::BrandId),
-            (watch::Entity, watch::Column::StartRelease),
-            (watch::Entity, watch::Column::EndRelease),
-            (watch::Entity, watch::Column::IntegratedBracelet),
-        ])
+        .columns(PAGE_COLUMNS.map(|column| (page.clone(), column)))
         .expr_as(
             Expr::col((brand.clone(), Alias::new("name"))),
             Alias::new("brand_name"),
@@ -343,11 +358,11 @@ fn base_select(conditions: &[SimpleExpr]) -> SelectStatement {
             Expr::col((files::Entity, files::Column::Uid)),
             Alias::new("main_uid"),
         )
-        .from(watch::Entity)
+        .from_subquery(rows, page.clone())
         .join(
             JoinType::LeftJoin,
             brand.clone(),
-            Expr::col((brand, Alias::new("id"))).equals((watch::Entity, watch::Column::BrandId)),
+            Expr::col((brand, Alias::new("id"))).equals((page.clone(), watch::Column::BrandId)),
         )
         .join(
             JoinType::LeftJoin,
@@ -355,7 +370,7 @@ fn base_select(conditions: &[SimpleExpr]) -> SelectStatement {
             Condition::all()
                 .add(
                     Expr::col((watch_image::Entity, watch_image::Column::WatchId))
-                        .equals((watch::Entity, watch::Column::Id)),
+                        .equals((page.clone(), watch::Column::Id)),
                 )
                 .add(Expr::col((watch_image::Entity, watch_image::Column::Side)).eq("main")),
         )
@@ -369,18 +384,9 @@ fn base_select(conditions: &[SimpleExpr]) -> SelectStatement {
                 )
                 .add(Expr::col((files::Entity, files::Column::Status)).eq(files::STATUS_ACTIVE)),
         );
-    for condition in conditions {
-        select.and_where(condition.clone());
+    for (column, order) in &scan.order {
+        select.order_by((page.clone(), *column), order.clone());
     }
-    select
-}
-
-/// The scan's rows that pass the filters, in order.
-fn direct_select(conditions: &[SimpleExpr], scan: &Scan, limit: u64) -> SelectStatement {
-    let all: Vec<SimpleExpr> = conditions.iter().chain(&scan.bounds).cloned().collect();
-    let mut select = base_select(&all);
-    scan.order_by(&mut select);
-    select.limit(limit);
     select
 }
 
