@@ -87,6 +87,9 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// `VITRINE_REQUEST_TIMEOUT_SECS`
     pub request_timeout_secs: u64,
+    /// `VITRINE_UPLOAD_IDLE_TIMEOUT_SECS`: an upload whose body sends nothing for this
+    /// long is ended (uploads are exempt from the request time limit).
+    pub upload_idle_timeout_secs: u64,
     /// `VITRINE_CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser.
     pub cors_origins: String,
     pub google: OAuthProviderConfig,
@@ -222,6 +225,7 @@ impl Default for Config {
             register_limit_per_ip: 10,
             trust_forwarded_for: false,
             request_timeout_secs: 30,
+            upload_idle_timeout_secs: 60,
             cors_origins: String::new(),
             google: OAuthProviderConfig::google(),
             yandex: OAuthProviderConfig::yandex(),
@@ -320,10 +324,17 @@ impl Config {
         if self.storage == StorageBackend::S3 && self.s3.bucket_name.is_none() {
             bail!("STORAGE=s3 needs S3_BUCKET_NAME");
         }
+        if self.upload_idle_timeout_secs == 0 {
+            bail!("VITRINE_UPLOAD_IDLE_TIMEOUT_SECS must be positive");
+        }
         if self.login_limit_window_secs == 0 {
             bail!("VITRINE_LOGIN_LIMIT_WINDOW_SECS must be positive");
         }
         Ok(())
+    }
+
+    pub fn upload_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.upload_idle_timeout_secs)
     }
 
     pub fn jwt_secret(&self) -> &str {

@@ -156,6 +156,7 @@ async fn store_avatar(
         max_bytes: state.config.max_avatar_bytes.max(bytes.len() as u64),
         allowed: &allowed,
         key: None,
+        idle_timeout: state.config.upload_idle_timeout(),
     };
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
     let object = ingest(state.storage.store(), body, name, rules).await?;

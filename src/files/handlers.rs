@@ -98,6 +98,7 @@ pub async fn upload_multipart(
                     max_bytes: state.config.max_upload_bytes,
                     allowed: &state.allowed_types,
                     key: None,
+                    idle_timeout: state.config.upload_idle_timeout(),
                 };
                 stored = Some(ingest(state.storage.store(), field, &name, rules).await?);
             }
@@ -148,6 +149,7 @@ pub async fn upload_stream(
         max_bytes: state.config.max_upload_bytes,
         allowed: &state.allowed_types,
         key: None,
+        idle_timeout: state.config.upload_idle_timeout(),
     };
     let object = ingest(
         state.storage.store(),

@@ -3,6 +3,7 @@
 //! the client disconnects and the request future is dropped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
@@ -26,6 +27,8 @@ pub struct Rules<'a> {
     pub allowed: &'a AllowedTypes,
     /// Overrides the storage key (catalog photos live at fixed places).
     pub key: Option<String>,
+    /// How long the body may send nothing before the upload is ended.
+    pub idle_timeout: Duration,
 }
 
 /// A stored object that is deleted again unless `keep` is called, e.g. when the row
@@ -91,6 +94,24 @@ fn interrupted(err: impl std::fmt::Display) -> AppError {
     )
 }
 
+/// The body's next chunk; a client that stalls longer than `idle` is answered 408.
+async fn next_chunk<S, E>(body: &mut S, idle: Duration) -> AppResult<Option<Bytes>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(idle, body.next()).await {
+        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+        Ok(Some(Err(err))) => Err(interrupted(err)),
+        Ok(None) => Ok(None),
+        Err(_) => Err(AppError::Status {
+            status: axum::http::StatusCode::REQUEST_TIMEOUT,
+            code: "upload_stalled",
+            detail: format!("the upload sent nothing for {} seconds", idle.as_secs_f64()),
+        }),
+    }
+}
+
 /// Writes `body` to storage under a new uid.
 pub async fn ingest<S, E>(
     store: &Arc<dyn ObjectStore>,
@@ -110,15 +131,14 @@ where
 
     // Buffer up to one part: enough to judge the type, and small files go in one PUT.
     while head.len() < PART_BYTES {
-        match body.next().await {
-            Some(Ok(chunk)) => {
+        match next_chunk(&mut body, rules.idle_timeout).await? {
+            Some(chunk) => {
                 size += chunk.len() as u64;
                 if size > rules.max_bytes {
                     return Err(too_large(rules.max_bytes));
                 }
                 head.extend_from_slice(&chunk);
             }
-            Some(Err(err)) => return Err(interrupted(err)),
             None => {
                 ended = true;
                 break;
@@ -159,8 +179,7 @@ where
             .as_mut()
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
         writer.put(head.freeze());
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(interrupted)?;
+        while let Some(chunk) = next_chunk(&mut body, rules.idle_timeout).await? {
             size += chunk.len() as u64;
             if size > rules.max_bytes {
                 return Err(too_large(rules.max_bytes));

@@ -402,6 +402,46 @@ async fn an_aborted_upload_leaves_no_blob_and_no_row() {
 }
 
 #[tokio::test]
+async fn a_stalled_upload_is_ended_and_leaves_nothing() {
+    let app = spawn_app_with(|config| config.upload_idle_timeout_secs = 1).await;
+    let user = app.register("staller").await;
+    let port = app.address.rsplit(':').next().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    // past one part, so a multipart upload is under way when the client stalls
+    let head = format!(
+        "PUT /api/v1/files/stream?name=stalled.zip HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 20000000\r\n\r\n",
+        user.access_token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&pseudo_random(6 * 1024 * 1024))
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .expect("the server ends a stalled upload")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buffer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("upload_stalled"), "{answer}");
+    for _ in 0..50 {
+        if app.stored_objects().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        app.stored_objects().await.is_empty(),
+        "{:?}",
+        app.stored_objects().await
+    );
+    assert_eq!(count_rows(&app, "files").await, 0);
+}
+
+#[tokio::test]
 async fn ranges_and_conditional_requests() {
     let app = spawn_app().await;
     let user = app.register("ranger").await;

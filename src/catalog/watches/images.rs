@@ -219,6 +219,7 @@ pub async fn store_photo(
         max_bytes: bytes.len() as u64,
         allowed: &AllowedTypes::parse(PHOTO_TYPES),
         key: Some(key.clone()),
+        idle_timeout: state.config.upload_idle_timeout(),
     };
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
     let written = async {
