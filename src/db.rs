@@ -83,3 +83,72 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
 pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
+
+/// Statements with up to this many rows or listed values come in every length; longer
+/// ones only in the lengths `rows` and `in_list` give them.
+const ANY_LENGTH: usize = 64;
+
+/// Cuts `items` into the rows of multi-row statements: runs of `max` (a power of two),
+/// then the rest in runs of falling powers of two, down to `ANY_LENGTH` and below. Each
+/// statement length is prepared once and kept in the connection's statement cache; a
+/// statement of every length would crowd it with large ones used once (on SQLite a
+/// cached statement holds its compiled program, megabytes for thousands of rows).
+pub fn rows<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = if rest.len() >= max {
+            max
+        } else if rest.len() <= ANY_LENGTH {
+            rest.len()
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        Some(run)
+    })
+}
+
+/// Cuts `values` into lists for `IN (…)`, of `max` values at most (a power of two),
+/// the last one filled up to a power of two by repeating its last value (which changes
+/// nothing an `IN` matches), for the reason `rows` gives.
+pub fn in_lists<T: Clone>(values: &[T], max: usize) -> impl Iterator<Item = Vec<T>> {
+    values.chunks(max.max(1)).map(|chunk| {
+        let mut list = chunk.to_vec();
+        if list.len() > ANY_LENGTH
+            && let Some(last) = list.last().cloned()
+        {
+            list.resize(list.len().next_power_of_two(), last);
+        }
+        list
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_statements_come_in_few_lengths() {
+        let items: Vec<usize> = (0..3_000).collect();
+        let lengths: Vec<usize> = rows(&items, 1024).map(<[usize]>::len).collect();
+        assert_eq!(lengths, [1024, 1024, 512, 256, 128, 56]);
+        let small: Vec<usize> = rows(&items[..10], 1024).map(<[usize]>::len).collect();
+        assert_eq!(small, [10]);
+        let all: Vec<usize> = rows(&items, 1024).flatten().copied().collect();
+        assert_eq!(all, items);
+        assert_eq!(rows(&items[..0], 1024).count(), 0);
+
+        let lists: Vec<Vec<usize>> = in_lists(&items[..1_100], 1024).collect();
+        assert_eq!(lists[0].len(), 1024);
+        assert_eq!(lists[1].len(), 128);
+        let lists: Vec<Vec<usize>> = in_lists(&items[..1_050], 1024).collect();
+        assert_eq!(lists[1].len(), 26, "short lists keep their length");
+        let lists: Vec<Vec<usize>> = in_lists(&items[..300], 1024).collect();
+        assert_eq!(lists[0].len(), 512);
+        assert_eq!(lists[0][299..], vec![299; 213][..]);
+    }
+}

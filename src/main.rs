@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::TransactionTrait;
@@ -55,7 +56,17 @@ enum Command {
 enum ImportWhat {
     /// Watches from a JSON array or a CSV file; references are created on the fly and
     /// watches matched on `folder`, so importing twice changes nothing.
-    Catalog { file: PathBuf },
+    Catalog {
+        file: PathBuf,
+        /// Records written per transaction (1–5000). Larger batches import faster and
+        /// hold SQLite's write lock longer at a time.
+        #[arg(
+            long,
+            default_value_t = import::DEFAULT_BATCH_SIZE,
+            value_parser = clap::value_parser!(u16).range(1..=5000).map(usize::from),
+        )]
+        batch_size: usize,
+    },
     /// Photos laid out as DIR/{folder}/{main,left,right,bottom}.{jpg,jpeg,png,webp}.
     Images { dir: PathBuf },
 }
@@ -171,11 +182,13 @@ async fn shutdown_signal() {
 
 async fn import(config: Config, what: ImportWhat) -> anyhow::Result<()> {
     let summary = match what {
-        ImportWhat::Catalog { file } => {
-            let records = import::read_records(&file)?;
+        ImportWhat::Catalog { file, batch_size } => {
+            // a file that is not there or of another kind fails before the database opens
+            import::Format::of(&file)?;
+            anyhow::ensure!(file.is_file(), "reading {}: no such file", file.display());
             let db = db::connect(&config).await?;
             db::prepare_schema(&db, config.env).await?;
-            import::import_catalog(&db, records).await?
+            import::import_catalog(&db, &file, batch_size).await?
         }
         ImportWhat::Images { dir } => {
             let state = vitrine::startup::build_state(config).await?;

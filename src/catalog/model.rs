@@ -106,24 +106,7 @@ pub fn check_folder(errors: &mut Vec<FieldError>, folder: &str) {
 
 /// Checks a watch's values, references included; all problems are reported at once.
 pub async fn check_watch(conn: &impl ConnectionTrait, values: &WatchValues) -> AppResult<()> {
-    let mut errors = Vec::new();
-    check_folder(&mut errors, &values.folder);
-    if let Some(code) = &values.code {
-        check_text(&mut errors, "code", code, CODE_MAX);
-    }
-    check_years(&mut errors, values.start_release, values.end_release);
-    if values.aliases.len() > MAX_ALIASES {
-        errors.push(FieldError::new(
-            "aliases",
-            format!("at most {MAX_ALIASES} aliases"),
-        ));
-    }
-    for alias in &values.aliases {
-        check_text(&mut errors, "aliases", alias, ALIAS_MAX);
-    }
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
+    check_watch_fields(values)?;
     for (kind, id) in [
         (Reference::Gender, values.gender_id),
         (Reference::CaseMaterial, values.case_material_id),
@@ -145,11 +128,48 @@ pub async fn check_watch(conn: &impl ConnectionTrait, values: &WatchValues) -> A
     Ok(())
 }
 
+/// The checks of `check_watch` that need no database: everything but the references.
+pub fn check_watch_fields(values: &WatchValues) -> AppResult<()> {
+    let mut errors = Vec::new();
+    check_folder(&mut errors, &values.folder);
+    if let Some(code) = &values.code {
+        check_text(&mut errors, "code", code, CODE_MAX);
+    }
+    check_years(&mut errors, values.start_release, values.end_release);
+    if values.aliases.len() > MAX_ALIASES {
+        errors.push(FieldError::new(
+            "aliases",
+            format!("at most {MAX_ALIASES} aliases"),
+        ));
+    }
+    for alias in &values.aliases {
+        check_text(&mut errors, "aliases", alias, ALIAS_MAX);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
 /// Checks a mechanism's values, references included.
 pub async fn check_mechanism(
     conn: &impl ConnectionTrait,
     values: &MechanismValues,
 ) -> AppResult<()> {
+    check_mechanism_fields(values)?;
+    if let Some(id) = values.mechanism_type_id {
+        ensure_exist(conn, Reference::MechanismType, &[id]).await?;
+    }
+    if let Some(id) = values.factory_id {
+        ensure_exist(conn, Reference::Factory, &[id]).await?;
+    }
+    ensure_exist(conn, Reference::Function, &values.function_ids).await?;
+    Ok(())
+}
+
+/// The checks of `check_mechanism` that need no database: everything but the references.
+pub fn check_mechanism_fields(values: &MechanismValues) -> AppResult<()> {
     let mut errors = Vec::new();
     check_text(&mut errors, "name", &values.name, NAME_MAX);
     if let Some(stones) = values.stones
@@ -161,17 +181,11 @@ pub async fn check_mechanism(
         ));
     }
     check_years(&mut errors, values.start_release, values.end_release);
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
     }
-    if let Some(id) = values.mechanism_type_id {
-        ensure_exist(conn, Reference::MechanismType, &[id]).await?;
-    }
-    if let Some(id) = values.factory_id {
-        ensure_exist(conn, Reference::Factory, &[id]).await?;
-    }
-    ensure_exist(conn, Reference::Function, &values.function_ids).await?;
-    Ok(())
 }
 
 /// Trims, drops empty and repeated aliases (any case), keeping the first spelling.

@@ -166,12 +166,29 @@ pub async fn ensure_exist(
     Ok(())
 }
 
-/// The id of the row named `name` (any case), created when missing.
-pub async fn find_or_create(
+/// Every row of a table, by id.
+pub async fn all_items(
     conn: &impl ConnectionTrait,
     kind: Reference,
-    name: &str,
-) -> AppResult<i64> {
+) -> AppResult<Vec<ReferenceItem>> {
+    let query = Query::select()
+        .columns([Alias::new("id"), Alias::new("name")])
+        .from(Alias::new(kind.table()))
+        .order_by(Alias::new("id"), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = conn.query_all(backend_statement(conn, &query)).await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(ReferenceItem {
+                id: row.try_get("", "id")?,
+                name: row.try_get("", "name")?,
+            })
+        })
+        .collect()
+}
+
+/// A name as `find_or_create` stores it (trimmed), or the 422 it answers for it.
+pub fn checked_name(kind: Reference, name: &str) -> AppResult<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::invalid(
@@ -179,6 +196,16 @@ pub async fn find_or_create(
             "names are 1–100 characters long",
         ));
     }
+    Ok(name)
+}
+
+/// The id of the row named `name` (any case), created when missing.
+pub async fn find_or_create(
+    conn: &impl ConnectionTrait,
+    kind: Reference,
+    name: &str,
+) -> AppResult<i64> {
+    let name = checked_name(kind, name)?;
     if let Some(id) = find_by_name(conn, kind, name).await? {
         return Ok(id);
     }

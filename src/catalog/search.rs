@@ -60,10 +60,7 @@ pub fn document_tokens<'a>(
 
 /// Rewrites the index entries of one watch from its current rows.
 pub async fn reindex(conn: &impl ConnectionTrait, watch_id: i64) -> AppResult<()> {
-    watch_search_token::Entity::delete_many()
-        .filter(watch_search_token::Column::WatchId.eq(watch_id))
-        .exec(conn)
-        .await?;
+    delete_entries(conn, &[watch_id]).await?;
     let Some(watch) = watch::Entity::find_by_id(watch_id).one(conn).await? else {
         return Ok(());
     };
@@ -86,18 +83,44 @@ pub async fn reindex(conn: &impl ConnectionTrait, watch_id: i64) -> AppResult<()
         brand.as_deref(),
         aliases.iter().map(String::as_str),
     );
-    if words.is_empty() {
-        return Ok(());
+    insert_entries(conn, [(watch_id, words)]).await
+}
+
+/// Rows per insert statement, and ids per delete.
+const CHUNK: usize = 1024;
+
+/// Removes the index entries of these watches.
+pub async fn delete_entries(conn: &impl ConnectionTrait, watch_ids: &[i64]) -> AppResult<()> {
+    for ids in crate::db::in_lists(watch_ids, CHUNK) {
+        watch_search_token::Entity::delete_many()
+            .filter(watch_search_token::Column::WatchId.is_in(ids))
+            .exec(conn)
+            .await?;
     }
-    let rows = words
+    Ok(())
+}
+
+/// Adds index entries: each watch with the words of `document_tokens`. The watches must
+/// have none yet (new, or after `delete_entries`).
+pub async fn insert_entries(
+    conn: &impl ConnectionTrait,
+    documents: impl IntoIterator<Item = (i64, BTreeSet<String>)>,
+) -> AppResult<()> {
+    let entries: Vec<(String, i64)> = documents
         .into_iter()
-        .map(|token| watch_search_token::ActiveModel {
-            token: sea_orm::Set(token),
-            watch_id: sea_orm::Set(watch_id),
-        });
-    watch_search_token::Entity::insert_many(rows)
-        .exec(conn)
-        .await?;
+        .flat_map(|(watch_id, words)| words.into_iter().map(move |token| (token, watch_id)))
+        .collect();
+    for run in crate::db::rows(&entries, CHUNK) {
+        let rows = run
+            .iter()
+            .map(|(token, watch_id)| watch_search_token::ActiveModel {
+                token: sea_orm::Set(token.clone()),
+                watch_id: sea_orm::Set(*watch_id),
+            });
+        watch_search_token::Entity::insert_many(rows)
+            .exec(conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -1,169 +1,41 @@
 //! `vitrine import catalog FILE` (JSON or CSV) and `vitrine import images DIR`.
 //! References are created on the fly; watches are matched on `folder`, so running an
 //! import twice changes nothing the second time.
+//!
+//! A catalog file is read as a stream and written a batch of records per transaction
+//! (`batch`): every record is checked before anything is written, so a bad record is
+//! rejected with its reason and the rest of its batch is kept. Should the database
+//! still refuse a batch, it is written again record by record (`single`), each in a
+//! transaction of its own, and only the failing record is lost.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod batch;
+mod images;
+mod records;
+mod single;
+mod store;
 
-use anyhow::Context;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
 use indicatif::{ProgressBar, ProgressStyle};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use serde::Deserialize;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tokio::sync::mpsc;
 
-use axum::body::Bytes;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+pub use images::import_images;
+pub use records::{
+    CatalogRecord, Format, MechanismRecord, ParsedRecord, count_records, csv_records, json_records,
+    parse_csv, parse_json, read_records,
+};
 
-use super::entity::mechanism;
-use super::mechanisms::repo as mechanisms_repo;
-use super::model::{MechanismValues, SIDES, WatchValues, check_mechanism, normalize_aliases};
-use super::references::{Reference, find_or_create};
-use super::watches::images::store_photo;
-use super::watches::repo::{Upserted, find_by_folder, upsert_by_folder};
+use super::model::{MechanismValues, WatchValues, normalize_aliases};
+use super::references::Reference;
+use super::watches::repo::Upserted;
 use crate::error::AppError;
-use crate::state::AppState;
+use batch::Known;
+use records::non_empty;
 
-/// One watch as written in an import file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogRecord {
-    pub folder: String,
-    pub code: Option<String>,
-    pub brand: Option<String>,
-    pub factory: Option<String>,
-    pub gender: Option<String>,
-    pub case_material: Option<String>,
-    pub mechanism: Option<MechanismRecord>,
-    #[serde(default)]
-    pub integrated_bracelet: bool,
-    pub start_release: Option<i32>,
-    pub end_release: Option<i32>,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct MechanismRecord {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub stones: Option<i32>,
-    #[serde(default)]
-    pub functions: Vec<String>,
-}
-
-/// A CSV row: lists (`functions`, `aliases`) are separated by `;`.
-#[derive(Debug, Deserialize)]
-struct CsvRow {
-    folder: String,
-    code: Option<String>,
-    brand: Option<String>,
-    factory: Option<String>,
-    gender: Option<String>,
-    case_material: Option<String>,
-    mechanism: Option<String>,
-    mechanism_type: Option<String>,
-    stones: Option<i32>,
-    functions: Option<String>,
-    integrated_bracelet: Option<bool>,
-    start_release: Option<i32>,
-    end_release: Option<i32>,
-    aliases: Option<String>,
-}
-
-fn split_list(value: Option<String>) -> Vec<String> {
-    value
-        .unwrap_or_default()
-        .split(';')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-impl From<CsvRow> for CatalogRecord {
-    fn from(row: CsvRow) -> Self {
-        let mechanism = non_empty(row.mechanism).map(|name| MechanismRecord {
-            name,
-            kind: non_empty(row.mechanism_type),
-            stones: row.stones,
-            functions: split_list(row.functions),
-        });
-        CatalogRecord {
-            folder: row.folder.trim().to_owned(),
-            code: non_empty(row.code),
-            brand: non_empty(row.brand),
-            factory: non_empty(row.factory),
-            gender: non_empty(row.gender),
-            case_material: non_empty(row.case_material),
-            mechanism,
-            integrated_bracelet: row.integrated_bracelet.unwrap_or(false),
-            start_release: row.start_release,
-            end_release: row.end_release,
-            aliases: split_list(row.aliases),
-        }
-    }
-}
-
-/// A record, or why it could not be read, labelled for the summary.
-pub type ParsedRecord = (String, Result<CatalogRecord, String>);
-
-/// Reads a JSON array or a CSV file (chosen by extension; `.json` or `.csv`).
-pub fn read_records(path: &Path) -> anyhow::Result<Vec<ParsedRecord>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match extension.as_str() {
-        "json" => parse_json(&text),
-        "csv" => Ok(parse_csv(&text)),
-        _ => anyhow::bail!("expected a .json or .csv file"),
-    }
-}
-
-pub fn parse_json(text: &str) -> anyhow::Result<Vec<ParsedRecord>> {
-    let values: Vec<serde_json::Value> =
-        serde_json::from_str(text).context("the file is not a JSON array")?;
-    Ok(values
-        .into_iter()
-        .enumerate()
-        .map(|(index, value)| {
-            let label = value
-                .get("folder")
-                .and_then(|f| f.as_str())
-                .map_or_else(|| format!("record {}", index + 1), str::to_owned);
-            (
-                label,
-                serde_json::from_value(value).map_err(|err| err.to_string()),
-            )
-        })
-        .collect())
-}
-
-pub fn parse_csv(text: &str) -> Vec<ParsedRecord> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    reader
-        .deserialize::<CsvRow>()
-        .enumerate()
-        .map(|(index, row)| {
-            // line 1 is the header
-            let label = format!("line {}", index + 2);
-            match row {
-                Ok(row) => (label, Ok(CatalogRecord::from(row))),
-                Err(err) => (label, Err(err.to_string())),
-            }
-        })
-        .collect()
-}
+/// Records written per transaction unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// What an import did.
 #[derive(Debug, Default)]
@@ -187,10 +59,19 @@ impl Summary {
             println!("  rejected {label}: {reason}");
         }
     }
+
+    fn count(&mut self, label: String, outcome: Result<Upserted, String>) {
+        match outcome {
+            Ok(Upserted::Created) => self.created += 1,
+            Ok(Upserted::Updated) => self.updated += 1,
+            Ok(Upserted::Unchanged) => self.unchanged += 1,
+            Err(reason) => self.rejected.push((label, reason)),
+        }
+    }
 }
 
-fn progress(len: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template(&format!(
         "{what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
     )) {
@@ -211,40 +92,22 @@ pub fn reason(err: &AppError) -> String {
     }
 }
 
-/// Resolves reference names to ids, creating missing rows, with a cache per import.
-#[derive(Default)]
-pub struct ReferenceCache(HashMap<(&'static str, String), i64>);
-
-impl ReferenceCache {
-    pub async fn id(
-        &mut self,
-        conn: &impl ConnectionTrait,
-        kind: Reference,
-        name: Option<&str>,
-    ) -> Result<Option<i64>, AppError> {
-        let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
-            return Ok(None);
-        };
-        let key = (kind.table(), name.to_lowercase());
-        if let Some(id) = self.0.get(&key) {
-            return Ok(Some(*id));
-        }
-        let id = find_or_create(conn, kind, name).await?;
-        self.0.insert(key, id);
-        Ok(Some(id))
-    }
+/// Turns reference names into ids: from the database record by record (`single`), or
+/// from what a batch already knows (`batch`).
+trait Resolve {
+    /// The id of the `kind` row named `name` (any case); `None` for no or a blank name.
+    async fn id(&mut self, kind: Reference, name: Option<&str>) -> Result<Option<i64>, AppError>;
 }
 
 /// The mechanism's values from a record, with reference names resolved.
-pub async fn mechanism_values(
-    conn: &impl ConnectionTrait,
-    cache: &mut ReferenceCache,
+async fn mechanism_values(
+    resolve: &mut impl Resolve,
     record: &MechanismRecord,
     factory_id: Option<i64>,
 ) -> Result<MechanismValues, AppError> {
     let mut function_ids = Vec::new();
     for function in &record.functions {
-        if let Some(id) = cache.id(conn, Reference::Function, Some(function)).await? {
+        if let Some(id) = resolve.id(Reference::Function, Some(function)).await? {
             function_ids.push(id);
         }
     }
@@ -253,8 +116,8 @@ pub async fn mechanism_values(
         stones: record.stones,
         start_release: None,
         end_release: None,
-        mechanism_type_id: cache
-            .id(conn, Reference::MechanismType, record.kind.as_deref())
+        mechanism_type_id: resolve
+            .id(Reference::MechanismType, record.kind.as_deref())
             .await?,
         factory_id,
         function_ids,
@@ -262,9 +125,8 @@ pub async fn mechanism_values(
 }
 
 /// The watch's values from a record; the mechanism id is resolved by the caller.
-pub async fn watch_values(
-    conn: &impl ConnectionTrait,
-    cache: &mut ReferenceCache,
+async fn watch_values(
+    resolve: &mut impl Resolve,
     record: &CatalogRecord,
     factory_id: Option<i64>,
     mechanism_id: Option<i64>,
@@ -275,220 +137,138 @@ pub async fn watch_values(
         integrated_bracelet: record.integrated_bracelet,
         start_release: record.start_release,
         end_release: record.end_release,
-        gender_id: cache
-            .id(conn, Reference::Gender, record.gender.as_deref())
+        gender_id: resolve
+            .id(Reference::Gender, record.gender.as_deref())
             .await?,
-        case_material_id: cache
-            .id(
-                conn,
-                Reference::CaseMaterial,
-                record.case_material.as_deref(),
-            )
+        case_material_id: resolve
+            .id(Reference::CaseMaterial, record.case_material.as_deref())
             .await?,
         mechanism_id,
         factory_id,
-        brand_id: cache
-            .id(conn, Reference::Brand, record.brand.as_deref())
+        brand_id: resolve
+            .id(Reference::Brand, record.brand.as_deref())
             .await?,
         aliases: normalize_aliases(record.aliases.clone()),
     })
 }
 
-/// Imports every record, each in a transaction of its own, and tells what happened.
+/// Records read ahead of the writer.
+const READ_AHEAD: usize = 1_000;
+
+/// Imports every record of `path`, `batch_size` records per transaction, and tells what
+/// happened. A file that cannot be read as a whole (not a JSON array, say) fails before
+/// anything is written.
 pub async fn import_catalog(
     db: &DatabaseConnection,
-    records: Vec<ParsedRecord>,
+    path: &Path,
+    batch_size: usize,
 ) -> anyhow::Result<Summary> {
-    let bar = progress(records.len(), "importing");
-    let mut summary = Summary::default();
-    let mut cache = ReferenceCache::default();
-    for (label, record) in records {
-        bar.inc(1);
-        let record = match record {
-            Ok(record) => record,
-            Err(reason) => {
-                summary.rejected.push((label, reason));
-                continue;
-            }
-        };
-        let tx = db.begin().await?;
-        // references created for a rejected record stay cached only if committed
-        let mut attempt_cache = std::mem::take(&mut cache);
-        match import_record(&tx, &mut attempt_cache, &record).await {
-            Ok(outcome) => {
-                tx.commit().await?;
-                cache = attempt_cache;
-                match outcome {
-                    Upserted::Created => summary.created += 1,
-                    Upserted::Updated => summary.updated += 1,
-                    Upserted::Unchanged => summary.unchanged += 1,
-                }
-            }
-            Err(err) => {
-                tx.rollback().await?;
-                if let AppError::Internal(err) = &err {
-                    return Err(anyhow::anyhow!("{label}: {err:#}"));
-                }
-                summary.rejected.push((label, reason(&err)));
-            }
-        }
-    }
-    bar.finish_and_clear();
-    Ok(summary)
-}
-
-async fn import_record(
-    tx: &sea_orm::DatabaseTransaction,
-    cache: &mut ReferenceCache,
-    record: &CatalogRecord,
-) -> Result<Upserted, AppError> {
-    let factory_id = cache
-        .id(tx, Reference::Factory, record.factory.as_deref())
-        .await?;
-    let mechanism_id = match &record.mechanism {
-        Some(mechanism) => {
-            let values = mechanism_values(tx, cache, mechanism, factory_id).await?;
-            Some(mechanism_id(tx, &values).await?)
-        }
-        None => None,
+    let format = Format::of(path)?;
+    let total = {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || count_records(&path, format)).await??
     };
-    let values = watch_values(tx, cache, record, factory_id, mechanism_id).await?;
-    upsert_by_folder(tx, &values).await
-}
-
-/// The mechanism of that calibre and factory (any case), created when missing.
-async fn mechanism_id(
-    tx: &sea_orm::DatabaseTransaction,
-    values: &MechanismValues,
-) -> Result<i64, AppError> {
-    check_mechanism(tx, values).await?;
-    let candidates = mechanism::Entity::find()
-        .filter(mechanism::Column::FactoryId.eq(values.factory_id))
-        .all(tx)
-        .await?;
-    let wanted = values.name.to_lowercase();
-    if let Some(found) = candidates
-        .into_iter()
-        .find(|m| m.name.to_lowercase() == wanted)
-    {
-        return Ok(found.id);
-    }
-    mechanisms_repo::insert(tx, values, None).await
-}
-
-/// Stores photos laid out as `DIR/{folder}/{main,left,right,bottom}.{jpg,jpeg,png,webp}`.
-pub async fn import_images(state: &AppState, dir: &Path) -> anyhow::Result<Summary> {
-    let mut photos = Vec::new();
+    let bar = progress(total, "importing");
+    let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
+    let reader = {
+        let path: PathBuf = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            read_records(&path, format, |record| sender.blocking_send(record).is_ok())
+        })
+    };
+    let batch_size = batch_size.max(1);
+    let mut known = Known::load(db).await?;
     let mut summary = Summary::default();
-    let mut folders: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().is_dir())
-        .collect();
-    folders.sort_by_key(|entry| entry.file_name());
-    for folder in folders {
-        let folder_name = folder.file_name().to_string_lossy().into_owned();
-        let mut files: Vec<_> = std::fs::read_dir(folder.path())?
-            .filter_map(Result::ok)
-            .collect();
-        files.sort_by_key(|entry| entry.file_name());
-        for file in files {
-            let path = file.path();
-            let label = format!("{folder_name}/{}", file.file_name().to_string_lossy());
-            let side = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_owned();
-            let extension = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            if !SIDES.contains(&side.as_str()) || !PHOTO_EXTENSIONS.contains(&extension.as_str()) {
-                summary.rejected.push((
-                    label,
-                    format!(
-                        "expected {{{}}}.{{{}}}",
-                        SIDES.join(","),
-                        PHOTO_EXTENSIONS.join(",")
-                    ),
-                ));
-                continue;
-            }
-            photos.push((label, folder_name.clone(), side, path));
+    let mut batch: Vec<ParsedRecord> = Vec::with_capacity(batch_size);
+    let mut folders = HashSet::new();
+    while let Some(record) = receiver.recv().await {
+        // a folder seen twice is written in order: the second time in the next batch
+        if let (_, Ok(next)) = &record
+            && !folders.insert(next.folder.trim().to_owned())
+        {
+            write_batch(db, &mut known, &mut batch, &mut summary, &bar).await?;
+            folders.clear();
+            folders.insert(next.folder.trim().to_owned());
+        }
+        batch.push(record);
+        if batch.len() >= batch_size {
+            write_batch(db, &mut known, &mut batch, &mut summary, &bar).await?;
+            folders.clear();
         }
     }
-    let bar = progress(photos.len(), "photos");
-    for (label, folder, side, path) in photos {
-        bar.inc(1);
-        let Some(watch) = find_by_folder(&state.db, &folder).await? else {
-            summary
-                .rejected
-                .push((label, format!("no watch with folder {folder}")));
-            continue;
-        };
-        let bytes = Bytes::from(
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-        );
-        match store_photo(state, watch.id, &side, bytes, None).await {
-            Ok((_, true)) => summary.created += 1,
-            Ok((_, false)) => summary.updated += 1,
-            Err(AppError::Internal(err)) => return Err(anyhow::anyhow!("{label}: {err:#}")),
-            Err(err) => summary.rejected.push((label, reason(&err))),
-        }
-    }
+    write_batch(db, &mut known, &mut batch, &mut summary, &bar).await?;
+    reader.await??;
     bar.finish_and_clear();
     Ok(summary)
 }
 
-const PHOTO_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_rows_become_records() {
-        let text = "folder,code,brand,factory,gender,case_material,mechanism,mechanism_type,stones,functions,integrated_bracelet,start_release,end_release,aliases\n\
-                    vostok_1,420059,Восток,ЧЧЗ,мужские,сталь,2416Б,автоподзавод,31,календарь;будильник,false,1985,1991,Амфибия; Amphibia\n\
-                    bad,,,,,,,,many,,,,,\n";
-        let records = parse_csv(text);
-        assert_eq!(records.len(), 2);
-        let (label, record) = &records[0];
-        assert_eq!(label, "line 2");
-        let record = record.as_ref().unwrap();
-        assert_eq!(record.brand.as_deref(), Some("Восток"));
-        assert_eq!(record.aliases, vec!["Амфибия", "Amphibia"]);
-        let mechanism = record.mechanism.as_ref().unwrap();
-        assert_eq!(mechanism.functions, vec!["календарь", "будильник"]);
-        assert_eq!(mechanism.stones, Some(31));
-        assert_eq!(record.code.as_deref(), Some("420059"));
-        assert!(records[1].1.is_err(), "stones must be a number");
+/// Writes and empties `batch`: in one transaction, or record by record when the
+/// database refuses the batch as a whole.
+async fn write_batch(
+    db: &DatabaseConnection,
+    known: &mut Known,
+    batch: &mut Vec<ParsedRecord>,
+    summary: &mut Summary,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
     }
-
-    #[test]
-    fn json_records_are_labelled_by_folder() {
-        let records = parse_json(
-            r#"[{"folder": "a", "aliases": ["x"]}, {"folder": "b", "colour": "red"}, {"code": 5}]"#,
-        )
-        .unwrap();
-        assert_eq!(records[0].0, "a");
-        assert!(records[0].1.is_ok());
-        assert_eq!(records[1].0, "b");
-        assert!(records[1].1.as_ref().unwrap_err().contains("colour"));
-        assert_eq!(records[2].0, "record 3");
-        assert!(parse_json("{}").is_err());
+    let len = batch.len() as u64;
+    let records: Vec<&CatalogRecord> = batch
+        .iter()
+        .filter_map(|(_, record)| record.as_ref().ok())
+        .collect();
+    match known.write(db, &records).await {
+        Ok(outcomes) => {
+            let mut outcomes = outcomes.into_iter();
+            for (label, record) in batch.drain(..) {
+                let outcome = match record {
+                    Ok(_) => outcomes.next().unwrap_or(Err("not written".to_owned())),
+                    Err(reason) => Err(reason),
+                };
+                summary.count(label, outcome);
+            }
+        }
+        Err(_) => {
+            // the database refused something no check foresaw (a concurrent write, say):
+            // the same records again, each on its own
+            let mut cache = single::ReferenceCache::default();
+            for (label, record) in batch.drain(..) {
+                let outcome = match record {
+                    Ok(record) => match single::import_record(db, &mut cache, &record).await {
+                        Err(AppError::Internal(err)) => {
+                            return Err(anyhow::anyhow!("{label}: {err:#}"));
+                        }
+                        outcome => outcome.map_err(|err| reason(&err)),
+                    },
+                    Err(reason) => Err(reason),
+                };
+                summary.count(label, outcome);
+            }
+            // what the database holds now, written by the records above or by others
+            *known = Known::load(db).await?;
+        }
     }
+    bar.inc(len);
+    Ok(())
+}
 
-    #[test]
-    fn the_sample_catalog_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/catalog.json");
-        let records = read_records(&path).unwrap();
-        assert!(records.len() >= 30);
-        assert!(records.iter().all(|(_, record)| record.is_ok()));
-        let csv = read_records(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/catalog.csv"))
-            .unwrap();
-        assert!(csv.iter().all(|(_, record)| record.is_ok()));
+/// Runs `write` in a transaction committed when it succeeds and rolled back (before
+/// returning) when it fails.
+async fn in_transaction<T>(
+    db: &DatabaseConnection,
+    write: impl AsyncFnOnce(&sea_orm::DatabaseTransaction) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let tx = db.begin().await?;
+    match write(&tx).await {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            tx.rollback().await?;
+            Err(err)
+        }
     }
 }

@@ -28,7 +28,7 @@ fn folder_taken(folder: &str) -> AppError {
     )
 }
 
-fn code_taken(code: &str) -> AppError {
+pub(crate) fn code_taken(code: &str) -> AppError {
     AppError::conflict(
         "code_taken",
         format!("another watch already has the code `{code}`"),
@@ -95,23 +95,50 @@ async fn write_aliases(
     watch_id: i64,
     aliases: &[String],
 ) -> AppResult<()> {
-    alias::Entity::delete_many()
-        .filter(alias::Column::WatchId.eq(watch_id))
-        .exec(conn)
-        .await?;
-    if aliases.is_empty() {
-        return Ok(());
+    delete_aliases(conn, &[watch_id]).await?;
+    insert_aliases(conn, [(watch_id, aliases)]).await
+}
+
+/// Rows per insert statement, and ids per delete.
+const CHUNK: usize = 1024;
+
+/// Removes the aliases of these watches.
+pub(crate) async fn delete_aliases(
+    conn: &impl ConnectionTrait,
+    watch_ids: &[i64],
+) -> AppResult<()> {
+    for ids in crate::db::in_lists(watch_ids, CHUNK) {
+        alias::Entity::delete_many()
+            .filter(alias::Column::WatchId.is_in(ids))
+            .exec(conn)
+            .await?;
     }
-    let rows = aliases.iter().map(|key| alias::ActiveModel {
-        id: NotSet,
-        watch_id: Set(watch_id),
-        key: Set(key.clone()),
-    });
-    alias::Entity::insert_many(rows).exec(conn).await?;
     Ok(())
 }
 
-fn apply(active: &mut watch::ActiveModel, values: &WatchValues) {
+/// Adds each watch's aliases in the order given, which is the order `aliases_of` reads
+/// them back in (by id).
+pub(crate) async fn insert_aliases<'a>(
+    conn: &impl ConnectionTrait,
+    aliases_by_watch: impl IntoIterator<Item = (i64, &'a [String])>,
+) -> AppResult<()> {
+    let entries: Vec<(i64, &String)> = aliases_by_watch
+        .into_iter()
+        .flat_map(|(watch_id, aliases)| aliases.iter().map(move |key| (watch_id, key)))
+        .collect();
+    for run in crate::db::rows(&entries, CHUNK) {
+        let rows = run.iter().map(|(watch_id, key)| alias::ActiveModel {
+            id: NotSet,
+            watch_id: Set(*watch_id),
+            key: Set((*key).clone()),
+        });
+        alias::Entity::insert_many(rows).exec(conn).await?;
+    }
+    Ok(())
+}
+
+/// Sets every column `WatchValues` holds (not the aliases).
+pub(crate) fn apply(active: &mut watch::ActiveModel, values: &WatchValues) {
     active.folder = Set(values.folder.clone());
     active.code = Set(values.code.clone());
     active.integrated_bracelet = Set(values.integrated_bracelet);
