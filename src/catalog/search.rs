@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Expr, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{alias, watch, watch_search_token};
@@ -139,24 +139,30 @@ pub async fn reindex_brand(conn: &impl ConnectionTrait, brand_id: i64) -> AppRes
     Ok(())
 }
 
-/// A condition on `watch.id` matching the query `q`; `None` when `q` has no words.
-pub fn matches(q: &str) -> Option<SimpleExpr> {
-    let words: Vec<String> = tokens(q).into_iter().take(MAX_QUERY_WORDS).collect();
-    let mut condition: Option<SimpleExpr> = None;
-    for word in words {
-        let subquery = Query::select()
+/// The ids of the watches matching the query `q`, each once, as `watch_id`; `None` when
+/// `q` has no words.
+pub fn matching_ids(q: &str) -> Option<SelectStatement> {
+    let word_ids = |word: &str| {
+        Query::select()
             .column(watch_search_token::Column::WatchId)
             .from(watch_search_token::Entity)
-            .and_where(Expr::col(watch_search_token::Column::Token).gte(word.clone()))
-            .and_where(Expr::col(watch_search_token::Column::Token).lt(prefix_end(&word)))
-            .to_owned();
-        let this = Expr::col((watch::Entity, watch::Column::Id)).in_subquery(subquery);
-        condition = Some(match condition {
-            Some(previous) => previous.and(this),
-            None => this,
-        });
+            .and_where(Expr::col(watch_search_token::Column::Token).gte(word))
+            .and_where(Expr::col(watch_search_token::Column::Token).lt(prefix_end(word)))
+            .to_owned()
+    };
+    let words: Vec<String> = tokens(q).into_iter().take(MAX_QUERY_WORDS).collect();
+    let (first, others) = words.split_first()?;
+    let mut ids = word_ids(first);
+    ids.distinct();
+    for word in others {
+        ids.and_where(Expr::col(watch_search_token::Column::WatchId).in_subquery(word_ids(word)));
     }
-    condition
+    Some(ids)
+}
+
+/// A condition on `watch.id` matching the query `q`; `None` when `q` has no words.
+pub fn matches(q: &str) -> Option<SimpleExpr> {
+    matching_ids(q).map(|ids| Expr::col((watch::Entity, watch::Column::Id)).in_subquery(ids))
 }
 
 #[cfg(test)]

@@ -357,6 +357,12 @@ async fn pages_are_stable_under_every_sort() {
         // with a filter that keeps them all, the same order
         let walked = walk(&app, &format!("sort={sort}&brand_id={brand}"), 3).await;
         assert_eq!(walked, *expected, "sort={sort} filtered");
+        // and with searches that match them all: one word (a prefix), two words, and
+        // a word with a filter
+        for search in ["q=w", "q=w%20восток", &format!("q=восток&brand_id={brand}")] {
+            let walked = walk(&app, &format!("sort={sort}&{search}"), 4).await;
+            assert_eq!(walked, *expected, "sort={sort} {search}");
+        }
     }
     // the default sort is by id
     assert_eq!(walk(&app, "", 6).await, by_id);

@@ -20,7 +20,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 
 use super::model::{WatchListQuery, WatchSummary};
-use crate::catalog::entity::{mechanism, watch, watch_image};
+use crate::catalog::entity::{mechanism, watch, watch_image, watch_search_token};
 use crate::catalog::references::ReferenceItem;
 use crate::catalog::search;
 use crate::error::{AppError, AppResult, FieldError};
@@ -208,6 +208,9 @@ fn col(column: watch::Column) -> Expr {
 struct Filters {
     indexed: Vec<SimpleExpr>,
     checked: Vec<SimpleExpr>,
+    /// The ids matching `q`, apart from `indexed`: read in id order they are joined to
+    /// the watches directly (see `direct_select`).
+    search: Option<SelectStatement>,
 }
 
 impl Filters {
@@ -217,7 +220,7 @@ impl Filters {
     }
 
     fn is_empty(&self) -> bool {
-        self.indexed.is_empty()
+        self.indexed.is_empty() && self.search.is_none()
     }
 }
 
@@ -275,14 +278,14 @@ fn filters(query: &WatchListQuery) -> Filters {
             .lte(to),
         );
     }
-    if let Some(matches) = query.q.as_deref().and_then(search::matches) {
-        filters.indexed.push(matches.clone());
+    if let Some(ids) = query.q.as_deref().and_then(search::matching_ids) {
         // the words' watches are gathered once per query and each row is looked up
         let check = Query::select()
             .expr(Expr::val(1))
-            .and_where(matches)
+            .and_where(col(watch::Column::Id).in_subquery(ids.clone()))
             .to_owned();
         filters.checked.push(Expr::exists(check));
+        filters.search = Some(ids);
     }
     filters
 }
@@ -332,13 +335,41 @@ const PAGE_COLUMNS: [watch::Column; 7] = [
     watch::Column::IntegratedBracelet,
 ];
 
-/// The scan's rows that pass the filters, in order, with the brand's name and the main
-/// photo's uid. The page is chosen first and only its rows are joined, so the joins cost
-/// `limit` lookups however many watches match.
-fn direct_select(conditions: &[SimpleExpr], scan: &Scan, limit: u64) -> SelectStatement {
+/// The scan's rows that pass the filters and match the search `ids`, in order, with the
+/// brand's name and the main photo's uid. The page is chosen first and only its rows are
+/// joined, so the joins cost `limit` lookups however many watches match.
+fn direct_select(
+    conditions: &[SimpleExpr],
+    search_ids: Option<&SelectStatement>,
+    scan: &Scan,
+    limit: u64,
+) -> SelectStatement {
     let mut rows = Query::select();
-    rows.columns(PAGE_COLUMNS.map(|column| (watch::Entity, column)))
-        .from(watch::Entity);
+    rows.columns(PAGE_COLUMNS.map(|column| (watch::Entity, column)));
+    let by_id = scan
+        .order
+        .first()
+        .is_some_and(|(column, _)| matches!(column, watch::Column::Id));
+    match search_ids {
+        // In id order the matching ids are sorted first and only a page of them is looked
+        // up; as `id IN (…)` PostgreSQL would look up every match before sorting.
+        Some(ids) if by_id => {
+            let matched = Alias::new("matched");
+            rows.from_subquery(ids.clone(), matched.clone()).join(
+                JoinType::InnerJoin,
+                watch::Entity,
+                Expr::col((watch::Entity, watch::Column::Id))
+                    .equals((matched, watch_search_token::Column::WatchId)),
+            );
+        }
+        Some(ids) => {
+            rows.from(watch::Entity)
+                .and_where(col(watch::Column::Id).in_subquery(ids.clone()));
+        }
+        None => {
+            rows.from(watch::Entity);
+        }
+    }
     for condition in conditions.iter().chain(&scan.bounds) {
         rows.and_where(condition.clone());
     }
@@ -476,7 +507,7 @@ async fn read_scan(
 ) -> AppResult<Vec<WatchSummary>> {
     let filters = &request.filters;
     if request.plan == Plan::Direct || filters.is_empty() {
-        let select = direct_select(&filters.indexed, scan, limit);
+        let select = direct_select(&filters.indexed, filters.search.as_ref(), scan, limit);
         return fetch(conn, &select, public_url).await;
     }
     let edge = scan_edge(conn, scan).await?;
@@ -487,14 +518,14 @@ async fn read_scan(
     head.bounds.extend(edge.clone());
     let rows = fetch(
         conn,
-        &direct_select(&filters.checked, &head, limit),
+        &direct_select(&filters.checked, None, &head, limit),
         public_url,
     )
     .await?;
     if rows.len() as u64 >= limit || edge.is_none() {
         return Ok(rows);
     }
-    let select = direct_select(&filters.indexed, scan, limit);
+    let select = direct_select(&filters.indexed, filters.search.as_ref(), scan, limit);
     fetch(conn, &select, public_url).await
 }
 
