@@ -339,6 +339,7 @@ const PAGE_COLUMNS: [watch::Column; 7] = [
 /// brand's name and the main photo's uid. The page is chosen first and only its rows are
 /// joined, so the joins cost `limit` lookups however many watches match.
 fn direct_select(
+    backend: DbBackend,
     conditions: &[SimpleExpr],
     search_ids: Option<&SelectStatement>,
     scan: &Scan,
@@ -351,9 +352,11 @@ fn direct_select(
         .first()
         .is_some_and(|(column, _)| matches!(column, watch::Column::Id));
     match search_ids {
-        // In id order the matching ids are sorted first and only a page of them is looked
-        // up; as `id IN (…)` PostgreSQL would look up every match before sorting.
-        Some(ids) if by_id => {
+        // In id order PostgreSQL is given the matching ids to sort first, so it looks up
+        // only a page of watches; with `id IN (…)` it looks up every match before sorting.
+        // SQLite does the opposite: it reads `IN (…)` in id order and would materialise
+        // and sort the joined form.
+        Some(ids) if by_id && backend == DbBackend::Postgres => {
             let matched = Alias::new("matched");
             rows.from_subquery(ids.clone(), matched.clone()).join(
                 JoinType::InnerJoin,
@@ -506,8 +509,15 @@ async fn read_scan(
     public_url: &str,
 ) -> AppResult<Vec<WatchSummary>> {
     let filters = &request.filters;
+    let backend = conn.get_database_backend();
     if request.plan == Plan::Direct || filters.is_empty() {
-        let select = direct_select(&filters.indexed, filters.search.as_ref(), scan, limit);
+        let select = direct_select(
+            backend,
+            &filters.indexed,
+            filters.search.as_ref(),
+            scan,
+            limit,
+        );
         return fetch(conn, &select, public_url).await;
     }
     let edge = scan_edge(conn, scan).await?;
@@ -518,14 +528,20 @@ async fn read_scan(
     head.bounds.extend(edge.clone());
     let rows = fetch(
         conn,
-        &direct_select(&filters.checked, None, &head, limit),
+        &direct_select(backend, &filters.checked, None, &head, limit),
         public_url,
     )
     .await?;
     if rows.len() as u64 >= limit || edge.is_none() {
         return Ok(rows);
     }
-    let select = direct_select(&filters.indexed, filters.search.as_ref(), scan, limit);
+    let select = direct_select(
+        backend,
+        &filters.indexed,
+        filters.search.as_ref(),
+        scan,
+        limit,
+    );
     fetch(conn, &select, public_url).await
 }
 
