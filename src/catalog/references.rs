@@ -118,21 +118,20 @@ pub async fn name_of(
     })
 }
 
-/// Rows by id, for embedding in watch and mechanism JSON.
-pub async fn items(
+/// Rows of a reference table by id: those in `ids`, or all of them.
+async fn read_items(
     conn: &impl ConnectionTrait,
     kind: Reference,
-    ids: &[i64],
+    ids: Option<&[i64]>,
 ) -> AppResult<Vec<ReferenceItem>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = Query::select()
+    let mut query = Query::select()
         .columns([Alias::new("id"), Alias::new("name")])
         .from(Alias::new(kind.table()))
-        .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()))
         .order_by(Alias::new("id"), sea_orm::Order::Asc)
         .to_owned();
+    if let Some(ids) = ids {
+        query.and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()));
+    }
     let rows = conn.query_all(backend_statement(conn, &query)).await?;
     rows.into_iter()
         .map(|row| {
@@ -142,6 +141,18 @@ pub async fn items(
             })
         })
         .collect()
+}
+
+/// Rows by id, for embedding in watch and mechanism JSON.
+pub async fn items(
+    conn: &impl ConnectionTrait,
+    kind: Reference,
+    ids: &[i64],
+) -> AppResult<Vec<ReferenceItem>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    read_items(conn, kind, Some(ids)).await
 }
 
 /// Checks that referenced rows exist; an unknown id is a 422 naming the field.
@@ -166,25 +177,12 @@ pub async fn ensure_exist(
     Ok(())
 }
 
-/// Every row of a table, by id.
+/// Every row of a table, by id. Reference tables hold tens to hundreds of rows.
 pub async fn all_items(
     conn: &impl ConnectionTrait,
     kind: Reference,
 ) -> AppResult<Vec<ReferenceItem>> {
-    let query = Query::select()
-        .columns([Alias::new("id"), Alias::new("name")])
-        .from(Alias::new(kind.table()))
-        .order_by(Alias::new("id"), sea_orm::Order::Asc)
-        .to_owned();
-    let rows = conn.query_all(backend_statement(conn, &query)).await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(ReferenceItem {
-                id: row.try_get("", "id")?,
-                name: row.try_get("", "name")?,
-            })
-        })
-        .collect()
+    read_items(conn, kind, None).await
 }
 
 /// A name as `find_or_create` stores it (trimmed), or the 422 it answers for it.

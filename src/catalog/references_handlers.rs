@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::references::{Reference, ReferenceItem, name_of};
+use super::references::{Reference, ReferenceItem, all_items, name_of};
 use super::search;
 use crate::auth::{CurrentUser, Role};
 use crate::error::{AppError, AppResult, Problem, problem_response};
@@ -158,26 +158,6 @@ fn fold(name: &str) -> String {
     name.to_lowercase().replace('ё', "е")
 }
 
-/// Every row of a table. Reference tables hold tens to hundreds of rows, so they are
-/// filtered and ordered here rather than by each database's own collation.
-async fn all_rows(conn: &impl ConnectionTrait, kind: Reference) -> AppResult<Vec<ReferenceItem>> {
-    let query = SqlQuery::select()
-        .columns([Alias::new("id"), Alias::new("name")])
-        .from(Alias::new(kind.table()))
-        .to_owned();
-    let rows = conn
-        .query_all(conn.get_database_backend().build(&query))
-        .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(ReferenceItem {
-                id: row.try_get("", "id")?,
-                name: row.try_get("", "name")?,
-            })
-        })
-        .collect()
-}
-
 /// Refuses a name another row already has in any case; exact duplicates that slip past
 /// this check in a race are caught by the unique index.
 async fn ensure_name_free(
@@ -187,7 +167,7 @@ async fn ensure_name_free(
     except: Option<i64>,
 ) -> AppResult<()> {
     let wanted = name.to_lowercase();
-    let taken = all_rows(conn, kind)
+    let taken = all_items(conn, kind)
         .await?
         .into_iter()
         .any(|row| Some(row.id) != except && row.name.to_lowercase() == wanted);
@@ -263,7 +243,7 @@ pub async fn list_references(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(fold);
-    let mut rows: Vec<ReferenceItem> = all_rows(&state.db, kind)
+    let mut rows: Vec<ReferenceItem> = all_items(&state.db, kind)
         .await?
         .into_iter()
         .filter(|row| {

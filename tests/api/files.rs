@@ -350,6 +350,42 @@ async fn uploads_are_refused_before_the_body_is_read() {
     );
 }
 
+/// No object and no row are left, once the server has cleaned up after the client (the
+/// clean-up of a dropped upload runs in the background).
+async fn assert_nothing_kept(app: &TestApp) {
+    for _ in 0..50 {
+        if app.stored_objects().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        app.stored_objects().await.is_empty(),
+        "{:?}",
+        app.stored_objects().await
+    );
+    assert_eq!(count_rows(app, "files").await, 0);
+}
+
+/// Starts a raw upload announcing 20 MB and sends 6 MiB, past one part, so a multipart
+/// upload is under way; the caller decides what the client does next.
+async fn upload_past_one_part(app: &TestApp, user: &TestUser, name: &str) -> tokio::net::TcpStream {
+    let port = app.address.rsplit(':').next().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT /api/v1/files/stream?name={name} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 20000000\r\n\r\n",
+        user.access_token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&pseudo_random(6 * 1024 * 1024))
+        .await
+        .unwrap();
+    stream
+}
+
 #[tokio::test]
 async fn an_aborted_upload_leaves_no_blob_and_no_row() {
     let app = spawn_app().await;
@@ -372,53 +408,16 @@ async fn an_aborted_upload_leaves_no_blob_and_no_row() {
     assert!(result.is_err() || result.unwrap().status().is_client_error());
 
     // a client that just disappears mid-body
-    let port = app.address.rsplit(':').next().unwrap();
-    let mut stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    let head = format!(
-        "PUT /api/v1/files/stream?name=gone.zip HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 20000000\r\n\r\n",
-        user.access_token
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream
-        .write_all(&pseudo_random(6 * 1024 * 1024))
-        .await
-        .unwrap();
-    drop(stream);
+    drop(upload_past_one_part(&app, &user, "gone.zip").await);
 
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if app.stored_objects().await.is_empty() {
-            break;
-        }
-    }
-    assert!(
-        app.stored_objects().await.is_empty(),
-        "{:?}",
-        app.stored_objects().await
-    );
-    assert_eq!(count_rows(&app, "files").await, 0);
+    assert_nothing_kept(&app).await;
 }
 
 #[tokio::test]
 async fn a_stalled_upload_is_ended_and_leaves_nothing() {
     let app = spawn_app_with(|config| config.upload_idle_timeout_secs = 1).await;
     let user = app.register("staller").await;
-    let port = app.address.rsplit(':').next().unwrap();
-    let mut stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    // past one part, so a multipart upload is under way when the client stalls
-    let head = format!(
-        "PUT /api/v1/files/stream?name=stalled.zip HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 20000000\r\n\r\n",
-        user.access_token
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream
-        .write_all(&pseudo_random(6 * 1024 * 1024))
-        .await
-        .unwrap();
+    let mut stream = upload_past_one_part(&app, &user, "stalled.zip").await;
     let mut buffer = vec![0u8; 4096];
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
         .await
@@ -427,18 +426,7 @@ async fn a_stalled_upload_is_ended_and_leaves_nothing() {
     let answer = String::from_utf8_lossy(&buffer[..read]).into_owned();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("upload_stalled"), "{answer}");
-    for _ in 0..50 {
-        if app.stored_objects().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        app.stored_objects().await.is_empty(),
-        "{:?}",
-        app.stored_objects().await
-    );
-    assert_eq!(count_rows(&app, "files").await, 0);
+    assert_nothing_kept(&app).await;
 }
 
 #[tokio::test]

@@ -510,15 +510,17 @@ async fn read_scan(
 ) -> AppResult<Vec<WatchSummary>> {
     let filters = &request.filters;
     let backend = conn.get_database_backend();
-    if request.plan == Plan::Direct || filters.is_empty() {
-        let select = direct_select(
+    let through_indexes = || {
+        direct_select(
             backend,
             &filters.indexed,
             filters.search.as_ref(),
             scan,
             limit,
-        );
-        return fetch(conn, &select, public_url).await;
+        )
+    };
+    if request.plan == Plan::Direct || filters.is_empty() {
+        return fetch(conn, &through_indexes(), public_url).await;
     }
     let edge = scan_edge(conn, scan).await?;
     let mut head = Scan {
@@ -535,14 +537,7 @@ async fn read_scan(
     if rows.len() as u64 >= limit || edge.is_none() {
         return Ok(rows);
     }
-    let select = direct_select(
-        backend,
-        &filters.indexed,
-        filters.search.as_ref(),
-        scan,
-        limit,
-    );
-    fetch(conn, &select, public_url).await
+    fetch(conn, &through_indexes(), public_url).await
 }
 
 /// `(a, id) > (x, y)` or `<`, as the sort's direction says.
