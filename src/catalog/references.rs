@@ -2,8 +2,8 @@
 //! `/brands`, `/factories`, `/case-materials`, `/genders`, `/mechanism-types`,
 //! `/functions`.
 
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -83,23 +83,6 @@ pub struct ReferenceItem {
     pub name: String,
 }
 
-fn backend_statement(
-    conn: &impl ConnectionTrait,
-    query: &sea_orm::sea_query::SelectStatement,
-) -> Statement {
-    let backend = conn.get_database_backend();
-    match backend {
-        DbBackend::Postgres => {
-            let (sql, values) = query.build(sea_orm::sea_query::PostgresQueryBuilder);
-            Statement::from_sql_and_values(backend, sql, values)
-        }
-        _ => {
-            let (sql, values) = query.build(sea_orm::sea_query::SqliteQueryBuilder);
-            Statement::from_sql_and_values(backend, sql, values)
-        }
-    }
-}
-
 /// The name of one row, if it exists.
 pub async fn name_of(
     conn: &impl ConnectionTrait,
@@ -111,7 +94,9 @@ pub async fn name_of(
         .from(Alias::new(kind.table()))
         .and_where(Expr::col(Alias::new("id")).eq(id))
         .to_owned();
-    let row = conn.query_one(backend_statement(conn, &query)).await?;
+    let row = conn
+        .query_one(conn.get_database_backend().build(&query))
+        .await?;
     Ok(match row {
         Some(row) => Some(row.try_get::<String>("", "name")?),
         None => None,
@@ -132,7 +117,9 @@ async fn read_items(
     if let Some(ids) = ids {
         query.and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()));
     }
-    let rows = conn.query_all(backend_statement(conn, &query)).await?;
+    let rows = conn
+        .query_all(conn.get_database_backend().build(&query))
+        .await?;
     rows.into_iter()
         .map(|row| {
             Ok(ReferenceItem {
@@ -212,12 +199,7 @@ pub async fn find_or_create(
         .columns([Alias::new("name")])
         .values_panic([name.into()])
         .to_owned();
-    let backend = conn.get_database_backend();
-    let (sql, values) = match backend {
-        DbBackend::Postgres => insert.build(sea_orm::sea_query::PostgresQueryBuilder),
-        _ => insert.build(sea_orm::sea_query::SqliteQueryBuilder),
-    };
-    conn.execute(Statement::from_sql_and_values(backend, sql, values))
+    conn.execute(conn.get_database_backend().build(&insert))
         .await?;
     find_by_name(conn, kind, name).await?.ok_or_else(|| {
         AppError::internal(anyhow::anyhow!(
@@ -239,7 +221,9 @@ pub async fn find_by_name(
         .columns([Alias::new("id"), Alias::new("name")])
         .from(Alias::new(kind.table()))
         .to_owned();
-    let rows = conn.query_all(backend_statement(conn, &query)).await?;
+    let rows = conn
+        .query_all(conn.get_database_backend().build(&query))
+        .await?;
     for row in rows {
         let row_name: String = row.try_get("", "name")?;
         if row_name.to_lowercase() == wanted {

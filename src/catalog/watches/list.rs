@@ -13,10 +13,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::{
-    Alias, Condition, Expr, Func, JoinType, Order, PostgresQueryBuilder, Query, SelectStatement,
-    SimpleExpr, SqliteQueryBuilder,
+    Alias, Condition, Expr, Func, JoinType, Order, Query, SelectStatement, SimpleExpr,
 };
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde::{Deserialize, Serialize};
 
 use super::model::{WatchListQuery, WatchSummary};
@@ -437,7 +436,7 @@ async fn scan_edge(conn: &impl ConnectionTrait, scan: &Scan) -> AppResult<Option
     scan.order_by(&mut probe);
     probe.limit(1).offset(SCAN_ROWS - 1);
     let backend = conn.get_database_backend();
-    let Some(row) = conn.query_one(statement(backend, &probe)).await? else {
+    let Some(row) = conn.query_one(backend.build(&probe)).await? else {
         return Ok(None);
     };
     let mut keys: Vec<SimpleExpr> = Vec::new();
@@ -463,21 +462,13 @@ async fn scan_edge(conn: &impl ConnectionTrait, scan: &Scan) -> AppResult<Option
     }))
 }
 
-fn statement(backend: DbBackend, select: &SelectStatement) -> Statement {
-    let (sql, values) = match backend {
-        DbBackend::Postgres => select.build(PostgresQueryBuilder),
-        _ => select.build(SqliteQueryBuilder),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
 async fn fetch(
     conn: &impl ConnectionTrait,
     select: &SelectStatement,
     public_url: &str,
 ) -> AppResult<Vec<WatchSummary>> {
     let rows = conn
-        .query_all(statement(conn.get_database_backend(), select))
+        .query_all(conn.get_database_backend().build(select))
         .await?;
     rows.into_iter()
         .map(|row| {
