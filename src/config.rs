@@ -108,6 +108,9 @@ pub struct Config {
     /// `VITRINE_CATALOG_CACHE_TTL_SECS`: how long rendered catalog answers are reused
     /// at most (writes through this instance invalidate them at once); 0 turns it off.
     pub catalog_cache_ttl_secs: u64,
+    /// `VITRINE_CATALOG_CACHE_MAX_MB`: memory the rendered catalog answers may take at most
+    /// (keys and bodies); the least used answers make room for new ones.
+    pub catalog_cache_max_mb: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +239,7 @@ impl Default for Config {
             max_avatar_bytes: 5 * 1024 * 1024,
             allowed_types: DEFAULT_ALLOWED_TYPES.into(),
             catalog_cache_ttl_secs: 5,
+            catalog_cache_max_mb: 32,
         }
     }
 }

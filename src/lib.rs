@@ -1,6 +1,7 @@
 //! vitrine: accounts, files, a moderated watch catalog and a messenger for collectors.
 
 pub mod accounts;
+pub mod allocator;
 pub mod auth;
 pub mod catalog;
 pub mod config;

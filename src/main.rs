@@ -98,27 +98,12 @@ enum UserAction {
 }
 
 fn main() -> anyhow::Result<()> {
-    return_large_buffers_to_the_system();
+    vitrine::allocator::tune();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(run())
 }
-
-/// Large buffers (argon2id's 19 MiB, 5 MiB upload parts) go back to the system when freed;
-/// smaller ones (256 KiB read buffers) stay on the heap for reuse.
-/// Left alone, glibc raises its mmap threshold after the first such free and keeps them
-/// on the heap of every thread that touched one: hundreds of MiB after a burst of logins.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn return_large_buffers_to_the_system() {
-    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn return_large_buffers_to_the_system() {}
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();

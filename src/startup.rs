@@ -27,7 +27,7 @@ use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
-use crate::catalog::cache::{CatalogCache, invalidate_on_write};
+use crate::catalog::cache::{CatalogCache, invalidate_on_write, spawn_maintenance};
 use crate::config::Config;
 use crate::error::{PROBLEM_JSON, problem_response};
 use crate::files::sniff::AllowedTypes;
@@ -59,6 +59,7 @@ impl Application {
             config.public_url = Some(format!("http://{}", listener.local_addr()?));
         }
         let state = build_state(config).await?;
+        spawn_maintenance(&state);
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -123,7 +124,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         metrics: telemetry::metrics_handle()?,
         storage: Storage::from_config(&config).await?,
         allowed_types: AllowedTypes::parse(&config.allowed_types),
-        catalog_cache: CatalogCache::new(Duration::from_secs(config.catalog_cache_ttl_secs)),
+        catalog_cache: CatalogCache::new(
+            Duration::from_secs(config.catalog_cache_ttl_secs),
+            config.catalog_cache_max_mb.saturating_mul(1024 * 1024),
+        ),
         sessions,
         rate_limiter,
         db,

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -19,28 +19,40 @@ use tokio::sync::Mutex;
 use crate::error::AppResult;
 use crate::state::AppState;
 
-/// Beyond this many answers the cache starts over, bounding its memory.
-const MAX_ENTRIES: usize = 50_000;
+/// What an entry costs besides its key and body (the cache's own bookkeeping), so that
+/// many tiny answers are bounded too.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
 
 pub struct CatalogCache {
     version: AtomicU64,
-    entries: DashMap<String, Entry>,
+    /// Bounded in bytes; the least used answers are dropped first, expired ones at the
+    /// next maintenance.
+    entries: moka::sync::Cache<String, Entry>,
     /// One render per missing answer: concurrent requests for it wait and reuse it.
+    /// Holds only the renders in progress.
     renders: DashMap<String, Arc<Mutex<()>>>,
     ttl: Duration,
 }
 
+#[derive(Clone)]
 struct Entry {
     version: u64,
-    stored: Instant,
     body: Bytes,
 }
 
 impl CatalogCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, max_bytes: u64) -> Self {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, entry: &Entry| {
+                let bytes = key.len() + entry.body.len() + ENTRY_OVERHEAD_BYTES;
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .time_to_live(ttl.max(Duration::from_millis(1)))
+            .build();
         Self {
             version: AtomicU64::new(0),
-            entries: DashMap::new(),
+            entries,
             renders: DashMap::new(),
             ttl,
         }
@@ -54,25 +66,14 @@ impl CatalogCache {
 
     pub fn get(&self, key: &str) -> Option<Bytes> {
         let entry = self.entries.get(key)?;
-        (entry.version == self.version() && entry.stored.elapsed() < self.ttl)
-            .then(|| entry.body.clone())
+        (entry.version == self.version()).then_some(entry.body)
     }
 
     pub fn put(&self, key: String, version: u64, body: Bytes) {
         if self.ttl.is_zero() || version != self.version() {
             return;
         }
-        if self.entries.len() >= MAX_ENTRIES {
-            self.entries.clear();
-        }
-        self.entries.insert(
-            key,
-            Entry {
-                version,
-                stored: Instant::now(),
-                body,
-            },
-        );
+        self.entries.insert(key, Entry { version, body });
     }
 
     /// The cached answer for `key`, or the one `render` makes, rendered once however many
@@ -110,8 +111,37 @@ impl CatalogCache {
 
     pub fn invalidate(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
-        self.entries.clear();
+        self.entries.invalidate_all();
     }
+
+    /// Drops expired and invalidated answers now rather than on a later access.
+    pub fn run_maintenance(&self) {
+        self.entries.run_pending_tasks();
+    }
+
+    /// The bytes the answers take, as weighed against the bound.
+    pub fn weighed_bytes(&self) -> u64 {
+        self.entries.weighted_size()
+    }
+}
+
+/// How often expired answers are dropped and freed memory handed back.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(5);
+
+/// Drops expired answers every few seconds and hands the memory they took back to the
+/// system, so that a burst of distinct requests leaves nothing behind. Ends with the app.
+pub fn spawn_maintenance(state: &AppState) {
+    let app = Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(MAINTENANCE_EVERY);
+        loop {
+            ticks.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            app.catalog_cache.run_maintenance();
+            drop(app);
+            crate::allocator::release_free_memory();
+        }
+    });
 }
 
 /// Invalidates the cache after every successful write.
@@ -137,7 +167,7 @@ mod tests {
 
     #[test]
     fn answers_expire_with_a_newer_version() {
-        let cache = CatalogCache::new(Duration::from_secs(60));
+        let cache = CatalogCache::new(Duration::from_secs(60), 1 << 20);
         let version = cache.version();
         cache.put("a".into(), version, Bytes::from_static(b"old"));
         assert_eq!(cache.get("a").as_deref(), Some(&b"old"[..]));
@@ -150,7 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_render_once() {
-        let cache = Arc::new(CatalogCache::new(Duration::from_secs(60)));
+        let cache = Arc::new(CatalogCache::new(Duration::from_secs(60), 1 << 20));
         let renders = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for _ in 0..16 {
@@ -175,12 +205,50 @@ mod tests {
 
     #[test]
     fn answers_expire_with_time() {
-        let cache = CatalogCache::new(Duration::from_millis(20));
+        let cache = CatalogCache::new(Duration::from_millis(20), 1 << 20);
         cache.put("a".into(), cache.version(), Bytes::from_static(b"x"));
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(cache.get("a"), None);
-        let off = CatalogCache::new(Duration::ZERO);
+        let off = CatalogCache::new(Duration::ZERO, 1 << 20);
         off.put("a".into(), off.version(), Bytes::from_static(b"x"));
         assert_eq!(off.get("a"), None);
+    }
+
+    #[test]
+    fn memory_is_bounded_in_bytes() {
+        let cache = CatalogCache::new(Duration::from_secs(60), 1 << 20);
+        let body = Bytes::from(vec![b'x'; 1024]);
+        for n in 0..10_000 {
+            cache.put(
+                format!("watches?year_from=-{n}"),
+                cache.version(),
+                body.clone(),
+            );
+        }
+        cache.run_maintenance();
+        assert!(
+            cache.weighed_bytes() <= 1 << 20,
+            "{}",
+            cache.weighed_bytes()
+        );
+        assert!(cache.entries.entry_count() > 100);
+    }
+
+    #[test]
+    fn maintenance_drops_expired_answers() {
+        let cache = CatalogCache::new(Duration::from_millis(20), 1 << 20);
+        for n in 0..100 {
+            cache.put(
+                format!("watch:{n}"),
+                cache.version(),
+                Bytes::from_static(b"x"),
+            );
+        }
+        cache.run_maintenance();
+        assert_eq!(cache.entries.entry_count(), 100);
+        std::thread::sleep(Duration::from_millis(30));
+        cache.run_maintenance();
+        assert_eq!(cache.entries.entry_count(), 0);
+        assert_eq!(cache.weighed_bytes(), 0);
     }
 }

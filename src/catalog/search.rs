@@ -139,6 +139,11 @@ pub async fn reindex_brand(conn: &impl ConnectionTrait, brand_id: i64) -> AppRes
     Ok(())
 }
 
+/// The words of a search query that take part in matching.
+pub fn query_words(q: &str) -> Vec<String> {
+    tokens(q).into_iter().take(MAX_QUERY_WORDS).collect()
+}
+
 /// The ids of the watches matching the query `q`, each once, as `watch_id`; `None` when
 /// `q` has no words.
 pub fn matching_ids(q: &str) -> Option<SelectStatement> {
@@ -150,7 +155,7 @@ pub fn matching_ids(q: &str) -> Option<SelectStatement> {
             .and_where(Expr::col(watch_search_token::Column::Token).lt(prefix_end(word)))
             .to_owned()
     };
-    let words: Vec<String> = tokens(q).into_iter().take(MAX_QUERY_WORDS).collect();
+    let words = query_words(q);
     let (first, others) = words.split_first()?;
     let mut ids = word_ids(first);
     ids.distinct();

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod avatars;
+mod catalog_cache;
 mod catalog_collections;
 mod catalog_drafts;
 mod catalog_images;

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::TransactionTrait;
 use serde::Serialize;
@@ -72,11 +72,10 @@ async fn detail_after_write(state: &AppState, id: i64) -> AppResult<WatchDetail>
 )]
 pub async fn list_watches(
     State(state): State<AppState>,
-    uri: Uri,
     Query(query): Query<WatchListQuery>,
 ) -> AppResult<Response> {
     let request = ListRequest::parse(&query)?;
-    let key = format!("watches?{}", uri.query().unwrap_or_default());
+    let key = request.key().to_owned();
     cached(&state, key, async {
         list(&state.db, &request, &state.config.public_url()).await
     })

@@ -144,6 +144,11 @@ pub struct ListRequest {
     limit: u64,
     cursor: Option<Cursor>,
     plan: Plan,
+    /// A search with no word in it (`q=%`): nothing can match.
+    matches_nothing: bool,
+    /// The request in one canonical form: requests that differ only in spelling (order
+    /// of parameters, case or punctuation of the search, defaults written out) share it.
+    key: String,
 }
 
 impl ListRequest {
@@ -186,14 +191,63 @@ impl ListRequest {
             SortKey::StartRelease if query.brand_id.is_some() => Plan::Direct,
             _ => Plan::Bounded,
         };
+        let words = query
+            .q
+            .as_deref()
+            .filter(|q| !q.trim().is_empty())
+            .map(search::query_words);
+        let matches_nothing = words.as_ref().is_some_and(Vec::is_empty);
+        let key = canonical_key(query, words.as_deref(), sort, limit, cursor.as_ref());
         Ok(Self {
             filters: filters(query),
             sort,
             limit,
             cursor,
             plan,
+            matches_nothing,
+            key,
         })
     }
+
+    /// The request's canonical form, a key for cached answers.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+fn canonical_key(
+    query: &WatchListQuery,
+    words: Option<&[String]>,
+    sort: Sort,
+    limit: u64,
+    cursor: Option<&Cursor>,
+) -> String {
+    use std::fmt::Write;
+    let mut key = format!("watches?sort={}&limit={limit}", sort.name());
+    let numbers = [
+        ("brand_id", query.brand_id),
+        ("factory_id", query.factory_id),
+        ("gender_id", query.gender_id),
+        ("case_material_id", query.case_material_id),
+        ("mechanism_type_id", query.mechanism_type_id),
+        ("year_from", query.year_from.map(i64::from)),
+        ("year_to", query.year_to.map(i64::from)),
+    ];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            let _ = write!(key, "&{name}={value}");
+        }
+    }
+    if let Some(bracelet) = query.integrated_bracelet {
+        let _ = write!(key, "&integrated_bracelet={bracelet}");
+    }
+    if let Some(words) = words {
+        let _ = write!(key, "&q={}", words.join(" "));
+    }
+    if let Some(cursor) = cursor {
+        let _ = write!(key, "&cursor={}", cursor.encode());
+    }
+    key
 }
 
 fn col(column: watch::Column) -> Expr {
@@ -561,6 +615,12 @@ pub async fn list(
     request: &ListRequest,
     public_url: &str,
 ) -> AppResult<Page<WatchSummary>> {
+    if request.matches_nothing {
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    }
     let sort = request.sort;
     let cursor = request.cursor.as_ref();
     let wanted = request.limit + 1;
