@@ -112,9 +112,23 @@ async fn search_finds_words_in_any_case_and_alphabet() {
             "q={query}"
         );
     }
-    // a query without words does not filter
+    // a blank query does not filter; one with no word in it matches nothing
     assert_eq!(search(&app, "q=").await.len(), 3);
-    assert_eq!(search(&app, "q=%20%E2%80%94%20").await.len(), 3);
+    assert_eq!(search(&app, "q=%20%20").await.len(), 3);
+    for wordless in [
+        "%25",
+        "_",
+        "*",
+        "%F0%9F%90%B1",
+        "%20%E2%80%94%20",
+        "%25%25%25",
+    ] {
+        assert_eq!(
+            search(&app, &format!("q={wordless}")).await,
+            Vec::<i64>::new(),
+            "q={wordless}"
+        );
+    }
 
     // the index follows edits: new aliases, a new brand, a new folder
     let response = app
