@@ -30,6 +30,8 @@ async fn the_sample_catalog_imports_once_and_is_searchable() {
         "{}",
         stdout(&first)
     );
+    // the sample agrees with itself
+    assert!(!stdout(&first).contains("warning"), "{}", stdout(&first));
     let again = run_vitrine(
         dir.path(),
         db,
@@ -531,4 +533,39 @@ async fn files_that_cannot_be_read_whole_write_nothing() {
     let app = app_over(dir.path(), database_url).await;
     let watches = get_json(&app, "/api/v1/watches").await;
     assert_eq!(watches["items"], json!([]), "{watches}");
+}
+
+#[tokio::test]
+async fn a_mechanism_defined_twice_differently_is_reported_with_both_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database().await;
+    let mechanism = |functions: Value| json!({"name": "2623.Н", "type": "механические", "stones": 19, "functions": functions});
+    let records = json!([
+        {"folder": "raketa_polar", "factory": "ПЧЗ", "mechanism": mechanism(json!(["24-часовая индикация"]))},
+        {"folder": "raketa_same", "factory": "ПЧЗ", "mechanism": mechanism(json!(["24-ЧАСОВАЯ ИНДИКАЦИЯ"]))},
+        {"folder": "raketa_world", "factory": "ПЧЗ",
+         "mechanism": mechanism(json!(["24-часовая индикация", "мировое время"]))},
+        // another factory's calibre of the same name is another mechanism
+        {"folder": "other_factory", "factory": "Слава", "mechanism": mechanism(json!([]))},
+    ]);
+    let text = import_json(
+        dir.path(),
+        database_url.as_deref(),
+        "twice.json",
+        &records,
+        500,
+    );
+    assert!(
+        text.contains("created 4, updated 0, unchanged 0, rejected 0"),
+        "{text}"
+    );
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(warnings[0].contains("2623.Н"), "{text}");
+    assert!(warnings[0].contains("raketa_polar"), "{text}");
+    assert!(warnings[0].contains("raketa_world"), "{text}");
+    assert!(warnings[0].contains("мировое время"), "{text}");
 }

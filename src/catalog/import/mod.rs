@@ -9,6 +9,7 @@
 //! transaction of its own, and only the failing record is lost.
 
 mod batch;
+mod conflicts;
 mod images;
 mod records;
 mod single;
@@ -32,6 +33,7 @@ use super::references::Reference;
 use super::watches::repo::Upserted;
 use crate::error::AppError;
 use batch::Known;
+use conflicts::MechanismDefinitions;
 use records::non_empty;
 
 /// Records written per transaction unless told otherwise.
@@ -44,6 +46,8 @@ pub struct Summary {
     pub updated: usize,
     pub unchanged: usize,
     pub rejected: Vec<(String, String)>,
+    /// Records written, but not as they say (a mechanism defined differently before).
+    pub warnings: Vec<String>,
 }
 
 impl Summary {
@@ -57,6 +61,12 @@ impl Summary {
         );
         for (label, reason) in &self.rejected {
             println!("  rejected {label}: {reason}");
+        }
+        if !self.warnings.is_empty() {
+            println!("warnings {}", self.warnings.len());
+        }
+        for warning in &self.warnings {
+            println!("  warning: {warning}");
         }
     }
 
@@ -181,7 +191,11 @@ pub async fn import_catalog(
     let mut summary = Summary::default();
     let mut batch: Vec<ParsedRecord> = Vec::with_capacity(batch_size);
     let mut folders = HashSet::new();
+    let mut mechanisms = MechanismDefinitions::default();
     while let Some(record) = receiver.recv().await {
+        if let (label, Ok(next)) = &record {
+            summary.warnings.extend(mechanisms.check(label, next));
+        }
         // a folder seen twice is written in order: the second time in the next batch
         if let (_, Ok(next)) = &record
             && !folders.insert(next.folder.trim().to_owned())
