@@ -56,6 +56,23 @@ async fn metrics_count_requests_by_route() {
 }
 
 #[tokio::test]
+async fn methods_clients_make_up_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    for n in 0..200 {
+        let method = reqwest::Method::from_bytes(format!("BREW{n}").as_bytes()).unwrap();
+        let response = app
+            .request(method, "/api/v1/watches", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
+}
+
+#[tokio::test]
 async fn openapi_document_lists_the_api() {
     let app = spawn_app().await;
     let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
