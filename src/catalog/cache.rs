@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -144,16 +144,42 @@ pub fn spawn_maintenance(state: &AppState) {
     });
 }
 
-/// Invalidates the cache after every successful write.
+/// Routes whose writes can change a cached answer: the catalog's own, files (a watch's
+/// photo), and account deletion (a watch names the member who added it). Sign-ins,
+/// collections, drafts before approval and every other write leave the answers alone.
+const CATALOG_WRITE_ROUTES: [&str; 6] = [
+    // brands, factories, case materials, genders, mechanism types, functions
+    "/api/v1/{reference}",
+    "/api/v1/mechanisms",
+    "/api/v1/watches",
+    "/api/v1/moderation",
+    "/api/v1/files",
+    "/api/v1/admin/users",
+];
+
+fn changes_catalog(method: &Method, route: &str) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let under = |prefix: &str| {
+        route
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    CATALOG_WRITE_ROUTES.into_iter().any(under)
+        || (*method == Method::DELETE && route == "/api/v1/users/me")
+}
+
+/// Invalidates the cache after every successful write that can change an answer.
 pub async fn invalidate_on_write(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let writes = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    let writes = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|route| changes_catalog(request.method(), route.as_str()));
     let response = next.run(request).await;
     if writes && response.status().is_success() {
         state.catalog_cache.invalidate();
@@ -250,5 +276,33 @@ mod tests {
         cache.run_maintenance();
         assert_eq!(cache.entries.entry_count(), 0);
         assert_eq!(cache.weighed_bytes(), 0);
+    }
+
+    #[test]
+    fn only_writes_that_can_change_an_answer_invalidate() {
+        for (method, route) in [
+            (Method::POST, "/api/v1/watches"),
+            (Method::PUT, "/api/v1/watches/{id}/images/{side}"),
+            (Method::PATCH, "/api/v1/{reference}/{id}"),
+            (Method::POST, "/api/v1/mechanisms"),
+            (
+                Method::POST,
+                "/api/v1/moderation/drafts/{kind}/{id}/approve",
+            ),
+            (Method::DELETE, "/api/v1/files/{uid}"),
+            (Method::DELETE, "/api/v1/users/me"),
+        ] {
+            assert!(changes_catalog(&method, route), "{method} {route}");
+        }
+        for (method, route) in [
+            (Method::GET, "/api/v1/watches"),
+            (Method::POST, "/api/v1/auth/login"),
+            (Method::PUT, "/api/v1/users/me/collection/{watch_id}"),
+            (Method::POST, "/api/v1/drafts/watches"),
+            (Method::PATCH, "/api/v1/users/me"),
+            (Method::POST, "/api/v1/watchesque"),
+        ] {
+            assert!(!changes_catalog(&method, route), "{method} {route}");
+        }
     }
 }

@@ -65,6 +65,42 @@ async fn equivalent_queries_share_one_cached_answer() {
     assert_eq!(other["items"][0]["folder"], "renamed");
 }
 
+#[tokio::test]
+async fn sign_ins_and_collections_keep_cached_answers_catalog_writes_renew_them() {
+    let app = spawn_app_with(|config| config.catalog_cache_ttl_secs = 600).await;
+    seed_watches(&app, 1).await;
+    let member = app.register("collector").await;
+    let cached = get_json(&app, "/api/v1/watches").await;
+    let id = cached["items"][0]["id"].as_i64().unwrap();
+    app.state
+        .db
+        .execute_unprepared("UPDATE watch SET folder = 'renamed'")
+        .await
+        .unwrap();
+
+    app.login(&member.username, &member.password).await;
+    let response = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/me/collection/{id}"),
+            Some(&member.access_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(get_json(&app, "/api/v1/watches").await, cached);
+
+    let moder = app.login("moder", crate::helpers::PASSWORD).await;
+    let token = moder["access_token"].as_str().unwrap();
+    let response = app
+        .post_json("/api/v1/brands", Some(token), &json!({"name": "Слава"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let renewed = get_json(&app, "/api/v1/watches").await;
+    assert_eq!(renewed["items"][0]["folder"], "renamed");
+}
+
 /// The way it was found: tens of thousands of distinct queries from one client.
 #[tokio::test]
 async fn distinct_queries_keep_memory_bounded_and_give_it_back() {
