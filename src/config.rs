@@ -108,6 +108,10 @@ pub struct Config {
     /// `VITRINE_CATALOG_CACHE_TTL_SECS`: how long rendered catalog answers are reused
     /// at most (writes through this instance invalidate them at once); 0 turns it off.
     pub catalog_cache_ttl_secs: u64,
+    /// `VITRINE_REFRESH_REUSE_INTERVAL_SECS`: a refresh token presented again this soon
+    /// after its rotation gets the same new pair instead of revoking the session; 0 turns
+    /// the grace off.
+    pub refresh_reuse_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +240,7 @@ impl Default for Config {
             max_avatar_bytes: 5 * 1024 * 1024,
             allowed_types: DEFAULT_ALLOWED_TYPES.into(),
             catalog_cache_ttl_secs: 5,
+            refresh_reuse_interval_secs: 10,
         }
     }
 }

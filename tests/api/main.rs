@@ -19,5 +19,6 @@ mod helpers;
 mod oauth;
 mod ops;
 mod passwords;
+mod refresh_reuse;
 mod sessions;
 mod users;
