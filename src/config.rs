@@ -112,6 +112,8 @@ pub struct Config {
     /// after its rotation gets the same new pair instead of revoking the session; 0 turns
     /// the grace off.
     pub refresh_reuse_interval_secs: u64,
+    /// `VITRINE_RATE_LIMIT_MAX_KEYS`: the most rate-limit windows kept in this process.
+    pub rate_limit_max_keys: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +243,7 @@ impl Default for Config {
             allowed_types: DEFAULT_ALLOWED_TYPES.into(),
             catalog_cache_ttl_secs: 5,
             refresh_reuse_interval_secs: 10,
+            rate_limit_max_keys: 100_000,
         }
     }
 }
@@ -334,6 +337,9 @@ impl Config {
         }
         if self.login_limit_window_secs == 0 {
             bail!("VITRINE_LOGIN_LIMIT_WINDOW_SECS must be positive");
+        }
+        if self.rate_limit_max_keys == 0 {
+            bail!("VITRINE_RATE_LIMIT_MAX_KEYS must be positive");
         }
         Ok(())
     }

@@ -113,7 +113,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
                 RateLimiter::redis(connection, &config.redis_key_prefix),
             )
         }
-        None => (SessionRegistry::Database, RateLimiter::in_process()),
+        None => (
+            SessionRegistry::Database,
+            RateLimiter::in_process(config.rate_limit_max_keys),
+        ),
     };
     let app = App {
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
