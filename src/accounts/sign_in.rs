@@ -194,12 +194,16 @@ fn token_response(
     })
 }
 
-/// Revokes sessions in the database and tells every instance.
+/// Revokes sessions and tells every instance. Redis hears of it before the database
+/// commits it: if Redis cannot be told, nothing is revoked and the caller gets 503.
 pub async fn revoke_sessions(state: &AppState, session_ids: &[i64]) -> AppResult<()> {
+    let tx = state.db.begin().await?;
     for id in session_ids {
-        repo::revoke_session(&state.db, *id).await?;
+        repo::revoke_session(&tx, *id).await?;
     }
-    state.sessions.sessions_revoked(session_ids).await
+    state.sessions.sessions_revoked(session_ids).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Revokes all sessions of a user (but `keep`) and tells every instance.
@@ -208,6 +212,19 @@ pub async fn revoke_user_sessions(
     user_id: i64,
     keep: Option<i64>,
 ) -> AppResult<()> {
-    let revoked = repo::revoke_user_sessions(&state.db, user_id, keep).await?;
+    let tx = state.db.begin().await?;
+    revoke_user_sessions_in(&tx, state, user_id, keep).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `revoke_user_sessions` inside the caller's transaction, which commits after it.
+pub async fn revoke_user_sessions_in(
+    tx: &DatabaseTransaction,
+    state: &AppState,
+    user_id: i64,
+    keep: Option<i64>,
+) -> AppResult<()> {
+    let revoked = repo::revoke_user_sessions(tx, user_id, keep).await?;
     state.sessions.sessions_revoked(&revoked).await
 }

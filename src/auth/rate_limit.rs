@@ -4,16 +4,17 @@
 //! Keys come from clients (an address, a login name), so the in-process table is bounded:
 //! long keys are stored as their digest, expired windows are swept, and past a hard cap a
 //! key not yet tracked is refused (429) until windows expire, rather than evicting
-//! counters an attacker would like to reset.
+//! counters an attacker would like to reset. With Redis, a Redis that does not answer
+//! fails closed: the attempt is answered 503 rather than let through uncounted.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use super::redis_link::RedisLink;
 use super::tokens::hash_opaque_token;
 use crate::error::{AppError, AppResult};
-use redis::aio::ConnectionManager;
 
 /// Counts a hit and returns `[count, milliseconds left in the window]`.
 const REDIS_HIT_SCRIPT: &str = r"
@@ -35,7 +36,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub enum RateLimiter {
     InProcess(InProcessWindows),
     Redis {
-        connection: ConnectionManager,
+        link: RedisLink,
         prefix: String,
         script: redis::Script,
     },
@@ -71,9 +72,9 @@ impl RateLimiter {
         })
     }
 
-    pub fn redis(connection: ConnectionManager, prefix: &str) -> Self {
+    pub fn redis(link: RedisLink, prefix: &str) -> Self {
         Self::Redis {
-            connection,
+            link,
             prefix: format!("{prefix}:ratelimit:"),
             script: redis::Script::new(REDIS_HIT_SCRIPT),
         }
@@ -85,17 +86,19 @@ impl RateLimiter {
         let (count, remaining) = match self {
             Self::InProcess(windows) => windows.hit(key, window)?,
             Self::Redis {
-                connection,
+                link,
                 prefix,
                 script,
             } => {
-                let mut connection = connection.clone();
-                let (count, ttl_ms): (u32, i64) = script
+                let mut invocation = script.prepare_invoke();
+                invocation
                     .key(format!("{prefix}{key}"))
-                    .arg(window.as_millis() as u64)
-                    .invoke_async(&mut connection)
-                    .await
-                    .map_err(AppError::internal)?;
+                    .arg(window.as_millis() as u64);
+                let (count, ttl_ms): (u32, i64) =
+                    link.call(|mut connection| async move {
+                        invocation.invoke_async(&mut connection).await
+                    })
+                    .await?;
                 (count, Duration::from_millis(ttl_ms.max(0) as u64))
             }
         };
