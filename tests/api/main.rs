@@ -18,6 +18,8 @@ mod files;
 mod helpers;
 mod oauth;
 mod ops;
+mod outage_servers;
+mod outages;
 mod passwords;
 mod refresh_reuse;
 mod sessions;
