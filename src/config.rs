@@ -111,6 +111,18 @@ pub struct Config {
     /// `VITRINE_CATALOG_CACHE_MAX_MB`: memory the rendered catalog answers may take at most
     /// (keys and bodies); the least used answers make room for new ones.
     pub catalog_cache_max_mb: u64,
+    /// `VITRINE_REFRESH_REUSE_INTERVAL_SECS`: a refresh token presented again this soon
+    /// after its rotation gets the same new pair instead of revoking the session; 0 turns
+    /// the grace off.
+    pub refresh_reuse_interval_secs: u64,
+    /// `VITRINE_REDIS_TIMEOUT_MS`: the longest any Redis call may take; past it the
+    /// request is answered 503.
+    pub redis_timeout_ms: u64,
+    /// `VITRINE_DB_ACQUIRE_TIMEOUT_MS`: how long a request waits for a PostgreSQL
+    /// connection (also while the server is unreachable) before it is answered 503.
+    pub db_acquire_timeout_ms: u64,
+    /// `VITRINE_RATE_LIMIT_MAX_KEYS`: the most rate-limit windows kept in this process.
+    pub rate_limit_max_keys: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +252,10 @@ impl Default for Config {
             allowed_types: DEFAULT_ALLOWED_TYPES.into(),
             catalog_cache_ttl_secs: 5,
             catalog_cache_max_mb: 32,
+            refresh_reuse_interval_secs: 10,
+            redis_timeout_ms: 500,
+            db_acquire_timeout_ms: 1500,
+            rate_limit_max_keys: 100_000,
         }
     }
 }
@@ -334,11 +350,25 @@ impl Config {
         if self.login_limit_window_secs == 0 {
             bail!("VITRINE_LOGIN_LIMIT_WINDOW_SECS must be positive");
         }
+        if self.redis_timeout_ms == 0 || self.db_acquire_timeout_ms == 0 {
+            bail!("VITRINE_REDIS_TIMEOUT_MS and VITRINE_DB_ACQUIRE_TIMEOUT_MS must be positive");
+        }
+        if self.rate_limit_max_keys == 0 {
+            bail!("VITRINE_RATE_LIMIT_MAX_KEYS must be positive");
+        }
         Ok(())
     }
 
     pub fn upload_idle_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.upload_idle_timeout_secs)
+    }
+
+    pub fn redis_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    pub fn db_acquire_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.db_acquire_timeout_ms)
     }
 
     pub fn jwt_secret(&self) -> &str {

@@ -1,7 +1,7 @@
 //! Database connection (SQLite or PostgreSQL) and the migration policy at start-up.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use migration::{Migrator, MigratorTrait};
@@ -14,6 +14,9 @@ use sea_orm::{
 };
 
 use crate::config::{Config, Environment};
+
+/// How long the server waits at start for PostgreSQL to accept connections.
+const STARTUP_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Opens the configured database. SQLite gets WAL, foreign keys and a busy timeout.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
@@ -39,13 +42,25 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let mut options = ConnectOptions::new(url);
+        // The acquire timeout also bounds how long a request waits while the server is
+        // unreachable (sqlx keeps retrying the connection until then): it is answered 503
+        // after it instead of hanging.
         options
             .max_connections(config.db_max_connections.max(1))
-            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(config.db_acquire_timeout())
             .sqlx_logging(false);
-        Database::connect(options)
-            .await
-            .context("connecting to PostgreSQL")
+        // At start the server may still be coming up: keep trying for a while.
+        let deadline = Instant::now() + STARTUP_CONNECT_PATIENCE;
+        loop {
+            match Database::connect(options.clone()).await {
+                Ok(db) => return Ok(db),
+                Err(err) if Instant::now() < deadline => {
+                    tracing::warn!(error = %err, "PostgreSQL not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(err) => return Err(err).context("connecting to PostgreSQL"),
+            }
+        }
     } else {
         bail!("DATABASE_URL must start with postgres:// or sqlite://")
     }

@@ -8,6 +8,10 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// What a 503 tells clients to wait: a backing service that drops out usually comes back
+/// within seconds, and the server reconnects on its own.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// One invalid field of a request body or query.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
@@ -108,6 +112,11 @@ impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
     }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::Unavailable {
+            detail: detail.into(),
+        }
+    }
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         Self::Internal(err.into())
     }
@@ -197,6 +206,12 @@ impl IntoResponse for AppError {
             Self::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            Self::Unavailable { .. } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+            }
             Self::Unauthorized { .. } => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
@@ -208,6 +223,10 @@ impl IntoResponse for AppError {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        if database_unreachable(&err) {
+            tracing::warn!(error = %err, "database unreachable");
+            return AppError::unavailable("the database is unreachable; retry shortly");
+        }
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(message)) => {
                 AppError::conflict("already_exists", unique_violation_detail(&message))
@@ -218,6 +237,32 @@ impl From<DbErr> for AppError {
             ),
             _ => AppError::Internal(err.into()),
         }
+    }
+}
+
+/// Whether the database could not be reached at all (no connection, connection lost,
+/// server shutting down), as opposed to a statement it refused.
+fn database_unreachable(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let sqlx_err = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => err,
+        _ => return false,
+    };
+    match sqlx_err {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed => true,
+        // PostgreSQL's classes 08 (connection exception) and 57P (shutdown, restart)
+        SqlxError::Database(db_err) => db_err
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 
@@ -252,6 +297,20 @@ mod tests {
             vec![FieldError::new("email", "is not an email address")]
         );
         assert_eq!(problem.kind, "urn:vitrine:problem:validation_failed");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        let lost = DbErr::Query(sea_orm::RuntimeErr::SqlxError(sea_orm::sqlx::Error::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        )));
+        let response = AppError::from(lost).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let timed_out = DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
+        assert_eq!(AppError::from(timed_out).code(), "unavailable");
+        let refused = DbErr::Custom("a statement the database refused".into());
+        assert_eq!(AppError::from(refused).code(), "internal_error");
     }
 
     #[test]

@@ -31,7 +31,8 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: the database and the file storage answer.
+/// Readiness: every backing service answers (the database, Redis when configured, the
+/// file storage).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -45,6 +46,7 @@ async fn readyz(State(state): State<AppState>) -> AppResult<Json<Health>> {
             detail: "the database is unreachable".to_owned(),
         }
     })?;
+    state.sessions.ping().await?;
     state.storage.ping().await.map_err(|err| {
         tracing::warn!(error = %err, "readiness check: storage unreachable");
         AppError::Unavailable {

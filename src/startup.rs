@@ -25,6 +25,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::accounts::oauth::OAuthClients;
 use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
+use crate::auth::redis_link::RedisLink;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
 use crate::catalog::cache::{CatalogCache, invalidate_on_write, spawn_maintenance};
@@ -99,22 +100,21 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     db::prepare_schema(&db, config.env).await?;
     let (sessions, rate_limiter) = match &config.redis_url {
         Some(url) => {
-            let client = redis::Client::open(url.as_str()).context("REDIS_URL is invalid")?;
-            let connection =
-                tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
-                    .await
-                    .context("connecting to Redis timed out")?
-                    .context("connecting to Redis")?;
+            let link =
+                RedisLink::connect(url, config.redis_timeout(), Duration::from_secs(10)).await?;
             (
                 SessionRegistry::redis(
-                    connection.clone(),
+                    link.clone(),
                     &config.redis_key_prefix,
                     config.access_token_ttl_secs,
                 ),
-                RateLimiter::redis(connection, &config.redis_key_prefix),
+                RateLimiter::redis(link, &config.redis_key_prefix),
             )
         }
-        None => (SessionRegistry::Database, RateLimiter::in_process()),
+        None => (
+            SessionRegistry::Database,
+            RateLimiter::in_process(config.rate_limit_max_keys),
+        ),
     };
     let app = App {
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),

@@ -11,7 +11,7 @@ use super::entity::tokens::KIND_PASSWORD_RESET;
 use super::model::{
     Accepted, ChangePasswordRequest, ForgotPasswordRequest, ResetPasswordRequest, normalize_email,
 };
-use super::repo;
+use super::{repo, sign_in};
 use crate::auth::password::{PasswordScheme, check_new_password};
 use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::auth::{ClientIp, CurrentUser};
@@ -147,9 +147,8 @@ pub async fn reset_password(
     }
     repo::use_all_tokens(&tx, user.user_id, KIND_PASSWORD_RESET).await?;
     repo::set_password(&tx, user.user_id, hash).await?;
-    let revoked = repo::revoke_user_sessions(&tx, user.user_id, None).await?;
+    sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, None).await?;
     tx.commit().await?;
-    state.sessions.sessions_revoked(&revoked).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,8 +208,7 @@ pub async fn change_password(
     let new_hash = state.passwords.hash(&request.new_password).await?;
     let tx = state.db.begin().await?;
     repo::set_password(&tx, user.user_id, new_hash).await?;
-    let revoked = repo::revoke_user_sessions(&tx, user.user_id, Some(current.session_id)).await?;
+    sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, Some(current.session_id)).await?;
     tx.commit().await?;
-    state.sessions.sessions_revoked(&revoked).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -318,8 +318,8 @@ pub async fn insert_token(
     kind: &str,
     token_hash: String,
     expires_at: DateTime<Utc>,
-) -> AppResult<()> {
-    tokens::ActiveModel {
+) -> AppResult<tokens::Model> {
+    let token = tokens::ActiveModel {
         user_id: Set(user_id),
         session_id: Set(session_id),
         kind: Set(kind.to_owned()),
@@ -331,7 +331,7 @@ pub async fn insert_token(
     }
     .insert(conn)
     .await?;
-    Ok(())
+    Ok(token)
 }
 
 pub async fn find_token(

@@ -225,12 +225,15 @@ pub async fn update_user(
         changes.is_active = Set(is_active);
     }
     changes.updated_at = Set(Utc::now());
-    repo::save_user(&state.db, changes).await?;
+    // published before the commit: a change the client is told of is known everywhere
+    let tx = state.db.begin().await?;
+    repo::save_user(&tx, changes).await?;
     if request.is_active == Some(false) {
-        sign_in::revoke_user_sessions(&state, user_id, None).await?;
+        sign_in::revoke_user_sessions_in(&tx, &state, user_id, None).await?;
     }
     if let Some(role) = request.role {
         state.sessions.role_changed(user_id, role).await?;
     }
+    tx.commit().await?;
     Ok(Json(load_user(&state, user_id).await?))
 }

@@ -4,6 +4,7 @@
 mod extractor;
 pub mod password;
 pub mod rate_limit;
+pub mod redis_link;
 pub mod sessions;
 pub mod tokens;
 

@@ -1,13 +1,24 @@
 //! Whether an access token's session and user are still live. Without Redis every
 //! request reads the session row; with Redis, revocations are published there and shared
 //! by every instance, so a request costs one Redis round trip instead.
+//!
+//! The database stays the truth. Redis holds markers (this session is revoked, this
+//! user's role is now X) and a generation marker, set only once the markers have been
+//! rebuilt from the database. An instance trusts Redis's markers only while the
+//! generation it has seen is still there: when Redis loses its data (restarted without
+//! persistence, flushed, evicted), the generation is gone, and the instance checks
+//! sessions against the database until it has rebuilt the markers. So a revocation
+//! never comes back to life with the loss of Redis's data.
 
+use chrono::Utc;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, sea_query::Query,
+};
 
 use super::Role;
-use super::tokens::AccessClaims;
+use super::redis_link::RedisLink;
+use super::tokens::{AccessClaims, new_opaque_token};
 use crate::accounts::entity::{sessions, users};
 use crate::error::{AppError, AppResult};
 
@@ -15,12 +26,18 @@ use crate::error::{AppError, AppResult};
 #[allow(clippy::large_enum_variant)]
 pub enum SessionRegistry {
     Database,
-    Redis {
-        connection: ConnectionManager,
-        prefix: String,
-        /// Markers outlive every access token issued before them.
-        marker_ttl_secs: u64,
-    },
+    Redis(RedisSessions),
+}
+
+pub struct RedisSessions {
+    link: RedisLink,
+    prefix: String,
+    /// Markers outlive every access token issued before them.
+    marker_ttl_secs: u64,
+    /// The generation of Redis's data whose markers this instance trusts.
+    trusted_generation: std::sync::Mutex<Option<String>>,
+    /// One rebuild at a time; requests meanwhile read the database.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 fn revoked() -> AppError {
@@ -28,96 +45,210 @@ fn revoked() -> AppError {
 }
 
 impl SessionRegistry {
-    pub fn redis(connection: ConnectionManager, prefix: &str, access_token_ttl_secs: u64) -> Self {
-        Self::Redis {
-            connection,
+    pub fn redis(link: RedisLink, prefix: &str, access_token_ttl_secs: u64) -> Self {
+        Self::Redis(RedisSessions {
+            link,
             prefix: format!("{prefix}:auth:"),
             marker_ttl_secs: access_token_ttl_secs + 60,
-        }
+            trusted_generation: std::sync::Mutex::new(None),
+            rebuilding: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Returns the role the request acts with, or 401 when the token must stop working.
     pub async fn check(&self, db: &DatabaseConnection, claims: &AccessClaims) -> AppResult<Role> {
-        let user_id = claims.user_id()?;
         match self {
-            Self::Database => {
-                let (session, user) = sessions::Entity::find_by_id(claims.sid)
-                    .find_also_related(users::Entity)
-                    .one(db)
-                    .await?
-                    .ok_or_else(revoked)?;
-                let user = user.ok_or_else(revoked)?;
-                if session.user_id != user_id || session.revoked_at.is_some() || !user.is_active {
-                    return Err(revoked());
-                }
-                user.role.parse().map_err(|_| revoked())
-            }
-            Self::Redis {
-                connection, prefix, ..
-            } => {
-                let mut connection = connection.clone();
-                let (session_revoked, current_role): (Option<String>, Option<String>) = connection
-                    .mget(&[
-                        format!("{prefix}session:{}", claims.sid),
-                        format!("{prefix}role:{user_id}"),
-                    ])
-                    .await
-                    .map_err(AppError::internal)?;
-                if session_revoked.is_some() {
-                    return Err(revoked());
-                }
-                if let Some(role) = current_role
-                    && role != claims.role.as_str()
-                {
-                    return Err(AppError::unauthorized(
-                        "token_stale",
-                        "the account's role changed; refresh the access token",
-                    ));
-                }
-                Ok(claims.role)
-            }
+            Self::Database => check_in_database(db, claims).await,
+            Self::Redis(redis) => redis.check(db, claims).await,
         }
     }
 
-    /// Publishes revocations already written to the database.
+    /// Publishes revocations. Callers publish before they commit the revocation to the
+    /// database, so that a revocation acknowledged to a client is known to both.
     pub async fn sessions_revoked(&self, session_ids: &[i64]) -> AppResult<()> {
-        if let Self::Redis {
-            connection,
-            prefix,
-            marker_ttl_secs,
-        } = self
-        {
-            let mut connection = connection.clone();
-            let mut pipe = redis::pipe();
-            for id in session_ids {
-                pipe.set_ex(format!("{prefix}session:{id}"), 1, *marker_ttl_secs)
-                    .ignore();
+        match self {
+            Self::Redis(redis) if !session_ids.is_empty() => {
+                let mut pipe = redis::pipe();
+                for id in session_ids {
+                    pipe.set_ex(redis.session_key(*id), 1, redis.marker_ttl_secs)
+                        .ignore();
+                }
+                redis
+                    .link
+                    .call(|mut connection| async move {
+                        pipe.query_async::<()>(&mut connection).await
+                    })
+                    .await
             }
-            pipe.query_async::<()>(&mut connection)
-                .await
-                .map_err(AppError::internal)?;
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Publishes a role change: tokens that carry another role stop working.
     pub async fn role_changed(&self, user_id: i64, role: Role) -> AppResult<()> {
-        if let Self::Redis {
-            connection,
-            prefix,
-            marker_ttl_secs,
-        } = self
-        {
-            let mut connection = connection.clone();
-            connection
-                .set_ex::<_, _, ()>(
-                    format!("{prefix}role:{user_id}"),
-                    role.as_str(),
-                    *marker_ttl_secs,
-                )
-                .await
-                .map_err(AppError::internal)?;
+        if let Self::Redis(redis) = self {
+            let key = redis.role_key(user_id);
+            let ttl = redis.marker_ttl_secs;
+            redis
+                .link
+                .call(|mut connection| async move {
+                    connection.set_ex::<_, _, ()>(key, role.as_str(), ttl).await
+                })
+                .await?;
         }
+        Ok(())
+    }
+
+    /// A round trip to Redis when sessions live there, for `/readyz`.
+    pub async fn ping(&self) -> AppResult<()> {
+        match self {
+            Self::Database => Ok(()),
+            Self::Redis(redis) => redis.link.ping().await,
+        }
+    }
+}
+
+/// The session row and the user decide.
+async fn check_in_database(db: &DatabaseConnection, claims: &AccessClaims) -> AppResult<Role> {
+    let user_id = claims.user_id()?;
+    let (session, user) = sessions::Entity::find_by_id(claims.sid)
+        .find_also_related(users::Entity)
+        .one(db)
+        .await?
+        .ok_or_else(revoked)?;
+    let user = user.ok_or_else(revoked)?;
+    if session.user_id != user_id || session.revoked_at.is_some() || !user.is_active {
+        return Err(revoked());
+    }
+    user.role.parse().map_err(|_| revoked())
+}
+
+impl RedisSessions {
+    fn session_key(&self, session_id: i64) -> String {
+        format!("{}session:{session_id}", self.prefix)
+    }
+
+    fn role_key(&self, user_id: i64) -> String {
+        format!("{}role:{user_id}", self.prefix)
+    }
+
+    fn generation_key(&self) -> String {
+        format!("{}generation", self.prefix)
+    }
+
+    async fn check(&self, db: &DatabaseConnection, claims: &AccessClaims) -> AppResult<Role> {
+        let user_id = claims.user_id()?;
+        // one read, so the markers and the generation come from the same data
+        let keys = [
+            self.session_key(claims.sid),
+            self.role_key(user_id),
+            self.generation_key(),
+        ];
+        let (session_revoked, current_role, generation): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = self
+            .link
+            .call(|mut connection| async move { connection.mget(&keys).await })
+            .await?;
+        if !self.trusts(generation.as_deref()) {
+            self.rebuild_markers(db).await?;
+            return check_in_database(db, claims).await;
+        }
+        if session_revoked.is_some() {
+            return Err(revoked());
+        }
+        if let Some(role) = current_role
+            && role != claims.role.as_str()
+        {
+            return Err(AppError::unauthorized(
+                "token_stale",
+                "the account's role changed; refresh the access token",
+            ));
+        }
+        Ok(claims.role)
+    }
+
+    fn trusts(&self, generation: Option<&str>) -> bool {
+        let trusted = self
+            .trusted_generation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        generation.is_some() && trusted.as_deref() == generation
+    }
+
+    /// Writes the markers every access token still alive needs, from the database, then
+    /// the generation marker (unless another instance has just written one), in one
+    /// MULTI so that no loss of data can fall between them; then trusts the generation.
+    async fn rebuild_markers(&self, db: &DatabaseConnection) -> AppResult<()> {
+        let Ok(_rebuilding) = self.rebuilding.try_lock() else {
+            return Ok(());
+        };
+        let since = Utc::now() - chrono::Duration::seconds(self.marker_ttl_secs as i64);
+        // a session revoked longer ago has no access token left
+        let revoked_ids: Vec<i64> = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .filter(sessions::Column::RevokedAt.gt(since))
+            .into_tuple()
+            .all(db)
+            .await?;
+        // access tokens are issued at sign-in and refresh, which set `last_seen_at`
+        let active_roles: Vec<(i64, String)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::UserId)
+            .column(users::Column::Role)
+            .filter(
+                users::Column::UserId.in_subquery(
+                    Query::select()
+                        .column(sessions::Column::UserId)
+                        .from(sessions::Entity)
+                        .and_where(sessions::Column::RevokedAt.is_null())
+                        .and_where(sessions::Column::LastSeenAt.gt(since))
+                        .to_owned(),
+                ),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
+
+        let fresh_generation = new_opaque_token();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in &revoked_ids {
+            pipe.set_ex(self.session_key(*id), 1, self.marker_ttl_secs)
+                .ignore();
+        }
+        for (user_id, role) in &active_roles {
+            // NX: a role change published since the read above is newer than it
+            pipe.cmd("SET")
+                .arg(self.role_key(*user_id))
+                .arg(role)
+                .arg("EX")
+                .arg(self.marker_ttl_secs)
+                .arg("NX")
+                .ignore();
+        }
+        pipe.cmd("SET")
+            .arg(self.generation_key())
+            .arg(&fresh_generation)
+            .arg("NX")
+            .ignore();
+        pipe.get(self.generation_key());
+        let (generation,): (Option<String>,) = self
+            .link
+            .call(|mut connection| async move { pipe.query_async(&mut connection).await })
+            .await?;
+        tracing::info!(
+            revoked_sessions = revoked_ids.len(),
+            active_users = active_roles.len(),
+            "session markers rebuilt in Redis from the database"
+        );
+        *self
+            .trusted_generation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = generation;
         Ok(())
     }
 }

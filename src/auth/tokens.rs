@@ -3,7 +3,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
 use chrono::Utc;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
@@ -61,14 +63,53 @@ impl AccessTokens {
     }
 
     pub fn issue(&self, user_id: i64, role: Role, session_id: i64) -> AppResult<String> {
-        let now = Utc::now().timestamp();
+        self.encode(
+            user_id,
+            role,
+            session_id,
+            Utc::now().timestamp(),
+            Uuid::now_v7(),
+        )
+    }
+
+    /// The access token that goes with a refresh token: issued when the refresh token
+    /// was, with an id drawn from its digest, so every refresh that yields this refresh
+    /// token yields this same access token too.
+    pub fn issue_with_refresh(
+        &self,
+        user_id: i64,
+        role: Role,
+        session_id: i64,
+        refresh_token_hash: &str,
+        refresh_issued_at: DateTime<Utc>,
+    ) -> AppResult<String> {
+        let digest = Sha256::digest(format!("access-token-id:{refresh_token_hash}"));
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        self.encode(
+            user_id,
+            role,
+            session_id,
+            refresh_issued_at.timestamp(),
+            uuid::Builder::from_custom_bytes(id).into_uuid(),
+        )
+    }
+
+    fn encode(
+        &self,
+        user_id: i64,
+        role: Role,
+        session_id: i64,
+        issued_at: i64,
+        id: Uuid,
+    ) -> AppResult<String> {
         let claims = AccessClaims {
             sub: user_id.to_string(),
             role,
             sid: session_id,
-            iat: now,
-            exp: now + self.ttl_secs as i64,
-            jti: Uuid::now_v7().to_string(),
+            iat: issued_at,
+            exp: issued_at + self.ttl_secs as i64,
+            jti: id.to_string(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(AppError::internal)
@@ -91,6 +132,17 @@ pub fn new_opaque_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The refresh token that replaces `refresh_token` when it is rotated: an HMAC of it
+/// under the server's secret. Only the database's digests are stored, so this is how a
+/// refresh repeated within the reuse interval hands out the same successor again; and
+/// only whoever holds the old token (and the server) can compute it.
+pub fn successor_refresh_token(secret: &str, refresh_token: &str) -> AppResult<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(format!("refresh-successor:{secret}").as_bytes())
+        .map_err(AppError::internal)?;
+    mac.update(refresh_token.as_bytes());
+    Ok(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
 /// The digest under which an opaque token is stored.
@@ -139,6 +191,46 @@ mod tests {
         };
         let token = jsonwebtoken::encode(&Header::default(), &claims, &tokens.encoding).unwrap();
         assert_eq!(tokens.decode(&token).unwrap_err().code(), "token_expired");
+    }
+
+    #[test]
+    fn successors_are_deterministic_keyed_and_opaque() {
+        let token = new_opaque_token();
+        let successor = successor_refresh_token("secret-one", &token).unwrap();
+        assert_eq!(
+            successor,
+            successor_refresh_token("secret-one", &token).unwrap()
+        );
+        assert_eq!(successor.len(), 43);
+        assert_ne!(successor, token);
+        assert_ne!(
+            successor,
+            successor_refresh_token("secret-two", &token).unwrap()
+        );
+        assert_ne!(
+            successor,
+            successor_refresh_token("secret-one", &new_opaque_token()).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_access_token_of_a_refresh_token_is_always_the_same() {
+        let tokens = AccessTokens::new("test-secret-of-sufficient-length-123", 900);
+        let issued_at = Utc::now();
+        let hash = hash_opaque_token("a refresh token");
+        let first = tokens
+            .issue_with_refresh(3, Role::User, 9, &hash, issued_at)
+            .unwrap();
+        let again = tokens
+            .issue_with_refresh(3, Role::User, 9, &hash, issued_at)
+            .unwrap();
+        assert_eq!(first, again);
+        let claims = tokens.decode(&first).unwrap();
+        assert_eq!(claims.iat, issued_at.timestamp());
+        let other = tokens
+            .issue_with_refresh(3, Role::User, 9, &hash_opaque_token("another"), issued_at)
+            .unwrap();
+        assert_ne!(tokens.decode(&other).unwrap().jti, claims.jti);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, assert_problem, spawn_app, spawn_app_with};
+use crate::refresh_reuse::push_rotation_into_the_past;
 use vitrine::auth::Role;
 use vitrine::auth::tokens::AccessClaims;
 use vitrine::config::DEVELOPMENT_JWT_SECRET;
@@ -111,7 +112,8 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
         StatusCode::OK
     );
 
-    // the first token is used up; showing it again means it leaked
+    // the first token is used up; showing it again after the reuse interval means it leaked
+    push_rotation_into_the_past(&app, &user.refresh_token).await;
     let reuse = app
         .post_json(
             "/api/v1/auth/refresh",
