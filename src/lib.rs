@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod allocator;
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;

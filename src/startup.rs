@@ -36,7 +36,7 @@ use crate::mail::Mailer;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
 use crate::storage::Storage;
-use crate::{accounts, catalog, db, files, ops, telemetry};
+use crate::{accounts, catalog, chat, db, files, ops, telemetry};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -143,7 +143,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             accounts::router()
                 .merge(files::router())
-                .merge(catalog::router()),
+                .merge(catalog::router())
+                .merge(chat::router()),
         )
         .merge(ops::router())
         .split_for_parts();

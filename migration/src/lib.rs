@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_accounts;
 mod m20261123_000002_avatars;
 mod m20261123_000003_catalog;
+mod m20261201_000004_chat;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_accounts::Migration),
             Box::new(m20261123_000002_avatars::Migration),
             Box::new(m20261123_000003_catalog::Migration),
+            Box::new(m20261201_000004_chat::Migration),
         ]
     }
 }

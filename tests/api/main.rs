@@ -14,6 +14,7 @@ mod catalog_mechanisms;
 mod catalog_references;
 mod catalog_search;
 mod catalog_watches;
+mod chat;
 mod cli;
 mod files;
 mod helpers;

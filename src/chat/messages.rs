@@ -1,0 +1,260 @@
+//! Sending messages, reading history, and the read watermark.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use super::entity::{chats, messages};
+use super::model::{
+    HistoryPage, HistoryQuery, MessageStatus, MessageView, ReadRequest, SendMessageRequest,
+    client_id, message_text,
+};
+use super::repo::{self, event};
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+/// Messages per history page unless asked otherwise, and at most.
+const DEFAULT_HISTORY: u64 = 50;
+const MAX_HISTORY: u64 = 100;
+
+/// Sends a message. Sending again with the same `client_id` returns the first message
+/// (200) instead of a second one.
+#[utoipa::path(
+    post,
+    path = "/chats/{id}/messages",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "chat id")),
+    request_body = SendMessageRequest,
+    responses(
+        (status = 201, description = "sent", body = MessageView),
+        (status = 200, description = "sent before with this `client_id`", body = MessageView),
+        (status = 404, description = "`chat_not_found`", body = Problem),
+        (status = 422, description = "empty or too long text, a bad `client_id` or `reply_to`", body = Problem),
+    )
+)]
+pub async fn send_message(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(chat_id): Path<i64>,
+    Json(request): Json<SendMessageRequest>,
+) -> AppResult<(StatusCode, Json<MessageView>)> {
+    let text = message_text(&request.text)?;
+    let nonce = client_id(request.client_id)?;
+    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    if let Some(nonce) = &nonce
+        && let Some(sent) = repo::find_by_client_id(&state.db, chat_id, user.user_id, nonce).await?
+    {
+        return Ok((
+            StatusCode::OK,
+            Json(view_of(&state, user.user_id, sent).await?),
+        ));
+    }
+    let reply_to_id = match request.reply_to {
+        Some(seq) => Some(
+            repo::find_message_by_seq(&state.db, chat_id, seq)
+                .await?
+                .ok_or_else(|| AppError::invalid("reply_to", "is not a message of this chat"))?
+                .id,
+        ),
+        None => None,
+    };
+    let tx = state.db.begin().await?;
+    let seq = repo::next_seq(&tx, chat_id).await?;
+    let inserted = messages::Entity::insert(messages::ActiveModel {
+        id: NotSet,
+        chat_id: Set(chat_id),
+        seq: Set(seq),
+        sender_id: Set(Some(user.user_id)),
+        client_id: Set(nonce.clone()),
+        text: Set(text),
+        reply_to_id: Set(reply_to_id),
+        sent_at: Set(Utc::now()),
+        edited_at: Set(None),
+        deleted_at: Set(None),
+    })
+    .exec_with_returning(&tx)
+    .await;
+    let message = match inserted {
+        Ok(message) => message,
+        // the same send, retried while the first was being written
+        Err(err) if repo::is_unique_violation(&err) && nonce.is_some() => {
+            tx.rollback().await?;
+            let sent = repo::find_by_client_id(
+                &state.db,
+                chat_id,
+                user.user_id,
+                nonce.as_deref().unwrap_or_default(),
+            )
+            .await?
+            .ok_or_else(|| AppError::internal(err))?;
+            return Ok((
+                StatusCode::OK,
+                Json(view_of(&state, user.user_id, sent).await?),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    repo::insert_event(
+        &tx,
+        chat_id,
+        seq,
+        event::MESSAGE_CREATED,
+        Some(message.id),
+        Some(user.user_id),
+    )
+    .await?;
+    chats::Entity::update_many()
+        .col_expr(
+            chats::Column::LastMessageId,
+            sea_orm::sea_query::Expr::value(message.id),
+        )
+        .filter(chats::Column::Id.eq(chat_id))
+        .exec(&tx)
+        .await?;
+    // sending means having seen the chat up to here
+    repo::advance_watermarks(&tx, chat_id, user.user_id, Some(seq), seq).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view_of(&state, user.user_id, message).await?),
+    ))
+}
+
+async fn view_of(state: &AppState, me: i64, message: messages::Model) -> AppResult<MessageView> {
+    let chat_id = message.chat_id;
+    let mut views = views(state, me, chat_id, vec![message]).await?;
+    views
+        .pop()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("message view missing")))
+}
+
+/// Messages as shown to a participant, with their status among the others.
+async fn views(
+    state: &AppState,
+    me: i64,
+    chat_id: i64,
+    rows: Vec<messages::Model>,
+) -> AppResult<Vec<MessageView>> {
+    let others = repo::others_watermarks(&state.db, chat_id, me).await?;
+    let everyone_read = others.iter().map(|(_, read, _)| *read).min();
+    let everyone_has = others.iter().map(|(_, _, delivered)| *delivered).min();
+    let replies = repo::seqs_of(
+        &state.db,
+        rows.iter().filter_map(|m| m.reply_to_id).collect(),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|message| {
+            let status = match (everyone_read, everyone_has) {
+                (Some(read), _) if read >= message.seq => MessageStatus::Read,
+                (_, Some(has)) if has >= message.seq => MessageStatus::Delivered,
+                _ => MessageStatus::Sent,
+            };
+            let deleted = message.deleted_at.is_some();
+            MessageView {
+                id: message.id,
+                chat_id: message.chat_id,
+                seq: message.seq,
+                sender_id: message.sender_id,
+                client_id: message.client_id,
+                text: if deleted { String::new() } else { message.text },
+                reply_to: message.reply_to_id.and_then(|id| replies.get(&id).copied()),
+                sent_at: message.sent_at,
+                edited_at: message.edited_at,
+                deleted,
+                status,
+            }
+        })
+        .collect())
+}
+
+/// A page of a chat's messages: newest first (`before`, the default) or oldest first
+/// (`after`). Fetching them counts as their delivery to me.
+#[utoipa::path(
+    get,
+    path = "/chats/{id}/messages",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "chat id"), HistoryQuery),
+    responses(
+        (status = 200, body = HistoryPage),
+        (status = 404, description = "`chat_not_found`", body = Problem),
+        (status = 422, description = "bad `limit`, or both `before` and `after`", body = Problem),
+    )
+)]
+pub async fn list_messages(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(chat_id): Path<i64>,
+    Query(query): Query<HistoryQuery>,
+) -> AppResult<Json<HistoryPage>> {
+    let limit = match query.limit {
+        None => DEFAULT_HISTORY,
+        Some(limit) if (1..=MAX_HISTORY).contains(&limit) => limit,
+        Some(_) => {
+            return Err(AppError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_HISTORY}"),
+            ));
+        }
+    };
+    if query.before.is_some() && query.after.is_some() {
+        return Err(AppError::invalid("after", "cannot be given with before"));
+    }
+    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let rows = repo::history(&state.db, chat_id, query.before, query.after, limit + 1).await?;
+    let has_more = rows.len() as u64 > limit;
+    let rows: Vec<messages::Model> = rows.into_iter().take(limit as usize).collect();
+    let next = has_more.then(|| rows.last().map(|m| m.seq)).flatten();
+    if let Some(newest) = rows.iter().map(|m| m.seq).max() {
+        repo::advance_watermarks(&state.db, chat_id, user.user_id, None, newest).await?;
+    }
+    Ok(Json(HistoryPage {
+        items: views(&state, user.user_id, chat_id, rows).await?,
+        next,
+    }))
+}
+
+/// Moves my read watermark to `seq`; an older one than I have changes nothing.
+#[utoipa::path(
+    post,
+    path = "/chats/{id}/read",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "chat id")),
+    request_body = ReadRequest,
+    responses(
+        (status = 204, description = "read up to `seq`"),
+        (status = 404, description = "`chat_not_found`", body = Problem),
+        (status = 422, description = "`seq` below 0 or beyond the chat's last event", body = Problem),
+    )
+)]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(chat_id): Path<i64>,
+    Json(request): Json<ReadRequest>,
+) -> AppResult<StatusCode> {
+    let (chat, _) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    if !(0..=chat.last_seq).contains(&request.seq) {
+        return Err(AppError::invalid(
+            "seq",
+            format!("must be between 0 and {}", chat.last_seq),
+        ));
+    }
+    repo::advance_watermarks(
+        &state.db,
+        chat_id,
+        user.user_id,
+        Some(request.seq),
+        request.seq,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,416 @@
+//! The messenger's queries. Every change of a chat takes the chat's next sequence number
+//! in the transaction that makes the change, so the log has no gap and no repeat.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr,
+};
+
+use super::entity::{chat_events, chat_participants, chats, messages};
+use super::model::{ChatMember, ChatRole};
+use crate::accounts::avatars::file_url;
+use crate::accounts::entity::{user_details, users};
+use crate::error::{AppError, AppResult};
+use crate::files::entity as files;
+
+/// Kinds of chat log events.
+pub mod event {
+    pub const CHAT_CREATED: &str = "chat.created";
+    pub const MESSAGE_CREATED: &str = "message.created";
+}
+
+pub fn chat_not_found(chat_id: i64) -> AppError {
+    AppError::not_found("chat_not_found", format!("no chat with id {chat_id}"))
+}
+
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// The chat and my place in it; a chat I am not in does not exist for me.
+pub async fn chat_for(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    user_id: i64,
+) -> AppResult<(chats::Model, chat_participants::Model)> {
+    let participant = chat_participants::Entity::find_by_id((chat_id, user_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| chat_not_found(chat_id))?;
+    let chat = chats::Entity::find_by_id(chat_id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| chat_not_found(chat_id))?;
+    Ok((chat, participant))
+}
+
+/// Takes the chat's next sequence number (and marks the chat active now). Within a
+/// transaction this locks the chat's row until commit, so concurrent changes of one chat
+/// are numbered one after the other.
+pub async fn next_seq(conn: &impl ConnectionTrait, chat_id: i64) -> AppResult<i64> {
+    let statement = Query::update()
+        .table(chats::Entity)
+        .value(
+            chats::Column::LastSeq,
+            Expr::col(chats::Column::LastSeq).add(1),
+        )
+        .value(chats::Column::UpdatedAt, Utc::now())
+        .and_where(Expr::col(chats::Column::Id).eq(chat_id))
+        .returning_col(chats::Column::LastSeq)
+        .to_owned();
+    let row = conn
+        .query_one(conn.get_database_backend().build(&statement))
+        .await?
+        .ok_or_else(|| chat_not_found(chat_id))?;
+    Ok(row.try_get("", "last_seq")?)
+}
+
+/// Writes one event of the log.
+pub async fn insert_event(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    seq: i64,
+    kind: &str,
+    message_id: Option<i64>,
+    actor_id: Option<i64>,
+) -> AppResult<()> {
+    chat_events::Entity::insert(chat_events::ActiveModel {
+        chat_id: Set(chat_id),
+        seq: Set(seq),
+        kind: Set(kind.to_owned()),
+        message_id: Set(message_id),
+        actor_id: Set(actor_id),
+        subject_id: Set(None),
+        at: Set(Utc::now()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Creates a chat with its participants and its first event.
+pub async fn insert_chat(
+    conn: &impl ConnectionTrait,
+    chat: chats::ActiveModel,
+    participants: &[(i64, ChatRole)],
+    creator: i64,
+) -> Result<chats::Model, DbErr> {
+    let chat = chats::Entity::insert(chat)
+        .exec_with_returning(conn)
+        .await?;
+    let now = Utc::now();
+    let rows = participants
+        .iter()
+        .map(|(user_id, role)| chat_participants::ActiveModel {
+            chat_id: Set(chat.id),
+            user_id: Set(*user_id),
+            role: Set(role.as_str().to_owned()),
+            joined_at: Set(now),
+            read_seq: Set(0),
+            delivered_seq: Set(0),
+        });
+    chat_participants::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    chats::Entity::update_many()
+        .col_expr(chats::Column::LastSeq, Expr::value(1))
+        .filter(chats::Column::Id.eq(chat.id))
+        .exec(conn)
+        .await?;
+    chat_events::Entity::insert(chat_events::ActiveModel {
+        chat_id: Set(chat.id),
+        seq: Set(1),
+        kind: Set(event::CHAT_CREATED.to_owned()),
+        message_id: Set(None),
+        actor_id: Set(Some(creator)),
+        subject_id: Set(None),
+        at: Set(now),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(chats::Model {
+        last_seq: 1,
+        ..chat
+    })
+}
+
+pub fn new_chat(
+    chat_type: super::model::ChatType,
+    name: Option<String>,
+    private_key: Option<String>,
+    creator: i64,
+) -> chats::ActiveModel {
+    let now = Utc::now();
+    chats::ActiveModel {
+        id: NotSet,
+        chat_type: Set(chat_type.as_str().to_owned()),
+        name: Set(name),
+        private_key: Set(private_key),
+        created_by: Set(Some(creator)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_seq: Set(0),
+        last_message_id: Set(None),
+    }
+}
+
+/// The key that makes a pair's private chat unique, whoever started it.
+pub fn private_key(a: i64, b: i64) -> String {
+    format!("{}:{}", a.min(b), a.max(b))
+}
+
+pub async fn find_private_chat(
+    conn: &impl ConnectionTrait,
+    key: &str,
+) -> AppResult<Option<chats::Model>> {
+    Ok(chats::Entity::find()
+        .filter(chats::Column::PrivateKey.eq(key))
+        .one(conn)
+        .await?)
+}
+
+/// The ids among `user_ids` of active members.
+pub async fn active_users(conn: &impl ConnectionTrait, user_ids: &[i64]) -> AppResult<Vec<i64>> {
+    Ok(users::Entity::find()
+        .select_only()
+        .column(users::Column::UserId)
+        .filter(users::Column::UserId.is_in(user_ids.iter().copied()))
+        .filter(users::Column::IsActive.eq(true))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
+#[derive(FromQueryResult)]
+struct MemberRow {
+    user_id: i64,
+    username: String,
+    avatar_uid: Option<uuid::Uuid>,
+}
+
+/// Members as chat lists show them, by id.
+pub async fn members(
+    conn: &impl ConnectionTrait,
+    user_ids: impl IntoIterator<Item = i64>,
+    public_url: &str,
+) -> AppResult<HashMap<i64, ChatMember>> {
+    let ids: Vec<i64> = user_ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let statement = Query::select()
+        .column((users::Entity, users::Column::UserId))
+        .column((users::Entity, users::Column::Username))
+        .expr_as(
+            Expr::col((files::Entity, files::Column::Uid)),
+            sea_orm::sea_query::Alias::new("avatar_uid"),
+        )
+        .from(users::Entity)
+        .left_join(
+            user_details::Entity,
+            Expr::col((user_details::Entity, user_details::Column::UserId))
+                .equals((users::Entity, users::Column::UserId)),
+        )
+        .left_join(
+            files::Entity,
+            Expr::col((files::Entity, files::Column::FileId))
+                .equals((user_details::Entity, user_details::Column::ProfileImageId)),
+        )
+        .and_where(Expr::col((users::Entity, users::Column::UserId)).is_in(ids))
+        .to_owned();
+    let rows = MemberRow::find_by_statement(conn.get_database_backend().build(&statement))
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let member = ChatMember {
+                user_id: row.user_id,
+                username: row.username,
+                avatar_url: row
+                    .avatar_uid
+                    .map(|uid| file_url(public_url, &uid.to_string())),
+            };
+            (row.user_id, member)
+        })
+        .collect())
+}
+
+/// Unread counts of `user_id` in these chats: live messages after their watermark that
+/// they did not send. Computed from the messages each time, so it cannot drift.
+pub async fn unread_counts(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    chat_ids: &[i64],
+) -> AppResult<HashMap<i64, i64>> {
+    if chat_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let statement = Query::select()
+        .column((messages::Entity, messages::Column::ChatId))
+        .expr_as(
+            Expr::col((messages::Entity, messages::Column::Id)).count(),
+            sea_orm::sea_query::Alias::new("unread"),
+        )
+        .from(messages::Entity)
+        .inner_join(
+            chat_participants::Entity,
+            Expr::col((chat_participants::Entity, chat_participants::Column::ChatId))
+                .equals((messages::Entity, messages::Column::ChatId))
+                .and(
+                    Expr::col((chat_participants::Entity, chat_participants::Column::UserId))
+                        .eq(user_id),
+                ),
+        )
+        .and_where(
+            Expr::col((messages::Entity, messages::Column::ChatId)).is_in(chat_ids.iter().copied()),
+        )
+        .and_where(
+            Expr::col((messages::Entity, messages::Column::Seq)).gt(Expr::col((
+                chat_participants::Entity,
+                chat_participants::Column::ReadSeq,
+            ))),
+        )
+        .and_where(Expr::col((messages::Entity, messages::Column::DeletedAt)).is_null())
+        .and_where(
+            Expr::col((messages::Entity, messages::Column::SenderId))
+                .is_null()
+                .or(Expr::col((messages::Entity, messages::Column::SenderId)).ne(user_id)),
+        )
+        .group_by_col((messages::Entity, messages::Column::ChatId))
+        .to_owned();
+    let rows = conn
+        .query_all(conn.get_database_backend().build(&statement))
+        .await?;
+    let mut counts = HashMap::new();
+    for row in rows {
+        let chat_id: i64 = row.try_get("", "chat_id")?;
+        let unread: i64 = row.try_get("", "unread")?;
+        counts.insert(chat_id, unread);
+    }
+    Ok(counts)
+}
+
+/// The other participants' lowest read and delivered watermarks: a message at or
+/// below them has been read (delivered) by everyone it was sent to.
+pub async fn others_watermarks(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    user_id: i64,
+) -> AppResult<Vec<(i64, i64, i64)>> {
+    Ok(chat_participants::Entity::find()
+        .select_only()
+        .columns([
+            chat_participants::Column::UserId,
+            chat_participants::Column::ReadSeq,
+            chat_participants::Column::DeliveredSeq,
+        ])
+        .filter(chat_participants::Column::ChatId.eq(chat_id))
+        .filter(chat_participants::Column::UserId.ne(user_id))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
+/// Moves a participant's watermarks forward to `seq`, never back.
+pub async fn advance_watermarks(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    user_id: i64,
+    read_seq: Option<i64>,
+    delivered_seq: i64,
+) -> AppResult<()> {
+    let mine = |query: sea_orm::UpdateMany<chat_participants::Entity>| {
+        query
+            .filter(chat_participants::Column::ChatId.eq(chat_id))
+            .filter(chat_participants::Column::UserId.eq(user_id))
+    };
+    if let Some(read_seq) = read_seq {
+        mine(chat_participants::Entity::update_many())
+            .col_expr(chat_participants::Column::ReadSeq, Expr::value(read_seq))
+            .filter(chat_participants::Column::ReadSeq.lt(read_seq))
+            .exec(conn)
+            .await?;
+    }
+    mine(chat_participants::Entity::update_many())
+        .col_expr(
+            chat_participants::Column::DeliveredSeq,
+            Expr::value(delivered_seq),
+        )
+        .filter(chat_participants::Column::DeliveredSeq.lt(delivered_seq))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The message a sender sent with this nonce in this chat, if any.
+pub async fn find_by_client_id(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    sender_id: i64,
+    client_id: &str,
+) -> AppResult<Option<messages::Model>> {
+    Ok(messages::Entity::find()
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .filter(messages::Column::SenderId.eq(sender_id))
+        .filter(messages::Column::ClientId.eq(client_id))
+        .one(conn)
+        .await?)
+}
+
+pub async fn find_message_by_seq(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    seq: i64,
+) -> AppResult<Option<messages::Model>> {
+    Ok(messages::Entity::find()
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .filter(messages::Column::Seq.eq(seq))
+        .one(conn)
+        .await?)
+}
+
+/// The sequence numbers of messages by id (for replies).
+pub async fn seqs_of(
+    conn: &impl ConnectionTrait,
+    message_ids: Vec<i64>,
+) -> AppResult<HashMap<i64, i64>> {
+    if message_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i64)> = messages::Entity::find()
+        .select_only()
+        .columns([messages::Column::Id, messages::Column::Seq])
+        .filter(messages::Column::Id.is_in(message_ids))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A page of a chat's messages: before `before` newest first, or after `after` oldest
+/// first.
+pub async fn history(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: u64,
+) -> AppResult<Vec<messages::Model>> {
+    let mut query = messages::Entity::find().filter(messages::Column::ChatId.eq(chat_id));
+    query = match (after, before) {
+        (Some(after), _) => query
+            .filter(messages::Column::Seq.gt(after))
+            .order_by_asc(messages::Column::Seq),
+        (None, Some(before)) => query
+            .filter(messages::Column::Seq.lt(before))
+            .order_by_desc(messages::Column::Seq),
+        (None, None) => query.order_by_desc(messages::Column::Seq),
+    };
+    Ok(query.limit(limit).all(conn).await?)
+}
