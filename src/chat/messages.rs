@@ -4,14 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::entity::{chats, messages};
 use super::model::{
-    HistoryPage, HistoryQuery, MessageStatus, MessageView, ReadRequest, SendMessageRequest,
-    client_id, message_text,
+    ChatRole, ChatType, HistoryPage, HistoryQuery, MessageStatus, MessageView, ReadRequest,
+    SendMessageRequest, client_id, message_text,
 };
-use super::repo::{self, event};
+use super::repo::{self, Event, event};
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
@@ -99,20 +100,15 @@ pub async fn send_message(
         }
         Err(err) => return Err(err.into()),
     };
-    repo::insert_event(
-        &tx,
-        chat_id,
-        seq,
-        event::MESSAGE_CREATED,
-        Some(message.id),
-        Some(user.user_id),
-    )
-    .await?;
+    let created = Event {
+        kind: event::MESSAGE_CREATED,
+        actor_id: user.user_id,
+        message_id: Some(message.id),
+        subject_id: None,
+    };
+    repo::insert_event(&tx, chat_id, seq, created).await?;
     chats::Entity::update_many()
-        .col_expr(
-            chats::Column::LastMessageId,
-            sea_orm::sea_query::Expr::value(message.id),
-        )
+        .col_expr(chats::Column::LastMessageId, Expr::value(message.id))
         .filter(chats::Column::Id.eq(chat_id))
         .exec(&tx)
         .await?;
@@ -256,5 +252,131 @@ pub async fn mark_read(
         request.seq,
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    /// 1–4,000 characters after trimming.
+    pub text: String,
+}
+
+fn message_not_found(seq: i64) -> AppError {
+    AppError::not_found(
+        "message_not_found",
+        format!("no message with seq {seq} here"),
+    )
+}
+
+/// Changes the text of one of my messages.
+#[utoipa::path(
+    patch,
+    path = "/chats/{id}/messages/{seq}",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "chat id"),
+        ("seq" = i64, Path, description = "the message's sequence number"),
+    ),
+    request_body = EditMessageRequest,
+    responses(
+        (status = 200, body = MessageView),
+        (status = 403, description = "not my message", body = Problem),
+        (status = 404, description = "`chat_not_found` or `message_not_found` (deleted ones too)", body = Problem),
+        (status = 422, description = "empty or too long text", body = Problem),
+    )
+)]
+pub async fn edit_message(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((chat_id, seq)): Path<(i64, i64)>,
+    Json(request): Json<EditMessageRequest>,
+) -> AppResult<Json<MessageView>> {
+    let text = message_text(&request.text)?;
+    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let tx = state.db.begin().await?;
+    let event_seq = repo::next_seq(&tx, chat_id).await?;
+    let message = repo::find_message_by_seq(&tx, chat_id, seq)
+        .await?
+        .filter(|message| message.deleted_at.is_none())
+        .ok_or_else(|| message_not_found(seq))?;
+    if message.sender_id != Some(user.user_id) {
+        return Err(AppError::forbidden("only its sender edits a message"));
+    }
+    let edited = messages::ActiveModel {
+        id: Set(message.id),
+        text: Set(text),
+        edited_at: Set(Some(Utc::now())),
+        ..Default::default()
+    };
+    let message = messages::Entity::update(edited).exec(&tx).await?;
+    let updated = Event {
+        kind: event::MESSAGE_UPDATED,
+        actor_id: user.user_id,
+        message_id: Some(message.id),
+        subject_id: None,
+    };
+    repo::insert_event(&tx, chat_id, event_seq, updated).await?;
+    tx.commit().await?;
+    Ok(Json(view_of(&state, user.user_id, message).await?))
+}
+
+/// Deletes a message: its text goes, its place in the history stays. Senders delete
+/// their own; a group's owner and admins delete anyone's. Deleting it again changes
+/// nothing.
+#[utoipa::path(
+    delete,
+    path = "/chats/{id}/messages/{seq}",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "chat id"),
+        ("seq" = i64, Path, description = "the message's sequence number"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "not my message, and I do not run the group", body = Problem),
+        (status = 404, description = "`chat_not_found` or `message_not_found`", body = Problem),
+    )
+)]
+pub async fn delete_message(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((chat_id, seq)): Path<(i64, i64)>,
+) -> AppResult<StatusCode> {
+    let (chat, me) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let message = repo::find_message_by_seq(&state.db, chat_id, seq)
+        .await?
+        .ok_or_else(|| message_not_found(seq))?;
+    let runs_group = ChatType::parse(&chat.chat_type) == ChatType::Group
+        && ChatRole::parse(&me.role) >= ChatRole::Admin;
+    if message.sender_id != Some(user.user_id) && !runs_group {
+        return Err(AppError::forbidden(
+            "only its sender or the group's owner and admins delete a message",
+        ));
+    }
+    let tx = state.db.begin().await?;
+    let event_seq = repo::next_seq(&tx, chat_id).await?;
+    let deleted = messages::Entity::update_many()
+        .col_expr(messages::Column::Text, Expr::value(""))
+        .col_expr(messages::Column::DeletedAt, Expr::value(Utc::now()))
+        .filter(messages::Column::Id.eq(message.id))
+        .filter(messages::Column::DeletedAt.is_null())
+        .exec(&tx)
+        .await?;
+    if deleted.rows_affected == 0 {
+        // deleted already: no new event
+        tx.rollback().await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let gone = Event {
+        kind: event::MESSAGE_DELETED,
+        actor_id: user.user_id,
+        message_id: Some(message.id),
+        subject_id: None,
+    };
+    repo::insert_event(&tx, chat_id, event_seq, gone).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@ pub mod chats;
 pub mod entity;
 pub mod messages;
 pub mod model;
+pub mod participants;
 pub mod repo;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -20,7 +21,20 @@ pub const MAX_GROUP_MEMBERS: usize = 200;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(chats::create_chat, chats::list_chats))
-        .routes(routes!(chats::get_chat))
+        .routes(routes!(
+            chats::get_chat,
+            participants::rename_chat,
+            participants::delete_chat
+        ))
+        .routes(routes!(
+            participants::list_participants,
+            participants::add_participant
+        ))
+        .routes(routes!(
+            participants::change_role,
+            participants::remove_participant
+        ))
         .routes(routes!(messages::send_message, messages::list_messages))
+        .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(messages::mark_read))
 }

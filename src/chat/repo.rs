@@ -21,7 +21,13 @@ use crate::files::entity as files;
 /// Kinds of chat log events.
 pub mod event {
     pub const CHAT_CREATED: &str = "chat.created";
+    pub const CHAT_UPDATED: &str = "chat.updated";
     pub const MESSAGE_CREATED: &str = "message.created";
+    pub const MESSAGE_UPDATED: &str = "message.updated";
+    pub const MESSAGE_DELETED: &str = "message.deleted";
+    pub const PARTICIPANT_ADDED: &str = "participant.added";
+    pub const PARTICIPANT_REMOVED: &str = "participant.removed";
+    pub const PARTICIPANT_ROLE_CHANGED: &str = "participant.role_changed";
 }
 
 pub fn chat_not_found(chat_id: i64) -> AppError {
@@ -70,27 +76,44 @@ pub async fn next_seq(conn: &impl ConnectionTrait, chat_id: i64) -> AppResult<i6
     Ok(row.try_get("", "last_seq")?)
 }
 
-/// Writes one event of the log.
+/// An event of a chat's log: what happened, who did it, to which message or member.
+pub struct Event<'a> {
+    pub kind: &'a str,
+    pub actor_id: i64,
+    pub message_id: Option<i64>,
+    pub subject_id: Option<i64>,
+}
+
+/// Writes one event of the log under a sequence number taken by `next_seq`.
 pub async fn insert_event(
     conn: &impl ConnectionTrait,
     chat_id: i64,
     seq: i64,
-    kind: &str,
-    message_id: Option<i64>,
-    actor_id: Option<i64>,
-) -> AppResult<()> {
+    event: Event<'_>,
+) -> Result<(), DbErr> {
     chat_events::Entity::insert(chat_events::ActiveModel {
         chat_id: Set(chat_id),
         seq: Set(seq),
-        kind: Set(kind.to_owned()),
-        message_id: Set(message_id),
-        actor_id: Set(actor_id),
-        subject_id: Set(None),
+        kind: Set(event.kind.to_owned()),
+        message_id: Set(event.message_id),
+        actor_id: Set(Some(event.actor_id)),
+        subject_id: Set(event.subject_id),
         at: Set(Utc::now()),
     })
     .exec_without_returning(conn)
     .await?;
     Ok(())
+}
+
+/// Takes the next sequence number and logs `event` under it.
+pub async fn log_event(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    event: Event<'_>,
+) -> AppResult<i64> {
+    let seq = next_seq(conn, chat_id).await?;
+    insert_event(conn, chat_id, seq, event).await?;
+    Ok(seq)
 }
 
 /// Creates a chat with its participants and its first event.
@@ -122,17 +145,13 @@ pub async fn insert_chat(
         .filter(chats::Column::Id.eq(chat.id))
         .exec(conn)
         .await?;
-    chat_events::Entity::insert(chat_events::ActiveModel {
-        chat_id: Set(chat.id),
-        seq: Set(1),
-        kind: Set(event::CHAT_CREATED.to_owned()),
-        message_id: Set(None),
-        actor_id: Set(Some(creator)),
-        subject_id: Set(None),
-        at: Set(now),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    let created = Event {
+        kind: event::CHAT_CREATED,
+        actor_id: creator,
+        message_id: None,
+        subject_id: None,
+    };
+    insert_event(conn, chat.id, 1, created).await?;
     Ok(chats::Model {
         last_seq: 1,
         ..chat

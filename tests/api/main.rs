@@ -15,6 +15,7 @@ mod catalog_references;
 mod catalog_search;
 mod catalog_watches;
 mod chat;
+mod chat_groups;
 mod cli;
 mod files;
 mod helpers;
