@@ -128,6 +128,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             Duration::from_secs(config.catalog_cache_ttl_secs),
             config.catalog_cache_max_mb.saturating_mul(1024 * 1024),
         ),
+        chat_hub: Default::default(),
         sessions,
         rate_limiter,
         db,

@@ -12,6 +12,7 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
 use crate::catalog::cache::CatalogCache;
+use crate::chat::live::Hub;
 use crate::config::Config;
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
@@ -33,6 +34,8 @@ pub struct App {
     pub storage: Storage,
     pub allowed_types: AllowedTypes,
     pub catalog_cache: CatalogCache,
+    /// The chat sockets connected to this process.
+    pub chat_hub: Hub,
 }
 
 impl Deref for AppState {

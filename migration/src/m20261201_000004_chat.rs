@@ -27,6 +27,7 @@ enum ChatParticipants {
     UserId,
     Role,
     JoinedAt,
+    JoinedSeq,
     ReadSeq,
     DeliveredSeq,
 }
@@ -146,6 +147,13 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     .col(timestamp(ChatParticipants::JoinedAt))
+                    // the event that brought them in: what a socket shows them starts there
+                    .col(
+                        ColumnDef::new(ChatParticipants::JoinedSeq)
+                            .big_integer()
+                            .not_null()
+                            .default(1),
+                    )
                     .col(
                         ColumnDef::new(ChatParticipants::ReadSeq)
                             .big_integer()

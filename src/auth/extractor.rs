@@ -51,13 +51,22 @@ impl FromRequestParts<AppState> for CurrentUser {
             .ok_or_else(|| {
                 AppError::unauthorized("invalid_token", "expected `Authorization: Bearer <token>`")
             })?;
+        Self::from_token(state, token).await.map(|(user, _)| user)
+    }
+}
+
+impl CurrentUser {
+    /// The member an access token names, if its session and account are live; with the
+    /// token's expiry (seconds since the epoch).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<(Self, i64), AppError> {
         let claims = state.access_tokens.decode(token)?;
         let role = state.sessions.check(&state.db, &claims).await?;
-        Ok(CurrentUser {
+        let user = CurrentUser {
             user_id: claims.user_id()?,
             role,
             session_id: claims.sid,
-        })
+        };
+        Ok((user, claims.exp))
     }
 }
 

@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationDef, TransactionTrait,
+    TransactionTrait,
 };
 
 use super::entity::{chat_participants, chats, messages};
+use super::live::announce;
 use super::model::{
     ChatRole, ChatType, ChatView, CreateChatRequest, MessagePreview, PreviewKind, group_name,
     preview,
@@ -90,6 +91,7 @@ async fn create_private(
     match repo::insert_chat(&tx, new, &participants, me).await {
         Ok(chat) => {
             tx.commit().await?;
+            announce(state, chat.id, None).await;
             Ok((StatusCode::CREATED, (chat, ChatRole::Member)))
         }
         // the other person started it at the same moment
@@ -161,6 +163,7 @@ async fn create_group(
         _ => err.into(),
     })?;
     tx.commit().await?;
+    announce(state, chat.id, None).await;
     Ok((StatusCode::CREATED, (chat, ChatRole::Owner)))
 }
 
@@ -184,13 +187,6 @@ fn decode_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, i64)> {
         .ok_or_else(|| AppError::invalid("cursor", "is not a cursor from this API"))
 }
 
-fn participation() -> RelationDef {
-    chats::Entity::belongs_to(chat_participants::Entity)
-        .from(chats::Column::Id)
-        .to(chat_participants::Column::ChatId)
-        .into()
-}
-
 /// My chats, most recently active first.
 #[utoipa::path(
     get,
@@ -207,7 +203,7 @@ pub async fn list_chats(
 ) -> AppResult<Json<Page<ChatView>>> {
     let limit = page.limit()?;
     let mut query = chats::Entity::find()
-        .join(JoinType::InnerJoin, participation())
+        .join(JoinType::InnerJoin, repo::participation())
         .filter(chat_participants::Column::UserId.eq(user.user_id));
     if let Some(cursor) = page.cursor.as_deref() {
         let (at, id) = decode_cursor(cursor)?;

@@ -8,6 +8,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::entity::{chats, messages};
+use super::live::announce;
 use super::model::{
     ChatRole, ChatType, HistoryPage, HistoryQuery, MessageStatus, MessageView, ReadRequest,
     SendMessageRequest, client_id, message_text,
@@ -115,6 +116,7 @@ pub async fn send_message(
     // sending means having seen the chat up to here
     repo::advance_watermarks(&tx, chat_id, user.user_id, Some(seq), seq).await?;
     tx.commit().await?;
+    announce(&state, chat_id, None).await;
     Ok((
         StatusCode::CREATED,
         Json(view_of(&state, user.user_id, message).await?),
@@ -130,7 +132,7 @@ async fn view_of(state: &AppState, me: i64, message: messages::Model) -> AppResu
 }
 
 /// Messages as shown to a participant, with their status among the others.
-async fn views(
+pub(super) async fn views(
     state: &AppState,
     me: i64,
     chat_id: i64,
@@ -319,6 +321,7 @@ pub async fn edit_message(
     };
     repo::insert_event(&tx, chat_id, event_seq, updated).await?;
     tx.commit().await?;
+    announce(&state, chat_id, None).await;
     Ok(Json(view_of(&state, user.user_id, message).await?))
 }
 
@@ -378,5 +381,6 @@ pub async fn delete_message(
     };
     repo::insert_event(&tx, chat_id, event_seq, gone).await?;
     tx.commit().await?;
+    announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 
 pub mod chats;
 pub mod entity;
+pub mod live;
 pub mod messages;
 pub mod model;
 pub mod participants;
@@ -37,4 +38,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::send_message, messages::list_messages))
         .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(messages::mark_read))
+        .routes(routes!(live::socket::connect))
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::entity::{chat_participants, chats};
+use super::live::announce;
 use super::model::{ChatRole, ChatType, group_name};
 use super::repo::{self, Event, event};
 use crate::auth::CurrentUser;
@@ -174,6 +175,7 @@ pub async fn add_participant(
         user_id: Set(request.user_id),
         role: Set(ChatRole::Member.as_str().to_owned()),
         joined_at: Set(Utc::now()),
+        joined_seq: Set(seq),
         read_seq: Set(0),
         delivered_seq: Set(0),
     })
@@ -197,6 +199,7 @@ pub async fn add_participant(
     };
     repo::insert_event(&tx, chat_id, seq, added).await?;
     tx.commit().await?;
+    announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -254,6 +257,7 @@ pub async fn change_role(
     };
     repo::insert_event(&tx, chat_id, seq, role_changed).await?;
     tx.commit().await?;
+    announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,6 +314,7 @@ pub async fn remove_participant(
         pass_ownership(&tx, chat_id, user.user_id).await?;
     }
     tx.commit().await?;
+    announce(&state, chat_id, Some(user_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -387,6 +392,7 @@ pub async fn rename_chat(
         .exec(&tx)
         .await?;
     tx.commit().await?;
+    announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -410,6 +416,11 @@ pub async fn delete_chat(
     Path(chat_id): Path<i64>,
 ) -> AppResult<StatusCode> {
     group_for(&state.db, chat_id, user.user_id, ChatRole::Owner).await?;
+    let members = repo::participant_ids(&state.db, chat_id).await?;
     chats::Entity::delete_by_id(chat_id).exec(&state.db).await?;
+    // their sockets find the chat gone and say so
+    state
+        .chat_hub
+        .notify(&members, super::live::hub::Signal::Changed { chat_id });
     Ok(StatusCode::NO_CONTENT)
 }

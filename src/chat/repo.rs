@@ -7,8 +7,8 @@ use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationDef, SqlErr,
 };
 
 use super::entity::{chat_events, chat_participants, chats, messages};
@@ -134,6 +134,7 @@ pub async fn insert_chat(
             user_id: Set(*user_id),
             role: Set(role.as_str().to_owned()),
             joined_at: Set(now),
+            joined_seq: Set(1),
             read_seq: Set(0),
             delivered_seq: Set(0),
         });
@@ -432,4 +433,58 @@ pub async fn history(
         (None, None) => query.order_by_desc(messages::Column::Seq),
     };
     Ok(query.limit(limit).all(conn).await?)
+}
+
+/// Everyone in a chat.
+pub async fn participant_ids(conn: &impl ConnectionTrait, chat_id: i64) -> AppResult<Vec<i64>> {
+    Ok(chat_participants::Entity::find()
+        .select_only()
+        .column(chat_participants::Column::UserId)
+        .filter(chat_participants::Column::ChatId.eq(chat_id))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
+/// My place in a chat as a socket needs it: where I joined, and where the log is now.
+pub async fn membership(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+    user_id: i64,
+) -> AppResult<Option<(i64, i64)>> {
+    let Some(participant) = chat_participants::Entity::find_by_id((chat_id, user_id))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let last_seq = chats::Entity::find_by_id(chat_id)
+        .one(conn)
+        .await?
+        .map_or(0, |chat| chat.last_seq);
+    Ok(Some((participant.joined_seq, last_seq)))
+}
+
+/// The latest sequence number of each of my chats.
+pub async fn my_chat_seqs(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+) -> AppResult<HashMap<i64, i64>> {
+    let rows: Vec<(i64, i64)> = chats::Entity::find()
+        .select_only()
+        .columns([chats::Column::Id, chats::Column::LastSeq])
+        .join(JoinType::InnerJoin, participation())
+        .filter(chat_participants::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Chats joined with their participants' rows.
+pub fn participation() -> RelationDef {
+    chats::Entity::belongs_to(chat_participants::Entity)
+        .from(chats::Column::Id)
+        .to(chat_participants::Column::ChatId)
+        .into()
 }

@@ -16,6 +16,7 @@ mod catalog_search;
 mod catalog_watches;
 mod chat;
 mod chat_groups;
+mod chat_live;
 mod cli;
 mod files;
 mod helpers;

@@ -10,6 +10,8 @@ pub struct Model {
     pub user_id: i64,
     pub role: String,
     pub joined_at: DateTimeUtc,
+    /// The sequence number of the event that brought them in.
+    pub joined_seq: i64,
     /// Every event up to this sequence number has been read.
     pub read_seq: i64,
     /// Every event up to this sequence number has reached one of the member's devices.

@@ -1,0 +1,93 @@
+//! The sockets connected to this process, by member, each with a bounded queue.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+/// Announcements a socket's queue holds; a socket that falls this far behind is closed
+/// as too slow (it resumes when it reconnects).
+pub const QUEUE_LEN: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Chat `chat_id` has new events.
+    Changed { chat_id: i64 },
+    /// Someone is typing in a chat; never stored.
+    Typing { chat_id: i64, user_id: i64 },
+}
+
+#[derive(Default)]
+pub struct Hub {
+    sockets: DashMap<i64, HashMap<u64, mpsc::Sender<Signal>>>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    /// A new socket of `user_id`: its id and the receiving end of its queue.
+    pub fn register(&self, user_id: i64) -> (u64, mpsc::Receiver<Signal>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(QUEUE_LEN);
+        self.sockets.entry(user_id).or_default().insert(id, sender);
+        (id, receiver)
+    }
+
+    pub fn unregister(&self, user_id: i64, id: u64) {
+        self.sockets.remove_if_mut(&user_id, |_, sockets| {
+            sockets.remove(&id);
+            sockets.is_empty()
+        });
+    }
+
+    /// Queues `signal` for every socket of `users`, never waiting: a socket whose queue
+    /// is full is dropped from the hub, which closes it as too slow.
+    pub fn notify(&self, users: &[i64], signal: Signal) {
+        for user_id in users {
+            if let Some(mut sockets) = self.sockets.get_mut(user_id) {
+                sockets.retain(|_, sender| sender.try_send(signal).is_ok());
+            }
+        }
+        for user_id in users {
+            self.sockets
+                .remove_if(user_id, |_, sockets| sockets.is_empty());
+        }
+    }
+
+    /// Sockets connected now.
+    pub fn len(&self) -> usize {
+        self.sockets.iter().map(|entry| entry.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_that_stops_reading_is_dropped_and_others_are_not() {
+        let hub = Hub::default();
+        let (_, mut reader) = hub.register(1);
+        let (_, _stalled) = hub.register(1);
+        for n in 0..QUEUE_LEN as i64 {
+            hub.notify(&[1], Signal::Changed { chat_id: n });
+            assert!(reader.try_recv().is_ok());
+        }
+        assert_eq!(hub.len(), 2);
+        hub.notify(&[1], Signal::Changed { chat_id: 0 });
+        assert_eq!(hub.len(), 1, "the stalled socket is gone");
+        assert!(reader.try_recv().is_ok());
+    }
+
+    #[test]
+    fn unregistering_leaves_no_entry_behind() {
+        let hub = Hub::default();
+        let (id, _receiver) = hub.register(7);
+        hub.unregister(7, id);
+        assert!(hub.sockets.is_empty());
+    }
+}

@@ -1,0 +1,417 @@
+//! One WebSocket: authentication by its first message, resume, then the chats' events as
+//! they happen, and the client's acknowledgements, reads and typing.
+//!
+//! Close codes: 4401 not authenticated (no valid `auth` message within a few seconds),
+//! 4403 the session was revoked or the account deactivated, 4001 the access token
+//! expired (refresh it and reconnect), 4008 too slow (the client did not read; reconnect
+//! and resume), 4400 a message the server does not understand.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::events::{self, LiveEvent};
+use super::hub::Signal;
+use crate::auth::CurrentUser;
+use crate::chat::repo;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// How long a new socket has to authenticate.
+const AUTH_WITHIN: Duration = Duration::from_secs(5);
+/// Pings go out this often; a socket silent for three of them is closed.
+const HEARTBEAT: Duration = Duration::from_secs(25);
+/// A send the client does not take within this is a client too slow.
+const SEND_WITHIN: Duration = Duration::from_secs(10);
+/// How often a socket checks that its session is still live.
+const SESSION_CHECK: Duration = Duration::from_secs(30);
+/// A chat further behind than this is not replayed: the client reloads it.
+pub const MAX_REPLAY: i64 = 1000;
+/// Largest message a client may send.
+const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// Typing notices relayed per socket and second.
+const TYPING_PER_SECOND: u32 = 3;
+
+pub mod close {
+    pub const UNAUTHENTICATED: u16 = 4401;
+    pub const REVOKED: u16 = 4403;
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    pub const TOO_SLOW: u16 = 4008;
+    pub const BAD_MESSAGE: u16 = 4400;
+}
+
+/// What a client sends.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    /// First message: the access token, and the last sequence number seen per chat.
+    Auth {
+        token: String,
+        #[serde(default)]
+        resume: HashMap<String, i64>,
+    },
+    /// Events up to `seq` reached this device.
+    Ack {
+        chat_id: i64,
+        seq: i64,
+    },
+    /// Read up to `seq`.
+    Read {
+        chat_id: i64,
+        seq: i64,
+    },
+    Typing {
+        chat_id: i64,
+    },
+    Ping,
+}
+
+/// What the server sends besides events.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerMessage<'a> {
+    Ready {
+        user_id: i64,
+    },
+    Event(&'a LiveEvent),
+    /// I am no longer in this chat.
+    #[serde(rename = "chat.removed")]
+    ChatRemoved {
+        chat_id: i64,
+    },
+    /// Too far behind to replay: reload the chat over HTTP.
+    ResyncRequired {
+        chat_id: i64,
+        last_seq: i64,
+    },
+    Typing {
+        chat_id: i64,
+        user_id: i64,
+    },
+    Pong,
+    Error {
+        code: &'static str,
+        detail: String,
+    },
+}
+
+/// The live chat socket. The first message must be
+/// `{"type": "auth", "token": "<access token>", "resume": {"<chat id>": <seq>}}`.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "chat",
+    responses((status = 101, description = "switching to the WebSocket protocol"))
+)]
+pub async fn connect(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            if let Err(err) = serve(state, socket).await {
+                tracing::debug!(error = %err, "socket ended");
+            }
+        })
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+struct Closing(u16, &'static str);
+
+async fn send_json(sink: &mut Sink, message: &impl Serialize) -> Result<(), Closing> {
+    let text = serde_json::to_string(message).map_err(|_| Closing(1011, "internal error"))?;
+    match tokio::time::timeout(SEND_WITHIN, sink.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Closing(1000, "gone")),
+        Err(_) => Err(Closing(close::TOO_SLOW, "too slow")),
+    }
+}
+
+async fn close_with(sink: &mut Sink, Closing(code, reason): Closing) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
+}
+
+/// Where this socket is in each chat: the last sequence number it sent.
+struct Positions(HashMap<i64, i64>);
+
+async fn serve(state: AppState, socket: WebSocket) -> AppResult<()> {
+    let (mut sink, mut stream) = socket.split();
+    let first = tokio::time::timeout(AUTH_WITHIN, stream.next()).await;
+    let Ok(Some(Ok(Message::Text(text)))) = first else {
+        close_with(
+            &mut sink,
+            Closing(close::UNAUTHENTICATED, "authenticate first"),
+        )
+        .await;
+        return Ok(());
+    };
+    let Ok(ClientMessage::Auth { token, resume }) = serde_json::from_str(&text) else {
+        close_with(
+            &mut sink,
+            Closing(close::UNAUTHENTICATED, "authenticate first"),
+        )
+        .await;
+        return Ok(());
+    };
+    let Ok((user, expires_at)) = CurrentUser::from_token(&state, &token).await else {
+        close_with(&mut sink, Closing(close::UNAUTHENTICATED, "invalid token")).await;
+        return Ok(());
+    };
+    // registered before reading positions: a change committed meanwhile is announced
+    let (socket_id, signals) = state.chat_hub.register(user.user_id);
+    let result = run(
+        &state,
+        user,
+        &token,
+        expires_at,
+        resume,
+        &mut sink,
+        &mut stream,
+        signals,
+    )
+    .await;
+    state.chat_hub.unregister(user.user_id, socket_id);
+    if let Err(closing) = result {
+        close_with(&mut sink, closing).await;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    state: &AppState,
+    user: CurrentUser,
+    token: &str,
+    expires_at: i64,
+    resume: HashMap<String, i64>,
+    sink: &mut Sink,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    mut signals: mpsc::Receiver<Signal>,
+) -> Result<(), Closing> {
+    let me = user.user_id;
+    let internal = |_| Closing(1011, "internal error");
+    // positions are fixed before `ready`: without a resume position a chat's events
+    // start after `ready`, and anything older is history to load over HTTP
+    let current = repo::my_chat_seqs(&state.db, me).await.map_err(internal)?;
+    let mut positions = Positions(HashMap::new());
+    let mut behind = Vec::new();
+    for (chat_id, last_seq) in &current {
+        let seen = resume
+            .get(&chat_id.to_string())
+            .copied()
+            .unwrap_or(*last_seq)
+            .clamp(0, *last_seq);
+        if last_seq - seen > MAX_REPLAY {
+            positions.0.insert(*chat_id, *last_seq);
+            behind.push((*chat_id, *last_seq));
+        } else {
+            positions.0.insert(*chat_id, seen);
+        }
+    }
+    send_json(sink, &ServerMessage::Ready { user_id: me }).await?;
+    for (chat_id, last_seq) in behind {
+        send_json(sink, &ServerMessage::ResyncRequired { chat_id, last_seq }).await?;
+    }
+    for chat_id in resume.keys().filter_map(|id| id.parse::<i64>().ok()) {
+        if !current.contains_key(&chat_id) {
+            send_json(sink, &ServerMessage::ChatRemoved { chat_id }).await?;
+        }
+    }
+    let chat_ids: Vec<i64> = positions.0.keys().copied().collect();
+    for chat_id in chat_ids {
+        catch_up(state, me, chat_id, &mut positions, sink).await?;
+    }
+
+    let expiry = tokio::time::sleep(seconds_until(expires_at));
+    tokio::pin!(expiry);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut session_check = tokio::time::interval(SESSION_CHECK);
+    session_check.reset();
+    let mut silent_beats = 0u32;
+    let mut typing_budget = (tokio::time::Instant::now(), 0u32);
+    loop {
+        tokio::select! {
+            signal = signals.recv() => match signal {
+                Some(Signal::Changed { chat_id }) => {
+                    catch_up(state, me, chat_id, &mut positions, sink).await?;
+                }
+                Some(Signal::Typing { chat_id, user_id }) => {
+                    if user_id != me && positions.0.contains_key(&chat_id) {
+                        send_json(sink, &ServerMessage::Typing { chat_id, user_id }).await?;
+                    }
+                }
+                // dropped by the hub: this socket's queue overflowed
+                None => return Err(Closing(close::TOO_SLOW, "too slow")),
+            },
+            incoming = stream.next() => {
+                let Some(Ok(message)) = incoming else { return Ok(()) };
+                silent_beats = 0;
+                match message {
+                    Message::Text(text) => {
+                        let Ok(message) = serde_json::from_str::<ClientMessage>(&text) else {
+                            return Err(Closing(close::BAD_MESSAGE, "unknown message"));
+                        };
+                        handle(state, me, message, &positions, sink, &mut typing_budget).await?;
+                    }
+                    Message::Close(_) => return Ok(()),
+                    Message::Binary(_) => return Err(Closing(close::BAD_MESSAGE, "text messages only")),
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            _ = heartbeat.tick() => {
+                silent_beats += 1;
+                if silent_beats > 3 {
+                    return Err(Closing(1001, "no heartbeat"));
+                }
+                if tokio::time::timeout(SEND_WITHIN, sink.send(Message::Ping(Default::default()))).await.is_err() {
+                    return Err(Closing(close::TOO_SLOW, "too slow"));
+                }
+            }
+            _ = session_check.tick() => {
+                if CurrentUser::from_token(state, token).await.is_err() {
+                    return Err(Closing(close::REVOKED, "session ended"));
+                }
+            }
+            _ = &mut expiry => return Err(Closing(close::TOKEN_EXPIRED, "token expired")),
+        }
+    }
+}
+
+fn seconds_until(epoch_secs: i64) -> Duration {
+    let now = chrono::Utc::now().timestamp();
+    Duration::from_secs(u64::try_from(epoch_secs - now).unwrap_or(0))
+}
+
+async fn handle(
+    state: &AppState,
+    me: i64,
+    message: ClientMessage,
+    positions: &Positions,
+    sink: &mut Sink,
+    typing_budget: &mut (tokio::time::Instant, u32),
+) -> Result<(), Closing> {
+    let internal = |_| Closing(1011, "internal error");
+    match message {
+        ClientMessage::Auth { .. } => {
+            send_json(
+                sink,
+                &ServerMessage::Error {
+                    code: "authenticated",
+                    detail: "this socket is authenticated already".into(),
+                },
+            )
+            .await
+        }
+        ClientMessage::Ping => send_json(sink, &ServerMessage::Pong).await,
+        ClientMessage::Ack { chat_id, seq } | ClientMessage::Read { chat_id, seq }
+            if !positions
+                .0
+                .get(&chat_id)
+                .is_some_and(|sent| (0..=*sent).contains(&seq)) =>
+        {
+            send_json(
+                sink,
+                &ServerMessage::Error {
+                    code: "bad_seq",
+                    detail: format!("chat {chat_id} has sent no event {seq} here"),
+                },
+            )
+            .await
+        }
+        ClientMessage::Ack { chat_id, seq } => {
+            repo::advance_watermarks(&state.db, chat_id, me, None, seq)
+                .await
+                .map_err(internal)
+        }
+        ClientMessage::Read { chat_id, seq } => {
+            repo::advance_watermarks(&state.db, chat_id, me, Some(seq), seq)
+                .await
+                .map_err(internal)
+        }
+        ClientMessage::Typing { chat_id } => {
+            if !positions.0.contains_key(&chat_id) {
+                return Ok(());
+            }
+            let (since, count) = typing_budget;
+            if since.elapsed() >= Duration::from_secs(1) {
+                *since = tokio::time::Instant::now();
+                *count = 0;
+            }
+            if *count < TYPING_PER_SECOND {
+                *count += 1;
+                let users = repo::participant_ids(&state.db, chat_id)
+                    .await
+                    .map_err(internal)?;
+                state.chat_hub.notify(
+                    &users,
+                    Signal::Typing {
+                        chat_id,
+                        user_id: me,
+                    },
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Sends the chat's events after this socket's position in it, in order; a chat I left
+/// is announced as removed and forgotten.
+async fn catch_up(
+    state: &AppState,
+    me: i64,
+    chat_id: i64,
+    positions: &mut Positions,
+    sink: &mut Sink,
+) -> Result<(), Closing> {
+    let internal = |_| Closing(1011, "internal error");
+    let Some((joined_seq, last_seq)) = repo::membership(&state.db, chat_id, me)
+        .await
+        .map_err(internal)?
+    else {
+        if positions.0.remove(&chat_id).is_some() {
+            send_json(sink, &ServerMessage::ChatRemoved { chat_id }).await?;
+        }
+        return Ok(());
+    };
+    // a chat new to this socket starts where I joined it
+    let mut position = *positions.0.entry(chat_id).or_insert(joined_seq - 1);
+    if last_seq - position > MAX_REPLAY {
+        positions.0.insert(chat_id, last_seq);
+        return send_json(sink, &ServerMessage::ResyncRequired { chat_id, last_seq }).await;
+    }
+    loop {
+        let rows = events::after(&state.db, chat_id, position)
+            .await
+            .map_err(internal)?;
+        let complete = (rows.len() as u64) < events::BATCH;
+        let rendered = events::render(state, me, chat_id, rows)
+            .await
+            .map_err(internal)?;
+        for event in &rendered {
+            send_json(sink, &ServerMessage::Event(event)).await?;
+            position = event.seq;
+            positions.0.insert(chat_id, position);
+        }
+        if complete {
+            return Ok(());
+        }
+    }
+}
