@@ -8,7 +8,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::entity::{chats, messages};
-use super::live::announce;
+use super::live::{announce, announce_receipt};
 use super::model::{
     ChatRole, ChatType, HistoryPage, HistoryQuery, MessageStatus, MessageView, ReadRequest,
     SendMessageRequest, client_id, message_text,
@@ -211,7 +211,9 @@ pub async fn list_messages(
     let rows: Vec<messages::Model> = rows.into_iter().take(limit as usize).collect();
     let next = has_more.then(|| rows.last().map(|m| m.seq)).flatten();
     if let Some(newest) = rows.iter().map(|m| m.seq).max() {
-        repo::advance_watermarks(&state.db, chat_id, user.user_id, None, newest).await?;
+        if repo::advance_watermarks(&state.db, chat_id, user.user_id, None, newest).await? {
+            announce_receipt(&state, chat_id, user.user_id).await;
+        }
     }
     Ok(Json(HistoryPage {
         items: views(&state, user.user_id, chat_id, rows).await?,
@@ -246,7 +248,7 @@ pub async fn mark_read(
             format!("must be between 0 and {}", chat.last_seq),
         ));
     }
-    repo::advance_watermarks(
+    let moved = repo::advance_watermarks(
         &state.db,
         chat_id,
         user.user_id,
@@ -254,6 +256,9 @@ pub async fn mark_read(
         request.seq,
     )
     .await?;
+    if moved {
+        announce_receipt(&state, chat_id, user.user_id).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -316,6 +316,24 @@ pub async fn unread_counts(
     Ok(counts)
 }
 
+/// Every participant's read and delivered watermarks.
+pub async fn watermarks(
+    conn: &impl ConnectionTrait,
+    chat_id: i64,
+) -> AppResult<Vec<(i64, i64, i64)>> {
+    Ok(chat_participants::Entity::find()
+        .select_only()
+        .columns([
+            chat_participants::Column::UserId,
+            chat_participants::Column::ReadSeq,
+            chat_participants::Column::DeliveredSeq,
+        ])
+        .filter(chat_participants::Column::ChatId.eq(chat_id))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
 /// The other participants' lowest read and delivered watermarks: a message at or
 /// below them has been read (delivered) by everyone it was sent to.
 pub async fn others_watermarks(
@@ -337,35 +355,38 @@ pub async fn others_watermarks(
         .await?)
 }
 
-/// Moves a participant's watermarks forward to `seq`, never back.
+/// Moves a participant's watermarks forward, never back; whether either moved.
 pub async fn advance_watermarks(
     conn: &impl ConnectionTrait,
     chat_id: i64,
     user_id: i64,
     read_seq: Option<i64>,
     delivered_seq: i64,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let mine = |query: sea_orm::UpdateMany<chat_participants::Entity>| {
         query
             .filter(chat_participants::Column::ChatId.eq(chat_id))
             .filter(chat_participants::Column::UserId.eq(user_id))
     };
+    let mut moved = 0;
     if let Some(read_seq) = read_seq {
-        mine(chat_participants::Entity::update_many())
+        moved += mine(chat_participants::Entity::update_many())
             .col_expr(chat_participants::Column::ReadSeq, Expr::value(read_seq))
             .filter(chat_participants::Column::ReadSeq.lt(read_seq))
             .exec(conn)
-            .await?;
+            .await?
+            .rows_affected;
     }
-    mine(chat_participants::Entity::update_many())
+    moved += mine(chat_participants::Entity::update_many())
         .col_expr(
             chat_participants::Column::DeliveredSeq,
             Expr::value(delivered_seq),
         )
         .filter(chat_participants::Column::DeliveredSeq.lt(delivered_seq))
         .exec(conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected;
+    Ok(moved > 0)
 }
 
 /// The message a sender sent with this nonce in this chat, if any.

@@ -216,3 +216,53 @@ async fn a_member_removed_from_a_group_is_told_and_hears_no_more() {
         "nothing of the chat came first"
     );
 }
+
+#[tokio::test]
+async fn reads_and_deliveries_reach_the_sender_as_receipts() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let chat = private_chat(&app, &ann, &bob).await;
+    let mut anns = connect(&app, &ann, &HashMap::new()).await;
+    let mut bobs = connect(&app, &bob, &HashMap::new()).await;
+    send_text(&app, &ann, chat, "привет").await;
+    let created = next(&mut anns).await.unwrap();
+    assert_eq!(created["kind"], "message.created");
+    let event = next(&mut bobs).await.unwrap();
+    let seq = event["seq"].as_i64().unwrap();
+    bobs.send(Message::text(
+        json!({"type": "ack", "chat_id": chat, "seq": seq}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let delivered = next(&mut anns).await.unwrap();
+    assert_eq!(
+        delivered,
+        json!({"type": "receipt", "chat_id": chat, "user_id": bob.user_id,
+               "read_seq": 0, "delivered_seq": seq})
+    );
+    bobs.send(Message::text(
+        json!({"type": "read", "chat_id": chat, "seq": seq}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let read = next(&mut anns).await.unwrap();
+    assert_eq!(read["read_seq"], seq);
+    // a seq this socket was never sent is refused, and moves nothing
+    bobs.send(Message::text(
+        json!({"type": "read", "chat_id": chat, "seq": seq + 5}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next(&mut bobs).await.unwrap()["code"], "bad_seq");
+    let history: Value = app
+        .get(
+            &format!("/api/v1/chats/{chat}/messages"),
+            Some(&ann.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["items"][0]["status"], "read");
+}

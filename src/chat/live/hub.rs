@@ -16,6 +16,13 @@ pub enum Signal {
     Changed { chat_id: i64 },
     /// Someone is typing in a chat; never stored.
     Typing { chat_id: i64, user_id: i64 },
+    /// Someone's read or delivered watermark moved.
+    Receipt {
+        chat_id: i64,
+        user_id: i64,
+        read_seq: i64,
+        delivered_seq: i64,
+    },
 }
 
 #[derive(Default)]

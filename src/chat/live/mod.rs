@@ -13,6 +13,33 @@ pub use hub::Hub;
 
 use crate::state::AppState;
 
+/// Tells the other participants that `user_id`'s watermarks in a chat moved.
+pub async fn announce_receipt(state: &AppState, chat_id: i64, user_id: i64) {
+    let found = super::repo::watermarks(&state.db, chat_id).await;
+    match found {
+        Ok(watermarks) => {
+            let Some((_, read_seq, delivered_seq)) =
+                watermarks.iter().find(|(id, _, _)| *id == user_id).copied()
+            else {
+                return;
+            };
+            let others: Vec<i64> = watermarks
+                .iter()
+                .map(|(id, _, _)| *id)
+                .filter(|id| *id != user_id)
+                .collect();
+            let receipt = hub::Signal::Receipt {
+                chat_id,
+                user_id,
+                read_seq,
+                delivered_seq,
+            };
+            state.chat_hub.notify(&others, receipt);
+        }
+        Err(err) => tracing::warn!(chat_id, error = %err, "could not announce a receipt"),
+    }
+}
+
 /// Announces, after its transaction committed, that a chat changed: to its participants
 /// and to `also` (someone who just left or was removed).
 pub async fn announce(state: &AppState, chat_id: i64, also: Option<i64>) {

@@ -95,6 +95,13 @@ enum ServerMessage<'a> {
         chat_id: i64,
         user_id: i64,
     },
+    /// Another participant's watermarks moved.
+    Receipt {
+        chat_id: i64,
+        user_id: i64,
+        read_seq: i64,
+        delivered_seq: i64,
+    },
     Pong,
     Error {
         code: &'static str,
@@ -257,6 +264,12 @@ async fn run(
                         send_json(sink, &ServerMessage::Typing { chat_id, user_id }).await?;
                     }
                 }
+                Some(Signal::Receipt { chat_id, user_id, read_seq, delivered_seq }) => {
+                    if positions.0.contains_key(&chat_id) {
+                        let receipt = ServerMessage::Receipt { chat_id, user_id, read_seq, delivered_seq };
+                        send_json(sink, &receipt).await?;
+                    }
+                }
                 // dropped by the hub: this socket's queue overflowed
                 None => return Err(Closing(close::TOO_SLOW, "too slow")),
             },
@@ -335,15 +348,9 @@ async fn handle(
             )
             .await
         }
-        ClientMessage::Ack { chat_id, seq } => {
-            repo::advance_watermarks(&state.db, chat_id, me, None, seq)
-                .await
-                .map_err(internal)
-        }
+        ClientMessage::Ack { chat_id, seq } => acknowledge(state, me, chat_id, None, seq).await,
         ClientMessage::Read { chat_id, seq } => {
-            repo::advance_watermarks(&state.db, chat_id, me, Some(seq), seq)
-                .await
-                .map_err(internal)
+            acknowledge(state, me, chat_id, Some(seq), seq).await
         }
         ClientMessage::Typing { chat_id } => {
             if !positions.0.contains_key(&chat_id) {
@@ -370,6 +377,23 @@ async fn handle(
             Ok(())
         }
     }
+}
+
+/// Moves my watermarks and, when they moved, tells the others.
+async fn acknowledge(
+    state: &AppState,
+    me: i64,
+    chat_id: i64,
+    read_seq: Option<i64>,
+    delivered_seq: i64,
+) -> Result<(), Closing> {
+    let moved = repo::advance_watermarks(&state.db, chat_id, me, read_seq, delivered_seq)
+        .await
+        .map_err(|_| Closing(1011, "internal error"))?;
+    if moved {
+        super::announce_receipt(state, chat_id, me).await;
+    }
+    Ok(())
 }
 
 /// Sends the chat's events after this socket's position in it, in order; a chat I left
