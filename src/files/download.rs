@@ -2,12 +2,10 @@
 //! headers a browser or download manager expects.
 
 use std::io::SeekFrom;
-use std::ops::Bound;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_extra::headers::{self, HeaderMapExt};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -49,7 +47,9 @@ pub fn not_found() -> AppError {
 }
 
 /// May the caller read this file? Owners, admins, anyone for public files, and holders
-/// of a valid signed link. Others learn nothing about private files.
+/// of a valid signed link. Others learn nothing about private files: a wrong signature
+/// gets the same 404 as a file that does not exist; only a genuine link is told that it
+/// expired.
 pub fn check_read_access(
     state: &AppState,
     file: &entity::Model,
@@ -77,10 +77,8 @@ pub fn check_read_access(
                 code: "link_expired",
                 detail: "this link has expired".to_owned(),
             },
-            LinkProblem::Invalid => AppError::Forbidden {
-                code: "invalid_link",
-                detail: "this link is not valid".to_owned(),
-            },
+            // answered as a missing file is, so a forged link learns nothing
+            LinkProblem::Invalid => not_found(),
         });
     }
     Err(not_found())
@@ -127,8 +125,9 @@ pub async fn respond(
     }
 
     let range = match requested_range(request_headers, blob.size) {
-        Ok(range) => range,
-        Err(()) => {
+        RangeAnswer::Whole => None,
+        RangeAnswer::Part(first, last) => Some((first, last)),
+        RangeAnswer::Unsatisfiable => {
             insert(
                 &mut headers,
                 header::CONTENT_RANGE,
@@ -293,35 +292,95 @@ fn not_modified(headers: &HeaderMap, etag: &str, modified: DateTime<Utc>) -> boo
         .is_some_and(|since| modified.timestamp() <= since.timestamp())
 }
 
-/// `Ok(None)`: the whole file. `Ok(Some((first, last)))`: one satisfiable range.
-/// `Err(())`: nothing satisfiable (416). Several ranges are answered with the whole file.
-fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    if !headers.contains_key(header::RANGE) {
-        return Ok(None);
-    }
-    let Some(range) = headers.typed_get::<headers::Range>() else {
-        // a Range header we cannot parse is ignored, as RFC 9110 allows
-        return Ok(None);
+/// What a `Range` header asks of a representation of `size` bytes (RFC 9110 §14).
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAnswer {
+    /// No range, or one this server ignores: the whole file, 200.
+    Whole,
+    /// One satisfiable range, first and last byte included: 206.
+    Part(u64, u64),
+    /// Valid, but no range overlaps the representation: 416.
+    Unsatisfiable,
+}
+
+/// A `Range` of bytes in one piece. A syntactically invalid header is ignored, as
+/// RFC 9110 §14.2 allows; so are several satisfiable ranges (no multipart answers).
+fn requested_range(headers: &HeaderMap, size: u64) -> RangeAnswer {
+    let Some(value) = headers.get(header::RANGE) else {
+        return RangeAnswer::Whole;
     };
-    let ranges: Vec<_> = range.satisfiable_ranges(size).collect();
-    if ranges.len() != 1 {
-        return Ok(None);
-    }
-    let (start, end) = ranges[0];
-    let first = match start {
-        Bound::Included(n) => n,
-        Bound::Excluded(n) => n + 1,
-        Bound::Unbounded => 0,
+    let Some(specs) = value.to_str().ok().and_then(parse_byte_ranges) else {
+        return RangeAnswer::Whole;
     };
-    let last = match end {
-        Bound::Included(n) => n.min(size.saturating_sub(1)),
-        Bound::Excluded(n) => n.saturating_sub(1).min(size.saturating_sub(1)),
-        Bound::Unbounded => size.saturating_sub(1),
-    };
-    if size == 0 || first >= size || last < first {
-        return Err(());
+    let mut satisfiable = specs.into_iter().filter_map(|spec| spec.resolve(size));
+    match (satisfiable.next(), satisfiable.next()) {
+        (None, _) => RangeAnswer::Unsatisfiable,
+        (Some((first, last)), None) => RangeAnswer::Part(first, last),
+        (Some(_), Some(_)) => RangeAnswer::Whole,
     }
-    Ok(Some((first, last)))
+}
+
+/// One `range-spec`.
+#[derive(Debug, PartialEq, Eq)]
+enum ByteRange {
+    /// `first-` or `first-last`.
+    From { first: u64, last: Option<u64> },
+    /// `-length`: the last `length` bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// The bytes selected from a representation of `size` bytes, if any.
+    fn resolve(&self, size: u64) -> Option<(u64, u64)> {
+        let end = size.checked_sub(1)?;
+        match *self {
+            Self::From { first, last } => {
+                (first <= end).then(|| (first, last.unwrap_or(end).min(end)))
+            }
+            // a suffix longer than the representation selects all of it
+            Self::Suffix(length) => (length > 0).then(|| (size.saturating_sub(length), end)),
+        }
+    }
+}
+
+/// `bytes=` followed by a comma-separated list of range specs; `None` when malformed.
+fn parse_byte_ranges(value: &str) -> Option<Vec<ByteRange>> {
+    let (unit, set) = value.trim().split_once('=')?;
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let specs: Vec<ByteRange> = set
+        .split(',')
+        .map(|spec| spec.trim_matches([' ', '\t']))
+        // a list may hold empty elements (RFC 9110 §5.6.1)
+        .filter(|spec| !spec.is_empty())
+        .map(parse_byte_range)
+        .collect::<Option<_>>()?;
+    (!specs.is_empty()).then_some(specs)
+}
+
+fn parse_byte_range(spec: &str) -> Option<ByteRange> {
+    let (first, last) = spec.split_once('-')?;
+    if first.is_empty() {
+        return Some(ByteRange::Suffix(parse_position(last)?));
+    }
+    let first = parse_position(first)?;
+    let last = match last {
+        "" => None,
+        last => Some(parse_position(last)?),
+    };
+    if last.is_some_and(|last| last < first) {
+        return None;
+    }
+    Some(ByteRange::From { first, last })
+}
+
+/// Digits only; a number too large for u64 is as good as infinite.
+fn parse_position(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 fn http_date(at: DateTime<Utc>) -> String {
@@ -364,26 +423,56 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(requested_range(&HeaderMap::new(), 100), Ok(None));
-        assert_eq!(
-            requested_range(&with_range("bytes=0-9"), 100),
-            Ok(Some((0, 9)))
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=90-"), 100),
-            Ok(Some((90, 99)))
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=-10"), 100),
-            Ok(Some((90, 99)))
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=50-500"), 100),
-            Ok(Some((50, 99)))
-        );
-        assert_eq!(requested_range(&with_range("bytes=100-"), 100), Err(()));
-        assert_eq!(requested_range(&with_range("bytes=0-1,5-6"), 100), Ok(None));
-        assert_eq!(requested_range(&with_range("pages=1-2"), 100), Ok(None));
+        use RangeAnswer::{Part, Unsatisfiable, Whole};
+        let cases = [
+            ("bytes=0-9", Part(0, 9)),
+            ("bytes=90-", Part(90, 99)),
+            ("bytes=0-", Part(0, 99)),
+            ("bytes=-10", Part(90, 99)),
+            ("bytes=50-500", Part(50, 99)),
+            ("bytes=99-99", Part(99, 99)),
+            // a suffix longer than the file selects all of it
+            ("bytes=-100", Part(0, 99)),
+            ("bytes=-101", Part(0, 99)),
+            ("bytes=-99999999999999999999999", Part(0, 99)),
+            ("bytes=0-99999999999999999999999", Part(0, 99)),
+            ("Bytes=0-9", Part(0, 9)),
+            (" bytes=0-9 ", Part(0, 9)),
+            ("bytes=0-9 , ", Part(0, 9)),
+            // one satisfiable range among unsatisfiable ones
+            ("bytes=200-300, 5-6", Part(5, 6)),
+            ("bytes=100-", Unsatisfiable),
+            ("bytes=100-200", Unsatisfiable),
+            ("bytes=-0", Unsatisfiable),
+            ("bytes=99999999999999999999999-", Unsatisfiable),
+            ("bytes=200-300,400-", Unsatisfiable),
+            // several satisfiable ranges: the whole file
+            ("bytes=0-1,5-6", Whole),
+            ("bytes=0-1, 5-6", Whole),
+            // malformed: ignored
+            ("bytes=-", Whole),
+            ("bytes=5-3", Whole),
+            ("bytes=0-1,5-3", Whole),
+            ("bytes=", Whole),
+            ("bytes=,", Whole),
+            ("bytes=a-b", Whole),
+            ("bytes=+1-2", Whole),
+            ("bytes=0 - 9", Whole),
+            ("bytes=1-2-3", Whole),
+            ("bytes 0-9", Whole),
+            ("pages=1-2", Whole),
+            ("bytes=--5", Whole),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(
+                requested_range(&with_range(value), 100),
+                expected,
+                "{value}"
+            );
+        }
+        assert_eq!(requested_range(&HeaderMap::new(), 100), Whole);
+        assert_eq!(requested_range(&with_range("bytes=0-"), 0), Unsatisfiable);
+        assert_eq!(requested_range(&with_range("bytes=-5"), 0), Unsatisfiable);
     }
 
     #[test]

@@ -183,8 +183,8 @@ pub async fn upload_stream(
         (status = 206, description = "the requested range"),
         (status = 304, description = "not modified"),
         (status = 400, body = Problem),
-        (status = 403, description = "expired or tampered link", body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "`link_expired`: a genuine link past its expiry", body = Problem),
+        (status = 404, description = "no such file, or not yours, or a link with a wrong signature", body = Problem),
         (status = 416, body = Problem),
     )
 )]

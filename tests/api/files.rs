@@ -738,8 +738,8 @@ async fn expiring_links_work_until_they_expire_or_are_changed() {
         let tampered = url.replace("signature=", "signature=00");
         assert_problem(
             reqwest::get(&tampered).await.unwrap(),
-            StatusCode::FORBIDDEN,
-            "invalid_link",
+            StatusCode::NOT_FOUND,
+            "file_not_found",
         )
         .await;
         let later = format!("{}", expires_at.timestamp() + 1000);
@@ -749,8 +749,8 @@ async fn expiring_links_work_until_they_expire_or_are_changed() {
         );
         assert_problem(
             reqwest::get(&extended).await.unwrap(),
-            StatusCode::FORBIDDEN,
-            "invalid_link",
+            StatusCode::NOT_FOUND,
+            "file_not_found",
         )
         .await;
 

@@ -14,6 +14,7 @@ mod catalog_references;
 mod catalog_search;
 mod catalog_watches;
 mod cli;
+mod file_ranges;
 mod files;
 mod helpers;
 mod oauth;
