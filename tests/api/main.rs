@@ -17,6 +17,7 @@ mod cli;
 mod file_ranges;
 mod files;
 mod helpers;
+mod keep_alive;
 mod oauth;
 mod ops;
 mod passwords;
