@@ -108,6 +108,13 @@ pub struct Config {
     /// `VITRINE_CATALOG_CACHE_TTL_SECS`: how long rendered catalog answers are reused
     /// at most (writes through this instance invalidate them at once); 0 turns it off.
     pub catalog_cache_ttl_secs: u64,
+    /// `VITRINE_JANITOR_INTERVAL_SECS`: how often the janitor runs (also once at start);
+    /// 0 turns it off.
+    pub janitor_interval_secs: u64,
+    /// `VITRINE_JANITOR_GRACE_SECS`: how long an unfinished upload or an unreferenced blob
+    /// must have been left alone before the janitor removes it; unset means the upload
+    /// idle timeout.
+    pub janitor_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +243,8 @@ impl Default for Config {
             max_avatar_bytes: 5 * 1024 * 1024,
             allowed_types: DEFAULT_ALLOWED_TYPES.into(),
             catalog_cache_ttl_secs: 5,
+            janitor_interval_secs: 600,
+            janitor_grace_secs: None,
         }
     }
 }
@@ -327,10 +336,20 @@ impl Config {
         if self.upload_idle_timeout_secs == 0 {
             bail!("VITRINE_UPLOAD_IDLE_TIMEOUT_SECS must be positive");
         }
+        if self.janitor_grace_secs == Some(0) {
+            bail!("VITRINE_JANITOR_GRACE_SECS must be positive");
+        }
         if self.login_limit_window_secs == 0 {
             bail!("VITRINE_LOGIN_LIMIT_WINDOW_SECS must be positive");
         }
         Ok(())
+    }
+
+    pub fn janitor_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.janitor_grace_secs
+                .unwrap_or(self.upload_idle_timeout_secs),
+        )
     }
 
     pub fn upload_idle_timeout(&self) -> std::time::Duration {

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod janitor;
 pub mod mail;
 pub mod openapi;
 pub mod ops;

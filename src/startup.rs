@@ -35,7 +35,7 @@ use crate::mail::Mailer;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
 use crate::storage::Storage;
-use crate::{accounts, catalog, db, files, ops, telemetry, unread_body};
+use crate::{accounts, catalog, db, files, janitor, ops, telemetry, unread_body};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -78,18 +78,24 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish. The
+    /// janitor runs alongside.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let janitor = janitor::spawn(self.state.clone());
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        if let Some(janitor) = janitor {
+            janitor.abort();
+        }
+        served
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn upload_multipart(
                     key: None,
                     idle_timeout: state.config.upload_idle_timeout(),
                 };
-                stored = Some(ingest(state.storage.store(), field, &name, rules).await?);
+                stored = Some(ingest(&state.storage, field, &name, rules).await?);
             }
             Some("visibility") => {
                 let value = field.text().await.map_err(bad_form)?;
@@ -151,13 +151,7 @@ pub async fn upload_stream(
         key: None,
         idle_timeout: state.config.upload_idle_timeout(),
     };
-    let object = ingest(
-        state.storage.store(),
-        body.into_data_stream(),
-        &query.name,
-        rules,
-    )
-    .await?;
+    let object = ingest(&state.storage, body.into_data_stream(), &query.name, rules).await?;
     let file = record(
         &state,
         object,

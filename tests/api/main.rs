@@ -17,6 +17,8 @@ mod cli;
 mod file_ranges;
 mod files;
 mod helpers;
+mod janitor;
+mod janitor_crash;
 mod keep_alive;
 mod oauth;
 mod ops;
