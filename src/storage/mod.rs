@@ -161,8 +161,13 @@ impl Storage {
         match &self.backend {
             Backend::Local { .. } => self.store.put_multipart(location).await,
             Backend::S3 { client, .. } => {
-                uploads::start_tracked(client.clone(), location.clone(), self.marker_heartbeat)
-                    .await
+                uploads::start_tracked(
+                    client.clone(),
+                    location.clone(),
+                    self.marker_heartbeat,
+                    self.register_upload(location.as_ref()),
+                )
+                .await
             }
         }
     }
@@ -170,6 +175,11 @@ impl Storage {
     /// Marks `key` as being written by this process until the guard is dropped.
     pub fn register_upload(&self, key: &str) -> LiveUpload {
         self.live_uploads.register(key)
+    }
+
+    /// How many uploads this process is writing (or starting, or aborting) right now.
+    pub fn uploads_in_progress(&self) -> usize {
+        self.live_uploads.count()
     }
 
     /// Whether this process is writing `key` right now.

@@ -67,6 +67,10 @@ impl LiveUploads {
     pub fn contains(&self, key: &str) -> bool {
         self.lock().contains_key(key)
     }
+
+    pub fn count(&self) -> usize {
+        self.lock().values().sum()
+    }
 }
 
 /// A key registered as being written.
@@ -89,11 +93,41 @@ impl Drop for LiveUpload {
 
 /// Starts an S3 multipart upload with its marker; the marker is kept fresh every
 /// `heartbeat` until the upload completes, is aborted or is dropped.
+///
+/// The start runs in a task of its own: a caller dropped half-way (its client went
+/// away) would otherwise leave an upload and a marker that nobody aborts; the task
+/// aborts them itself when nobody is left to take the upload, and the upload counts as
+/// in progress (`in_progress`) until then.
 pub async fn start_tracked(
     client: Arc<AmazonS3>,
     location: ObjectPath,
     heartbeat: Duration,
+    in_progress: LiveUpload,
 ) -> object_store::Result<Box<dyn MultipartUpload>> {
+    let (hand_over, taken) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _in_progress = in_progress;
+        let started = start(client, location, heartbeat).await;
+        if let Err(Ok(mut orphan)) = hand_over.send(started) {
+            if let Err(err) = orphan.abort().await {
+                tracing::warn!(error = %err, key = %orphan.location, "could not abort an unwanted upload");
+            }
+        }
+    });
+    match taken.await {
+        Ok(started) => started.map(|upload| Box::new(upload) as Box<dyn MultipartUpload>),
+        Err(_) => Err(object_store::Error::Generic {
+            store: "S3",
+            source: "the upload could not be started".into(),
+        }),
+    }
+}
+
+async fn start(
+    client: Arc<AmazonS3>,
+    location: ObjectPath,
+    heartbeat: Duration,
+) -> object_store::Result<TrackedUpload> {
     let upload_id = client.create_multipart(&location).await?;
     let marker = UploadMarker {
         key: location.to_string(),
@@ -114,7 +148,7 @@ pub async fn start_tracked(
         marker,
         heartbeat,
     ));
-    Ok(Box::new(TrackedUpload {
+    Ok(TrackedUpload {
         client,
         location,
         upload_id,
@@ -122,7 +156,7 @@ pub async fn start_tracked(
         keep_fresh,
         next_part: 0,
         parts: Arc::default(),
-    }))
+    })
 }
 
 async fn refresh_marker(
