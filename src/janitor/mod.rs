@@ -1,5 +1,5 @@
-//! The janitor removes what crashes leave behind and what has expired: at start-up, then
-//! every `VITRINE_JANITOR_INTERVAL_SECS`.
+//! The janitor removes what crashes leave behind and what has expired: at start-up, once
+//! more when the grace period has passed, then every `VITRINE_JANITOR_INTERVAL_SECS`.
 //!
 //! - staging files of local uploads that never finished (`staging`),
 //! - S3 multipart uploads whose writer died, found by their markers (`storage::uploads`),
@@ -54,9 +54,18 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
         return None;
     }
     Some(tokio::spawn(async move {
+        let grace = state.config.janitor_grace();
         let mut janitor = Janitor::new(state);
+        janitor.run_once().await;
+        // what a crash just before this start left is not stale yet at the first run;
+        // a second run once it is keeps that from waiting a whole interval
+        if grace < interval {
+            tokio::time::sleep(grace + Duration::from_secs(1)).await;
+            janitor.run_once().await;
+        }
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
         loop {
             ticks.tick().await;
             janitor.run_once().await;

@@ -4,8 +4,8 @@
 //! blobs are removed after their rows, so a row never points at nothing; what is left is
 //! always a blob without a row, and that is what this sweep removes.
 //!
-//! A blob is removed only when two runs, at least an interval apart, both found it older
-//! than the grace period, unchanged and without a row: an upload or a move whose row is
+//! A blob is removed only when two runs, at least the grace period apart, both found it
+//! older than the grace period, unchanged and without a row: an upload or a move whose row is
 //! being committed right now is never raced, even where the store reports an old time for
 //! a fresh copy (local copies are hard links; S3 dates a multipart object by its start).
 
