@@ -17,7 +17,7 @@ use tokio_util::io::ReaderStream;
 use super::entity;
 use super::links::{self, LinkProblem};
 use super::model::{DownloadQuery, Visibility};
-use super::ranges::{RangeAnswer, requested_range};
+use super::ranges::{RangeAnswer, if_range_holds, requested_range};
 use crate::auth::{CurrentUser, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -125,7 +125,12 @@ pub async fn respond(
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
 
-    let range = match requested_range(request_headers, blob.size) {
+    let range = if if_range_holds(request_headers, &etag, &last_modified) {
+        requested_range(request_headers, blob.size)
+    } else {
+        RangeAnswer::Whole
+    };
+    let range = match range {
         RangeAnswer::Whole => None,
         RangeAnswer::Part(first, last) => Some((first, last)),
         RangeAnswer::Unsatisfiable => {

@@ -30,6 +30,22 @@ pub fn requested_range(headers: &HeaderMap, size: u64) -> RangeAnswer {
     }
 }
 
+/// `If-Range` (RFC 9110 §13.1.5): a range is served only when the client's copy is the
+/// current one, named by its strong ETag or its exact `Last-Modified` date; otherwise the
+/// whole file is sent. True without the header.
+pub fn if_range_holds(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
+    let Some(value) = headers.get(header::IF_RANGE) else {
+        return true;
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value.starts_with('"') {
+        value == etag
+    } else {
+        // weak tags never match; a date matches only exactly
+        !value.starts_with("W/") && value == last_modified
+    }
+}
+
 /// One `range-spec`.
 #[derive(Debug, PartialEq, Eq)]
 enum ByteRange {
@@ -157,5 +173,29 @@ mod tests {
         assert_eq!(requested_range(&HeaderMap::new(), 100), Whole);
         assert_eq!(requested_range(&with_range("bytes=0-"), 0), Unsatisfiable);
         assert_eq!(requested_range(&with_range("bytes=-5"), 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn if_range_names_the_current_copy() {
+        let date = "Tue, 01 Dec 2026 10:00:00 GMT";
+        let with_if_range = |value: &str| {
+            let mut headers = with_range("bytes=0-9");
+            headers.insert(header::IF_RANGE, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        assert!(if_range_holds(&with_range("bytes=0-9"), "\"abc\"", date));
+        assert!(if_range_holds(&with_if_range("\"abc\""), "\"abc\"", date));
+        assert!(if_range_holds(&with_if_range(date), "\"abc\"", date));
+        assert!(!if_range_holds(&with_if_range("\"old\""), "\"abc\"", date));
+        assert!(!if_range_holds(
+            &with_if_range("W/\"abc\""),
+            "\"abc\"",
+            date
+        ));
+        assert!(!if_range_holds(
+            &with_if_range("Mon, 30 Nov 2026 10:00:00 GMT"),
+            "\"abc\"",
+            date
+        ));
     }
 }

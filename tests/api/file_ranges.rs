@@ -78,6 +78,22 @@ async fn range_edges_follow_rfc_9110() {
         assert_eq!(response.bytes().await.unwrap().len(), 1000, "{range}");
     }
 
+    // If-Range: a range of the current copy only, else the whole file
+    let etag = app.get(&path, Some(&user.access_token)).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for (if_range, status) in [(etag.as_str(), 206), ("\"stale\"", 200)] {
+        let response = app
+            .request(Method::GET, &path, Some(&user.access_token))
+            .header("range", "bytes=0-9")
+            .header("if-range", if_range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "If-Range: {if_range}");
+    }
+
     // nothing to serve: 416 with the size
     for range in [
         "bytes=1000-",
