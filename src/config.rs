@@ -123,6 +123,13 @@ pub struct Config {
     pub db_acquire_timeout_ms: u64,
     /// `VITRINE_RATE_LIMIT_MAX_KEYS`: the most rate-limit windows kept in this process.
     pub rate_limit_max_keys: usize,
+    /// `VITRINE_JANITOR_INTERVAL_SECS`: how often the janitor runs (also once at start);
+    /// 0 turns it off.
+    pub janitor_interval_secs: u64,
+    /// `VITRINE_JANITOR_GRACE_SECS`: how long an unfinished upload or an unreferenced blob
+    /// must have been left alone before the janitor removes it; unset means the upload
+    /// idle timeout.
+    pub janitor_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +263,8 @@ impl Default for Config {
             redis_timeout_ms: 500,
             db_acquire_timeout_ms: 1500,
             rate_limit_max_keys: 100_000,
+            janitor_interval_secs: 600,
+            janitor_grace_secs: None,
         }
     }
 }
@@ -347,6 +356,9 @@ impl Config {
         if self.upload_idle_timeout_secs == 0 {
             bail!("VITRINE_UPLOAD_IDLE_TIMEOUT_SECS must be positive");
         }
+        if self.janitor_grace_secs == Some(0) {
+            bail!("VITRINE_JANITOR_GRACE_SECS must be positive");
+        }
         if self.login_limit_window_secs == 0 {
             bail!("VITRINE_LOGIN_LIMIT_WINDOW_SECS must be positive");
         }
@@ -357,6 +369,13 @@ impl Config {
             bail!("VITRINE_RATE_LIMIT_MAX_KEYS must be positive");
         }
         Ok(())
+    }
+
+    pub fn janitor_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.janitor_grace_secs
+                .unwrap_or(self.upload_idle_timeout_secs),
+        )
     }
 
     pub fn upload_idle_timeout(&self) -> std::time::Duration {

@@ -36,7 +36,7 @@ use crate::mail::Mailer;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
 use crate::storage::Storage;
-use crate::{accounts, catalog, chat, db, files, ops, telemetry};
+use crate::{accounts, catalog, chat, db, files, janitor, ops, telemetry, unread_body};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -80,18 +80,24 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish. The
+    /// janitor runs alongside.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let janitor = janitor::spawn(self.state.clone());
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        if let Some(janitor) = janitor {
+            janitor.abort();
+        }
+        served
     }
 }
 
@@ -160,10 +166,13 @@ pub fn router(state: AppState) -> Router {
     with_middleware(routes, &state.config)
 }
 
-/// Wraps routes in request ids, logging, panic and timeout handling, CORS, compression
-/// and the body limit, and answers unknown routes and methods with problems.
+/// Wraps routes in the handling of unread bodies, request ids, logging, panic and
+/// timeout handling, CORS, compression and the body limit, and answers unknown routes
+/// and methods with problems.
 pub fn with_middleware(routes: Router, config: &Config) -> Router {
     let middleware = ServiceBuilder::new()
+        // outermost: it sees every answer, whoever made it
+        .layer(middleware::from_fn(unread_body::settle_unread_body))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::from_fn(telemetry::record_request))

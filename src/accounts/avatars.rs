@@ -159,7 +159,7 @@ async fn store_avatar(
         idle_timeout: state.config.upload_idle_timeout(),
     };
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
-    let object = ingest(state.storage.store(), body, name, rules).await?;
+    let object = ingest(&state.storage, body, name, rules).await?;
     let tx = state.db.begin().await?;
     lock_member(&tx, user_id).await?;
     let file = files_repo::insert(

@@ -2,12 +2,10 @@
 //! headers a browser or download manager expects.
 
 use std::io::SeekFrom;
-use std::ops::Bound;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_extra::headers::{self, HeaderMapExt};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -19,6 +17,7 @@ use tokio_util::io::ReaderStream;
 use super::entity;
 use super::links::{self, LinkProblem};
 use super::model::{DownloadQuery, Visibility};
+use super::ranges::{RangeAnswer, if_range_holds, requested_range};
 use crate::auth::{CurrentUser, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -49,7 +48,9 @@ pub fn not_found() -> AppError {
 }
 
 /// May the caller read this file? Owners, admins, anyone for public files, and holders
-/// of a valid signed link. Others learn nothing about private files.
+/// of a valid signed link. Others learn nothing about private files: a wrong signature
+/// gets the same 404 as a file that does not exist; only a genuine link is told that it
+/// expired.
 pub fn check_read_access(
     state: &AppState,
     file: &entity::Model,
@@ -77,10 +78,8 @@ pub fn check_read_access(
                 code: "link_expired",
                 detail: "this link has expired".to_owned(),
             },
-            LinkProblem::Invalid => AppError::Forbidden {
-                code: "invalid_link",
-                detail: "this link is not valid".to_owned(),
-            },
+            // answered as a missing file is, so a forged link learns nothing
+            LinkProblem::Invalid => not_found(),
         });
     }
     Err(not_found())
@@ -126,9 +125,15 @@ pub async fn respond(
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
 
-    let range = match requested_range(request_headers, blob.size) {
-        Ok(range) => range,
-        Err(()) => {
+    let range = if if_range_holds(request_headers, &etag, &last_modified) {
+        requested_range(request_headers, blob.size)
+    } else {
+        RangeAnswer::Whole
+    };
+    let range = match range {
+        RangeAnswer::Whole => None,
+        RangeAnswer::Part(first, last) => Some((first, last)),
+        RangeAnswer::Unsatisfiable => {
             insert(
                 &mut headers,
                 header::CONTENT_RANGE,
@@ -293,37 +298,6 @@ fn not_modified(headers: &HeaderMap, etag: &str, modified: DateTime<Utc>) -> boo
         .is_some_and(|since| modified.timestamp() <= since.timestamp())
 }
 
-/// `Ok(None)`: the whole file. `Ok(Some((first, last)))`: one satisfiable range.
-/// `Err(())`: nothing satisfiable (416). Several ranges are answered with the whole file.
-fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    if !headers.contains_key(header::RANGE) {
-        return Ok(None);
-    }
-    let Some(range) = headers.typed_get::<headers::Range>() else {
-        // a Range header we cannot parse is ignored, as RFC 9110 allows
-        return Ok(None);
-    };
-    let ranges: Vec<_> = range.satisfiable_ranges(size).collect();
-    if ranges.len() != 1 {
-        return Ok(None);
-    }
-    let (start, end) = ranges[0];
-    let first = match start {
-        Bound::Included(n) => n,
-        Bound::Excluded(n) => n + 1,
-        Bound::Unbounded => 0,
-    };
-    let last = match end {
-        Bound::Included(n) => n.min(size.saturating_sub(1)),
-        Bound::Excluded(n) => n.saturating_sub(1).min(size.saturating_sub(1)),
-        Bound::Unbounded => size.saturating_sub(1),
-    };
-    if size == 0 || first >= size || last < first {
-        return Err(());
-    }
-    Ok(Some((first, last)))
-}
-
 fn http_date(at: DateTime<Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
@@ -355,36 +329,6 @@ fn content_disposition(name: &str, as_attachment: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_range(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
-        headers
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(requested_range(&HeaderMap::new(), 100), Ok(None));
-        assert_eq!(
-            requested_range(&with_range("bytes=0-9"), 100),
-            Ok(Some((0, 9)))
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=90-"), 100),
-            Ok(Some((90, 99)))
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=-10"), 100),
-            Ok(Some((90, 99)))
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=50-500"), 100),
-            Ok(Some((50, 99)))
-        );
-        assert_eq!(requested_range(&with_range("bytes=100-"), 100), Err(()));
-        assert_eq!(requested_range(&with_range("bytes=0-1,5-6"), 100), Ok(None));
-        assert_eq!(requested_range(&with_range("pages=1-2"), 100), Ok(None));
-    }
 
     #[test]
     fn disposition_keeps_utf8_names() {

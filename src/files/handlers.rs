@@ -100,7 +100,7 @@ pub async fn upload_multipart(
                     key: None,
                     idle_timeout: state.config.upload_idle_timeout(),
                 };
-                stored = Some(ingest(state.storage.store(), field, &name, rules).await?);
+                stored = Some(ingest(&state.storage, field, &name, rules).await?);
             }
             Some("visibility") => {
                 let value = field.text().await.map_err(bad_form)?;
@@ -151,13 +151,7 @@ pub async fn upload_stream(
         key: None,
         idle_timeout: state.config.upload_idle_timeout(),
     };
-    let object = ingest(
-        state.storage.store(),
-        body.into_data_stream(),
-        &query.name,
-        rules,
-    )
-    .await?;
+    let object = ingest(&state.storage, body.into_data_stream(), &query.name, rules).await?;
     let file = record(
         &state,
         object,
@@ -183,8 +177,8 @@ pub async fn upload_stream(
         (status = 206, description = "the requested range"),
         (status = 304, description = "not modified"),
         (status = 400, body = Problem),
-        (status = 403, description = "expired or tampered link", body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "`link_expired`: a genuine link past its expiry", body = Problem),
+        (status = 404, description = "no such file, or not yours, or a link with a wrong signature", body = Problem),
         (status = 416, body = Problem),
     )
 )]

@@ -1,6 +1,8 @@
 //! Streams an upload into storage: sniffs the type from the first bytes, hashes and
 //! counts while writing, and leaves nothing behind when anything goes wrong, even when
-//! the client disconnects and the request future is dropped.
+//! the client disconnects and the request future is dropped. What a crash of the whole
+//! process leaves (staging files, unfinished S3 uploads, blobs without a row) is for the
+//! janitor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use super::sniff::{AllowedTypes, SNIFF_BYTES, display_name, file_key, sniff_mime};
 use crate::error::{AppError, AppResult};
+use crate::storage::Storage;
 
 /// Parts of a multipart upload; also the largest object written with a single PUT.
 const PART_BYTES: usize = 5 * 1024 * 1024;
@@ -114,7 +117,7 @@ where
 
 /// Writes `body` to storage under a new uid.
 pub async fn ingest<S, E>(
-    store: &Arc<dyn ObjectStore>,
+    storage: &Storage,
     body: S,
     original_name: &str,
     rules: Rules<'_>,
@@ -160,6 +163,9 @@ where
         .unwrap_or_else(|| file_key(mime_type, uploaded_at, &uid, original_name));
     let path = ObjectPath::from(key.as_str());
     hasher.update(&head);
+    let store = storage.store();
+    // the janitor leaves the staging files of uploads in progress alone
+    let _in_progress = storage.register_upload(&key);
 
     if ended {
         store
@@ -167,8 +173,8 @@ where
             .await
             .map_err(AppError::internal)?;
     } else {
-        let upload = store
-            .put_multipart(&path)
+        let upload = storage
+            .start_upload(&path)
             .await
             .map_err(AppError::internal)?;
         let mut guard = UploadGuard(Some(WriteMultipart::new_with_chunk_size(

@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod ingest;
 mod links;
 pub mod model;
+mod ranges;
 pub mod repo;
 pub mod sniff;
 pub mod thumbs;

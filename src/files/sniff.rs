@@ -35,6 +35,9 @@ fn looks_like_text(head: &[u8]) -> bool {
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
 }
 
+/// Every storage folder `category` names.
+pub const CATEGORIES: &[&str] = &["images", "media", "text", "other"];
+
 /// The storage folder of a MIME type, as the seed's static directories.
 pub fn category(mime: &str) -> &'static str {
     match mime.split('/').next() {

@@ -42,6 +42,10 @@ use crate::files::sniff::{AllowedTypes, extension, sniff_mime};
 use crate::files::thumbs;
 use crate::state::AppState;
 
+/// Added to a photo's key for the copy of its old bytes kept while a new photo replaces
+/// it in place; the janitor knows it too.
+pub const SET_ASIDE_SUFFIX: &str = ".previous";
+
 /// The types a photo may have.
 pub const PHOTO_TYPES: &str = "image/jpeg,image/png,image/gif,image/webp";
 /// The largest photo accepted (lower when the upload limit is lower).
@@ -206,7 +210,7 @@ pub async fn store_photo(
     // the old bytes, kept aside while the new ones take their place
     let backup = match live {
         Some(file) if file.file_key == key => {
-            let aside = ObjectPath::from(format!("{key}.previous"));
+            let aside = ObjectPath::from(format!("{key}{SET_ASIDE_SUFFIX}"));
             store
                 .copy(&ObjectPath::from(key.as_str()), &aside)
                 .await
@@ -223,7 +227,13 @@ pub async fn store_photo(
     };
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
     let written = async {
-        let object = ingest(store, body, &format!("{side}.{}", extension(mime)), rules).await?;
+        let object = ingest(
+            &state.storage,
+            body,
+            &format!("{side}.{}", extension(mime)),
+            rules,
+        )
+        .await?;
         let file = record_photo(tx, &object, watch_id, side, previous.as_ref(), owner, state).await;
         Ok::<_, AppError>((object, file))
     }

@@ -5,18 +5,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::signer::Signer;
-use object_store::{ClientOptions, ObjectStore};
+use object_store::{ClientOptions, MultipartUpload, ObjectStore};
 use url::Url;
 
 use crate::config::{Config, S3Config, StorageBackend};
 
+mod uploads;
+
+pub use uploads::{LiveUpload, MARKER_PREFIX, UploadMarker};
+
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     backend: Backend,
+    live_uploads: uploads::LiveUploads,
+    /// How often the marker of a running S3 upload is rewritten.
+    marker_heartbeat: Duration,
 }
 
 enum Backend {
@@ -34,6 +44,18 @@ impl Storage {
     /// Opens the configured storage; for S3 the bucket is checked, and created when
     /// `create_bucket` allows.
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        // well within the janitor's grace, so a live upload never looks abandoned
+        let marker_heartbeat = (config.janitor_grace() / 4).max(Duration::from_millis(250));
+        let (store, backend) = Self::open(config).await?;
+        Ok(Self {
+            store,
+            backend,
+            live_uploads: uploads::LiveUploads::default(),
+            marker_heartbeat,
+        })
+    }
+
+    async fn open(config: &Config) -> anyhow::Result<(Arc<dyn ObjectStore>, Backend)> {
         match config.storage {
             StorageBackend::Local => {
                 let root = config.files_dir();
@@ -46,10 +68,7 @@ impl Storage {
                 let store = LocalFileSystem::new_with_prefix(&root)
                     .context("opening the local file store")?
                     .with_automatic_cleanup(true);
-                Ok(Self {
-                    store: Arc::new(store),
-                    backend: Backend::Local { root },
-                })
+                Ok((Arc::new(store), Backend::Local { root }))
             }
             StorageBackend::S3 => {
                 let s3 = &config.s3;
@@ -59,14 +78,14 @@ impl Storage {
                     .context("S3_BUCKET_NAME is not set")?;
                 ensure_bucket(s3, &bucket).await?;
                 let client = Arc::new(s3_client(s3, &bucket)?);
-                Ok(Self {
-                    store: client.clone(),
-                    backend: Backend::S3 {
+                Ok((
+                    client.clone(),
+                    Backend::S3 {
                         client,
                         bucket,
                         presigned_downloads: s3.presigned_downloads,
                     },
-                })
+                ))
             }
         }
     }
@@ -87,6 +106,14 @@ impl Storage {
         match &self.backend {
             Backend::Local { .. } => None,
             Backend::S3 { bucket, .. } => Some(bucket),
+        }
+    }
+
+    /// The directory of local storage.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Local { root } => Some(root),
+            Backend::S3 { .. } => None,
         }
     }
 
@@ -123,6 +150,94 @@ impl Storage {
                     .context("presigning a URL")?,
             )),
         }
+    }
+
+    /// Starts a multipart upload to `location`; on S3 it is tracked by a marker, so that
+    /// the janitor can abort it if this process dies before it ends.
+    pub async fn start_upload(
+        &self,
+        location: &ObjectPath,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        match &self.backend {
+            Backend::Local { .. } => self.store.put_multipart(location).await,
+            Backend::S3 { client, .. } => {
+                uploads::start_tracked(
+                    client.clone(),
+                    location.clone(),
+                    self.marker_heartbeat,
+                    self.register_upload(location.as_ref()),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Marks `key` as being written by this process until the guard is dropped.
+    pub fn register_upload(&self, key: &str) -> LiveUpload {
+        self.live_uploads.register(key)
+    }
+
+    /// How many uploads this process is writing (or starting, or aborting) right now.
+    pub fn uploads_in_progress(&self) -> usize {
+        self.live_uploads.count()
+    }
+
+    /// Whether this process is writing `key` right now.
+    pub fn is_uploading(&self, key: &str) -> bool {
+        self.live_uploads.contains(key)
+    }
+
+    /// S3 uploads whose marker has not been refreshed since `stale_before`: their writer
+    /// is gone. Empty on local storage.
+    pub async fn abandoned_uploads(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> object_store::Result<Vec<(ObjectPath, UploadMarker)>> {
+        if !matches!(self.backend, Backend::S3 { .. }) {
+            return Ok(Vec::new());
+        }
+        let stale: Vec<ObjectPath> = self
+            .store
+            .list(Some(&ObjectPath::from(MARKER_PREFIX)))
+            .try_filter(|meta| std::future::ready(meta.last_modified < stale_before))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        let mut abandoned = Vec::with_capacity(stale.len());
+        for path in stale {
+            let bytes = match self.store.get(&path).await {
+                Ok(found) => found.bytes().await?,
+                // ended meanwhile
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            match serde_json::from_slice::<UploadMarker>(&bytes) {
+                Ok(marker) if self.is_uploading(&marker.key) => {}
+                Ok(marker) => abandoned.push((path, marker)),
+                Err(err) => {
+                    tracing::warn!(error = %err, marker = %path, "an unreadable upload marker");
+                }
+            }
+        }
+        Ok(abandoned)
+    }
+
+    /// Aborts an abandoned S3 upload (freeing its parts) and deletes its marker.
+    pub async fn abort_abandoned(
+        &self,
+        marker_path: &ObjectPath,
+        marker: &UploadMarker,
+    ) -> object_store::Result<()> {
+        if let Backend::S3 { client, .. } = &self.backend {
+            match client
+                .abort_multipart(&ObjectPath::from(marker.key.as_str()), &marker.upload_id)
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        self.store.delete(marker_path).await
     }
 
     /// Reachable when asking for an object that does not exist answers "not found"
