@@ -17,6 +17,7 @@ mod cli;
 mod files;
 mod helpers;
 mod oauth;
+mod openapi;
 mod ops;
 mod passwords;
 mod sessions;
