@@ -36,7 +36,7 @@ use crate::mail::Mailer;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
 use crate::storage::Storage;
-use crate::{accounts, catalog, chat, db, files, janitor, ops, telemetry, unread_body};
+use crate::{accounts, catalog, chat, db, files, janitor, openapi, ops, telemetry, unread_body};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -157,7 +157,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
 
     let routes = api
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::with_error_responses(openapi)))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             invalidate_on_write,

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -210,12 +210,18 @@ pub async fn forget_file(conn: &impl ConnectionTrait, file_id: i64) -> AppResult
     Ok(())
 }
 
-/// Serialises avatar changes of one member (on PostgreSQL; SQLite serialises all writes),
-/// so two concurrent changes cannot both leave an active avatar.
+/// Serialises avatar changes of one member, so two concurrent changes cannot both leave
+/// an active avatar. A write (that changes nothing) rather than `SELECT … FOR UPDATE`: on
+/// SQLite a transaction that reads first cannot wait for the write lock, and fails with
+/// "database is locked" when another write commits before its own first write.
 async fn lock_member(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<()> {
-    user_details::Entity::find_by_id(user_id)
-        .lock_exclusive()
-        .one(conn)
+    user_details::Entity::update_many()
+        .col_expr(
+            user_details::Column::ProfileImageId,
+            Expr::col(user_details::Column::ProfileImageId).into(),
+        )
+        .filter(user_details::Column::UserId.eq(user_id))
+        .exec(conn)
         .await?;
     Ok(())
 }

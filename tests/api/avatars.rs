@@ -160,6 +160,20 @@ async fn an_uploaded_avatar_is_served_publicly_and_shown_on_profiles() {
 }
 
 #[tokio::test]
+async fn concurrent_avatar_changes_all_succeed_and_leave_one_active() {
+    let app = spawn_app().await;
+    let user = app.register("concurrent").await;
+
+    // on SQLite these used to fail with "database is locked" (500)
+    let generated =
+        futures_util::future::join_all((0..12).map(|_| random(&app, &user.access_token))).await;
+
+    let avatars = list(&app, user.user_id).await;
+    assert_eq!(avatars.len(), generated.len());
+    assert_eq!(active_ids(&avatars).len(), 1, "{avatars:?}");
+}
+
+#[tokio::test]
 async fn a_random_avatar_is_a_png_and_becomes_the_only_active_one() {
     let app = spawn_app().await;
     let user = app.register("boris").await;

@@ -25,6 +25,7 @@ mod janitor;
 mod janitor_crash;
 mod keep_alive;
 mod oauth;
+mod openapi;
 mod ops;
 mod outage_servers;
 mod outages;

@@ -115,7 +115,7 @@ pub struct CallbackQuery {
     get,
     path = "/auth/oauth/{provider}/start",
     tag = "auth",
-    params(("provider" = String, Path, description = "`google` or `yandex`")),
+    params(("provider" = String, Path, description = "`google` or `yandex`", pattern = "^(google|yandex)$")),
     responses(
         (status = 302, description = "to the provider's sign-in page; sets a short-lived \
             cookie that the callback needs"),
@@ -155,7 +155,7 @@ pub async fn start(
     get,
     path = "/auth/oauth/{provider}/callback",
     tag = "auth",
-    params(("provider" = String, Path, description = "`google` or `yandex`"), CallbackQuery),
+    params(("provider" = String, Path, description = "`google` or `yandex`", pattern = "^(google|yandex)$"), CallbackQuery),
     responses(
         (status = 200, body = AuthResponse),
         (status = 400, description = "refused at the provider, or a missing or wrong state",

@@ -209,7 +209,7 @@ pub async fn list_my_drafts(
     tag = "drafts",
     security(("bearer" = [])),
     params(
-        ("kind" = String, Path, description = "`watches` or `mechanisms`"),
+        ("kind" = String, Path, description = "`watches` or `mechanisms`", pattern = "^(watches|mechanisms)$"),
         ("id" = i64, Path, description = "draft id"),
     ),
     responses(
@@ -235,7 +235,7 @@ pub async fn get_draft(
     tag = "drafts",
     security(("bearer" = [])),
     params(
-        ("kind" = String, Path, description = "`watches` or `mechanisms`"),
+        ("kind" = String, Path, description = "`watches` or `mechanisms`", pattern = "^(watches|mechanisms)$"),
         ("id" = i64, Path, description = "draft id"),
     ),
     request_body(content = WatchDraftInput, description = "for mechanisms, a `MechanismDraftInput`"),
@@ -295,7 +295,7 @@ pub async fn update_draft(
     tag = "drafts",
     security(("bearer" = [])),
     params(
-        ("kind" = String, Path, description = "`watches` or `mechanisms`"),
+        ("kind" = String, Path, description = "`watches` or `mechanisms`", pattern = "^(watches|mechanisms)$"),
         ("id" = i64, Path, description = "draft id"),
     ),
     responses(
@@ -335,7 +335,7 @@ pub async fn submit_draft(
     tag = "drafts",
     security(("bearer" = [])),
     params(
-        ("kind" = String, Path, description = "`watches` or `mechanisms`"),
+        ("kind" = String, Path, description = "`watches` or `mechanisms`", pattern = "^(watches|mechanisms)$"),
         ("id" = i64, Path, description = "draft id"),
     ),
     responses(

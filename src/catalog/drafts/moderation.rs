@@ -69,7 +69,7 @@ pub async fn list_submitted(
     tag = "drafts",
     security(("bearer" = [])),
     params(
-        ("kind" = String, Path, description = "`watches` or `mechanisms`"),
+        ("kind" = String, Path, description = "`watches` or `mechanisms`", pattern = "^(watches|mechanisms)$"),
         ("id" = i64, Path, description = "draft id"),
     ),
     responses(
@@ -112,7 +112,7 @@ pub async fn review_draft(
     tag = "drafts",
     security(("bearer" = [])),
     params(
-        ("kind" = String, Path, description = "`watches` or `mechanisms`"),
+        ("kind" = String, Path, description = "`watches` or `mechanisms`", pattern = "^(watches|mechanisms)$"),
         ("id" = i64, Path, description = "draft id"),
     ),
     responses(
@@ -166,7 +166,7 @@ pub async fn approve_draft(
     tag = "drafts",
     security(("bearer" = [])),
     params(
-        ("kind" = String, Path, description = "`watches` or `mechanisms`"),
+        ("kind" = String, Path, description = "`watches` or `mechanisms`", pattern = "^(watches|mechanisms)$"),
         ("id" = i64, Path, description = "draft id"),
     ),
     request_body = RejectRequest,

@@ -354,7 +354,7 @@ async fn read_body(body: Body, max: u64) -> AppResult<Bytes> {
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "watch id"),
-        ("side" = String, Path, description = "`main`, `left`, `right` or `bottom`"),
+        ("side" = String, Path, description = "`main`, `left`, `right` or `bottom`", pattern = "^(main|left|right|bottom)$"),
     ),
     request_body(content_type = "application/octet-stream", description = "the image's bytes"),
     responses(
@@ -417,7 +417,7 @@ pub async fn put_photo(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "watch id"),
-        ("side" = String, Path, description = "`main`, `left`, `right` or `bottom`"),
+        ("side" = String, Path, description = "`main`, `left`, `right` or `bottom`", pattern = "^(main|left|right|bottom)$"),
     ),
     responses(
         (status = 204),
