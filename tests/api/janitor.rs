@@ -302,6 +302,16 @@ async fn expired_tokens_and_sessions_without_tokens_are_deleted() {
         app.get("/api/v1/users/me", Some(current)).await.status(),
         StatusCode::OK
     );
+    // replayed after the reuse interval (its use moved an hour back)
+    tokens::Entity::update_many()
+        .col_expr(
+            tokens::Column::UsedAt,
+            Expr::value(Utc::now() - chrono::Duration::hours(1)),
+        )
+        .filter(tokens::Column::UsedAt.is_not_null())
+        .exec(&app.state.db)
+        .await
+        .unwrap();
     let reuse = app
         .post_json(
             "/api/v1/auth/refresh",
