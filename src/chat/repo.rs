@@ -210,7 +210,7 @@ pub async fn active_users(conn: &impl ConnectionTrait, user_ids: &[i64]) -> AppR
 struct MemberRow {
     user_id: i64,
     username: String,
-    avatar_uid: Option<uuid::Uuid>,
+    avatar_uid: Option<String>,
 }
 
 /// Members as chat lists show them, by id.
@@ -252,9 +252,7 @@ pub async fn members(
             let member = ChatMember {
                 user_id: row.user_id,
                 username: row.username,
-                avatar_url: row
-                    .avatar_uid
-                    .map(|uid| file_url(public_url, &uid.to_string())),
+                avatar_url: row.avatar_uid.map(|uid| file_url(public_url, &uid)),
             };
             (row.user_id, member)
         })

@@ -68,6 +68,16 @@ async fn a_pair_has_one_private_chat_whoever_starts_it() {
     let app = spawn_app().await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
+    let response = app
+        .request(
+            Method::POST,
+            "/api/v1/users/me/avatars/random",
+            Some(&bob.access_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
     let (status, first) = create_chat(
         &app,
         &ann,
@@ -76,6 +86,8 @@ async fn a_pair_has_one_private_chat_whoever_starts_it() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(first["peer"]["username"], "bob");
+    let avatar = first["peer"]["avatar_url"].as_str().unwrap();
+    assert!(avatar.contains("/api/v1/files/"), "{avatar}");
     assert_eq!(first["type"], "private");
     let (status, again) = create_chat(
         &app,

@@ -115,7 +115,10 @@ enum ServerMessage<'a> {
     get,
     path = "/ws",
     tag = "chat",
-    responses((status = 101, description = "switching to the WebSocket protocol"))
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol"),
+        (status = 400, description = "not a WebSocket handshake", body = crate::error::Problem),
+    )
 )]
 pub async fn connect(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
