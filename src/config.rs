@@ -83,6 +83,10 @@ pub struct Config {
     pub login_limit_window_secs: u64,
     /// `VITRINE_REGISTER_LIMIT_PER_IP`: new accounts per address per window.
     pub register_limit_per_ip: u32,
+    /// `VITRINE_CHAT_SEND_BURST`: messages a member may send within 5 seconds.
+    pub chat_send_burst: u32,
+    /// `VITRINE_CHAT_SEND_PER_MINUTE`: messages a member may send within a minute.
+    pub chat_send_per_minute: u32,
     /// `VITRINE_TRUST_FORWARDED_FOR`: take the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     /// `VITRINE_REQUEST_TIMEOUT_SECS`
@@ -245,6 +249,8 @@ impl Default for Config {
             login_limit_per_account: 10,
             login_limit_window_secs: 300,
             register_limit_per_ip: 10,
+            chat_send_burst: 30,
+            chat_send_per_minute: 300,
             trust_forwarded_for: false,
             request_timeout_secs: 30,
             upload_idle_timeout_secs: 60,

@@ -19,6 +19,9 @@ use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 
+const SEND_BURST_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+const SEND_RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Messages per history page unless asked otherwise, and at most.
 const DEFAULT_HISTORY: u64 = 50;
 const MAX_HISTORY: u64 = 100;
@@ -37,6 +40,7 @@ const MAX_HISTORY: u64 = 100;
         (status = 200, description = "sent before with this `client_id`", body = MessageView),
         (status = 404, description = "`chat_not_found`", body = Problem),
         (status = 422, description = "empty or too long text, a bad `client_id` or `reply_to`", body = Problem),
+        (status = 429, description = "`rate_limited`: too many messages; see `Retry-After`", body = Problem),
     )
 )]
 pub async fn send_message(
@@ -48,6 +52,19 @@ pub async fn send_message(
     let text = message_text(&request.text)?;
     let nonce = client_id(request.client_id)?;
     repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    // a burst, then a steady rate
+    let limits = [
+        ("burst", state.config.chat_send_burst, SEND_BURST_WINDOW),
+        (
+            "minute",
+            state.config.chat_send_per_minute,
+            SEND_RATE_WINDOW,
+        ),
+    ];
+    for (name, limit, window) in limits {
+        let key = format!("chat-send:{name}:{}", user.user_id);
+        state.rate_limiter.hit(&key, limit, window).await?;
+    }
     if let Some(nonce) = &nonce
         && let Some(sent) = repo::find_by_client_id(&state.db, chat_id, user.user_id, nonce).await?
     {

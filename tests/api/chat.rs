@@ -472,3 +472,35 @@ async fn history_pages_both_ways_without_gaps() {
         );
     }
 }
+
+#[tokio::test]
+async fn sending_is_rate_limited_per_member() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.chat_send_burst = 3;
+        config.chat_send_per_minute = 5;
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let chat = private_chat(&app, &ann, &bob).await;
+    for n in 0..3 {
+        send_text(&app, &ann, chat, &format!("m{n}")).await;
+    }
+    let response = app
+        .post_json(
+            &format!("/api/v1/chats/{chat}/messages"),
+            Some(&ann.access_token),
+            &json!({"text": "one too many"}),
+        )
+        .await;
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&retry_after), "{retry_after}");
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // the limit is each member's own
+    send_text(&app, &bob, chat, "bob's turn").await;
+    assert_eq!(crate::helpers::count_rows(&app, "messages").await, 4);
+}

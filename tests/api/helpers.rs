@@ -50,6 +50,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         login_limit_per_ip: 1000,
         login_limit_per_account: 1000,
         register_limit_per_ip: 1000,
+        chat_send_burst: 10_000,
+        chat_send_per_minute: 10_000,
         // tests that write rows directly would otherwise read cached answers
         catalog_cache_ttl_secs: 0,
         ..Config::default()
