@@ -20,3 +20,4 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod unread_body;
+pub mod words;

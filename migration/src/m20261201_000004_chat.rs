@@ -60,6 +60,14 @@ enum Messages {
 }
 
 #[derive(DeriveIden)]
+enum MessageSearchToken {
+    Table,
+    Token,
+    MessageId,
+    ChatId,
+}
+
+#[derive(DeriveIden)]
 enum Users {
     Table,
     UserId,
@@ -274,11 +282,55 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // a message's words: each query word is a range scan of the primary key
+        manager
+            .create_table(
+                Table::create()
+                    .table(MessageSearchToken::Table)
+                    .col(
+                        ColumnDef::new(MessageSearchToken::Token)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MessageSearchToken::MessageId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MessageSearchToken::ChatId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(MessageSearchToken::Token)
+                            .col(MessageSearchToken::MessageId),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(MessageSearchToken::Table, MessageSearchToken::MessageId)
+                            .to(Messages::Table, Messages::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("message_search_token_message_idx")
+                    .table(MessageSearchToken::Table)
+                    .col(MessageSearchToken::MessageId)
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            MessageSearchToken::Table.into_iden(),
             Messages::Table.into_iden(),
             ChatEvents::Table.into_iden(),
             ChatParticipants::Table.into_iden(),

@@ -12,28 +12,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 
 use super::entity::{alias, watch, watch_search_token};
 use crate::error::AppResult;
-
-/// Longest token kept; longer words are cut (and a query word is cut the same way).
-const MAX_TOKEN_CHARS: usize = 40;
-/// Query words beyond this are ignored.
-pub const MAX_QUERY_WORDS: usize = 8;
-
-/// Lower-cases, folds `ё` into `е`, splits on anything but letters and digits.
-pub fn tokens(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .replace('ё', "е")
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| word.chars().take(MAX_TOKEN_CHARS).collect())
-        .collect()
-}
-
-/// The smallest string greater than every string starting with `prefix`.
-fn prefix_end(prefix: &str) -> String {
-    let mut end = prefix.to_owned();
-    end.push(char::MAX);
-    end
-}
+use crate::words::{MAX_TOKEN_CHARS, prefix_end, query_words, tokens};
 
 /// The words of a watch's searchable text.
 pub fn document_tokens<'a>(
@@ -139,11 +118,6 @@ pub async fn reindex_brand(conn: &impl ConnectionTrait, brand_id: i64) -> AppRes
     Ok(())
 }
 
-/// The words of a search query that take part in matching.
-pub fn query_words(q: &str) -> Vec<String> {
-    tokens(q).into_iter().take(MAX_QUERY_WORDS).collect()
-}
-
 /// The ids of the watches matching the query `q`, each once, as `watch_id`; `None` when
 /// `q` has no words.
 pub fn matching_ids(q: &str) -> Option<SelectStatement> {
@@ -173,16 +147,6 @@ pub fn matches(q: &str) -> Option<SimpleExpr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_are_normalised() {
-        assert_eq!(
-            tokens("Полёт «Штурманские» 2614.2Н"),
-            vec!["полет", "штурманские", "2614", "2н"]
-        );
-        assert_eq!(tokens("  ВОСТОК-Amphibia!! "), vec!["восток", "amphibia"]);
-        assert!(tokens("— … —").is_empty());
-    }
 
     #[test]
     fn documents_include_joined_codes() {

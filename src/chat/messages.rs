@@ -14,6 +14,7 @@ use super::model::{
     SendMessageRequest, client_id, message_text,
 };
 use super::repo::{self, Event, event};
+use super::search::{self, Before};
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
@@ -125,6 +126,7 @@ pub async fn send_message(
         subject_id: None,
     };
     repo::insert_event(&tx, chat_id, seq, created).await?;
+    search::index(&tx, &message).await?;
     chats::Entity::update_many()
         .col_expr(chats::Column::LastMessageId, Expr::value(message.id))
         .filter(chats::Column::Id.eq(chat_id))
@@ -146,6 +148,29 @@ async fn view_of(state: &AppState, me: i64, message: messages::Model) -> AppResu
     views
         .pop()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("message view missing")))
+}
+
+/// Messages of several chats as shown to a participant, in the order given.
+pub(super) async fn views_across(
+    state: &AppState,
+    me: i64,
+    rows: Vec<messages::Model>,
+) -> AppResult<Vec<MessageView>> {
+    let order: Vec<i64> = rows.iter().map(|m| m.id).collect();
+    let mut by_chat: std::collections::BTreeMap<i64, Vec<messages::Model>> = Default::default();
+    for row in rows {
+        by_chat.entry(row.chat_id).or_default().push(row);
+    }
+    let mut found = std::collections::HashMap::new();
+    for (chat_id, rows) in by_chat {
+        for view in views(state, me, chat_id, rows).await? {
+            found.insert(view.id, view);
+        }
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|id| found.remove(&id))
+        .collect())
 }
 
 /// Messages as shown to a participant, with their status among the others.
@@ -223,7 +248,25 @@ pub async fn list_messages(
         return Err(AppError::invalid("after", "cannot be given with before"));
     }
     repo::chat_for(&state.db, chat_id, user.user_id).await?;
-    let rows = repo::history(&state.db, chat_id, query.before, query.after, limit + 1).await?;
+    let rows = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        Some(q) => {
+            if query.after.is_some() {
+                return Err(AppError::invalid("after", "cannot be given with q"));
+            }
+            let words = search::search_words(q)?;
+            let before = query.before.map_or(Before::Nothing, Before::Seq);
+            search::find(
+                &state.db,
+                user.user_id,
+                Some(chat_id),
+                &words,
+                before,
+                limit + 1,
+            )
+            .await?
+        }
+        None => repo::history(&state.db, chat_id, query.before, query.after, limit + 1).await?,
+    };
     let has_more = rows.len() as u64 > limit;
     let rows: Vec<messages::Model> = rows.into_iter().take(limit as usize).collect();
     let next = has_more.then(|| rows.last().map(|m| m.seq)).flatten();
@@ -335,6 +378,8 @@ pub async fn edit_message(
         ..Default::default()
     };
     let message = messages::Entity::update(edited).exec(&tx).await?;
+    search::unindex(&tx, message.id).await?;
+    search::index(&tx, &message).await?;
     let updated = Event {
         kind: event::MESSAGE_UPDATED,
         actor_id: user.user_id,
@@ -402,6 +447,7 @@ pub async fn delete_message(
         subject_id: None,
     };
     repo::insert_event(&tx, chat_id, event_seq, gone).await?;
+    search::unindex(&tx, message.id).await?;
     tx.commit().await?;
     announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)

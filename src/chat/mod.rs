@@ -10,6 +10,7 @@ pub mod messages;
 pub mod model;
 pub mod participants;
 pub mod repo;
+pub mod search;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,4 +40,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(messages::mark_read))
         .routes(routes!(live::socket::connect))
+        .routes(routes!(search::search_messages))
 }

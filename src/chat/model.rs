@@ -180,6 +180,9 @@ pub struct HistoryQuery {
     pub after: Option<i64>,
     /// 1–100 (default 50).
     pub limit: Option<u64>,
+    /// Only messages with words starting with each of these (newest first; `before`
+    /// pages).
+    pub q: Option<String>,
 }
 
 /// A page of history and the sequence number to continue from, absent at the end.

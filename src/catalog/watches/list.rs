@@ -195,7 +195,7 @@ impl ListRequest {
             .q
             .as_deref()
             .filter(|q| !q.trim().is_empty())
-            .map(search::query_words);
+            .map(crate::words::query_words);
         let matches_nothing = words.as_ref().is_some_and(Vec::is_empty);
         let key = canonical_key(query, words.as_deref(), sort, limit, cursor.as_ref());
         Ok(Self {

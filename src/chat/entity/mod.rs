@@ -3,4 +3,5 @@
 pub mod chat_events;
 pub mod chat_participants;
 pub mod chats;
+pub mod message_search_token;
 pub mod messages;

@@ -1,0 +1,195 @@
+//! Message search: words in any case and alphabet, `ё` = `е`, by prefix, only in chats
+//! the searcher is in now, following edits and deletions.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, spawn_app};
+
+async fn texts(app: &TestApp, user: &TestUser, path: &str) -> Vec<String> {
+    let response = app.get(path, Some(&user.access_token)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    let page: Value = response.json().await.unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn chat(app: &TestApp, owner: &TestUser, body: Value) -> i64 {
+    let response = app
+        .post_json("/api/v1/chats", Some(&owner.access_token), &body)
+        .await;
+    assert!(response.status().is_success());
+    response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn send(app: &TestApp, user: &TestUser, chat: i64, text: &str) -> i64 {
+    let response = app
+        .post_json(
+            &format!("/api/v1/chats/{chat}/messages"),
+            Some(&user.access_token),
+            &json!({"text": text}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["seq"]
+        .as_i64()
+        .unwrap()
+}
+
+fn q(words: &str) -> String {
+    url::form_urlencoded::byte_serialize(words.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn search_finds_words_only_in_my_chats() {
+    let app = spawn_app().await;
+    let [ann, bob, carl] = [
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("carl").await,
+    ];
+    let private = chat(
+        &app,
+        &ann,
+        json!({"type": "private", "user_id": bob.user_id}),
+    )
+    .await;
+    let group = chat(
+        &app,
+        &ann,
+        json!({"type": "group", "name": "Клуб", "member_ids": [carl.user_id]}),
+    )
+    .await;
+    send(&app, &ann, private, "Привет, Ёлка!").await;
+    send(&app, &bob, private, "Купил Восток Амфибия").await;
+    send(&app, &ann, private, "amphibia export").await;
+    send(&app, &carl, group, "Амфибия в группе").await;
+
+    let everywhere = |user: &TestUser, words: &str| {
+        let path = format!("/api/v1/messages/search?q={}", q(words));
+        let user = user.clone();
+        let app = &app;
+        async move { texts(app, &user, &path).await }
+    };
+    assert_eq!(
+        everywhere(&bob, "амфиб").await,
+        vec!["Купил Восток Амфибия"]
+    );
+    assert_eq!(
+        everywhere(&ann, "АМФИБ").await,
+        vec!["Амфибия в группе", "Купил Восток Амфибия"]
+    );
+    assert_eq!(everywhere(&carl, "амфибия").await, vec!["Амфибия в группе"]);
+    assert_eq!(everywhere(&bob, "елка").await, vec!["Привет, Ёлка!"]);
+    assert_eq!(everywhere(&bob, "прив ёлк").await, vec!["Привет, Ёлка!"]);
+    assert_eq!(everywhere(&bob, "amphibia").await, vec!["amphibia export"]);
+    assert_eq!(
+        everywhere(&bob, "фибия").await,
+        Vec::<String>::new(),
+        "not a prefix"
+    );
+    for wordless in ["%", "*", "🐱", "   "] {
+        assert_eq!(
+            everywhere(&bob, wordless).await,
+            Vec::<String>::new(),
+            "{wordless:?}"
+        );
+    }
+    let in_chat = texts(
+        &app,
+        &ann,
+        &format!("/api/v1/chats/{private}/messages?q={}", q("амфиб")),
+    )
+    .await;
+    assert_eq!(in_chat, vec!["Купил Восток Амфибия"]);
+
+    // carl leaves the group: its messages are no longer his to find
+    let response = app
+        .delete(
+            &format!("/api/v1/chats/{group}/participants/{}", carl.user_id),
+            Some(&carl.access_token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(everywhere(&carl, "амфибия").await, Vec::<String>::new());
+    let response = app
+        .get(
+            &format!("/api/v1/messages/search?q={}", "x".repeat(201)),
+            Some(&ann.access_token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn search_follows_edits_and_deletions_and_pages() {
+    let app = spawn_app().await;
+    let [ann, bob] = [app.register("ann").await, app.register("bob").await];
+    let private = chat(
+        &app,
+        &ann,
+        json!({"type": "private", "user_id": bob.user_id}),
+    )
+    .await;
+    let edited = send(&app, &ann, private, "старые слова").await;
+    let deleted = send(&app, &ann, private, "слова удалить").await;
+    let messages = format!("/api/v1/chats/{private}/messages");
+    let response = app
+        .request(
+            Method::PATCH,
+            &format!("{messages}/{edited}"),
+            Some(&ann.access_token),
+        )
+        .json(&json!({"text": "новые слова"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app
+        .delete(&format!("{messages}/{deleted}"), Some(&ann.access_token))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let search = |words: &str| format!("/api/v1/messages/search?q={}", q(words));
+    assert_eq!(
+        texts(&app, &bob, &search("стар")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(texts(&app, &bob, &search("нов")).await, vec!["новые слова"]);
+    assert_eq!(
+        texts(&app, &bob, &search("удал")).await,
+        Vec::<String>::new()
+    );
+
+    for n in 0..5 {
+        send(&app, &bob, private, &format!("часы номер {n}")).await;
+    }
+    let mut found = Vec::new();
+    let mut path = format!("{}&limit=2", search("часы"));
+    loop {
+        let page: Value = app
+            .get(&path, Some(&ann.access_token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        found.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["text"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_i64() {
+            Some(before) => path = format!("{}&limit=2&before={before}", search("часы")),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..5).rev().map(|n| format!("часы номер {n}")).collect();
+    assert_eq!(found, expected);
+}
