@@ -11,7 +11,7 @@ use super::entity::{chats, messages};
 use super::live::{announce, announce_receipt};
 use super::model::{
     ChatRole, ChatType, HistoryPage, HistoryQuery, MessageStatus, MessageView, ReadRequest,
-    SendMessageRequest, client_id, message_text,
+    Receipt, SendMessageRequest, client_id, message_text,
 };
 use super::repo::{self, Event, event};
 use super::search::{self, Before};
@@ -69,10 +69,7 @@ pub async fn send_message(
     if let Some(nonce) = &nonce
         && let Some(sent) = repo::find_by_client_id(&state.db, chat_id, user.user_id, nonce).await?
     {
-        return Ok((
-            StatusCode::OK,
-            Json(view_of(&state, user.user_id, sent).await?),
-        ));
+        return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
     }
     let reply_to_id = match request.reply_to {
         Some(seq) => Some(
@@ -112,10 +109,7 @@ pub async fn send_message(
             )
             .await?
             .ok_or_else(|| AppError::internal(err))?;
-            return Ok((
-                StatusCode::OK,
-                Json(view_of(&state, user.user_id, sent).await?),
-            ));
+            return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
         }
         Err(err) => return Err(err.into()),
     };
@@ -136,15 +130,12 @@ pub async fn send_message(
     repo::advance_watermarks(&tx, chat_id, user.user_id, Some(seq), seq).await?;
     tx.commit().await?;
     announce(&state, chat_id, None).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(view_of(&state, user.user_id, message).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(view_of(&state, message).await?)))
 }
 
-async fn view_of(state: &AppState, me: i64, message: messages::Model) -> AppResult<MessageView> {
+async fn view_of(state: &AppState, message: messages::Model) -> AppResult<MessageView> {
     let chat_id = message.chat_id;
-    let mut views = views(state, me, chat_id, vec![message]).await?;
+    let mut views = views(state, chat_id, vec![message]).await?;
     views
         .pop()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("message view missing")))
@@ -153,7 +144,6 @@ async fn view_of(state: &AppState, me: i64, message: messages::Model) -> AppResu
 /// Messages of several chats as shown to a participant, in the order given.
 pub(super) async fn views_across(
     state: &AppState,
-    me: i64,
     rows: Vec<messages::Model>,
 ) -> AppResult<Vec<MessageView>> {
     let order: Vec<i64> = rows.iter().map(|m| m.id).collect();
@@ -163,7 +153,7 @@ pub(super) async fn views_across(
     }
     let mut found = std::collections::HashMap::new();
     for (chat_id, rows) in by_chat {
-        for view in views(state, me, chat_id, rows).await? {
+        for view in views(state, chat_id, rows).await? {
             found.insert(view.id, view);
         }
     }
@@ -173,16 +163,43 @@ pub(super) async fn views_across(
         .collect())
 }
 
-/// Messages as shown to a participant, with their status among the others.
+/// How far a message has gone among the participants other than its sender.
+fn progress(
+    watermarks: &[(i64, i64, i64)],
+    message: &messages::Model,
+) -> (MessageStatus, usize, usize) {
+    let recipients: Vec<&(i64, i64, i64)> = watermarks
+        .iter()
+        .filter(|(user_id, _, _)| Some(*user_id) != message.sender_id)
+        .collect();
+    let read_by = recipients
+        .iter()
+        .filter(|(_, read, _)| *read >= message.seq)
+        .count();
+    let delivered_to = recipients
+        .iter()
+        .filter(|(_, _, delivered)| *delivered >= message.seq)
+        .count();
+    let status = if recipients.is_empty() {
+        MessageStatus::Sent
+    } else if read_by == recipients.len() {
+        MessageStatus::Read
+    } else if delivered_to == recipients.len() {
+        MessageStatus::Delivered
+    } else {
+        MessageStatus::Sent
+    };
+    (status, delivered_to, read_by)
+}
+
+/// Messages as shown to a participant, with how far each has gone among the people it
+/// was sent to.
 pub(super) async fn views(
     state: &AppState,
-    me: i64,
     chat_id: i64,
     rows: Vec<messages::Model>,
 ) -> AppResult<Vec<MessageView>> {
-    let others = repo::others_watermarks(&state.db, chat_id, me).await?;
-    let everyone_read = others.iter().map(|(_, read, _)| *read).min();
-    let everyone_has = others.iter().map(|(_, _, delivered)| *delivered).min();
+    let watermarks = repo::watermarks(&state.db, chat_id).await?;
     let replies = repo::seqs_of(
         &state.db,
         rows.iter().filter_map(|m| m.reply_to_id).collect(),
@@ -191,11 +208,7 @@ pub(super) async fn views(
     Ok(rows
         .into_iter()
         .map(|message| {
-            let status = match (everyone_read, everyone_has) {
-                (Some(read), _) if read >= message.seq => MessageStatus::Read,
-                (_, Some(has)) if has >= message.seq => MessageStatus::Delivered,
-                _ => MessageStatus::Sent,
-            };
+            let (status, delivered_to, read_by) = progress(&watermarks, &message);
             let deleted = message.deleted_at.is_some();
             MessageView {
                 id: message.id,
@@ -209,6 +222,8 @@ pub(super) async fn views(
                 edited_at: message.edited_at,
                 deleted,
                 status,
+                delivered_to,
+                read_by,
             }
         })
         .collect())
@@ -276,7 +291,7 @@ pub async fn list_messages(
         }
     }
     Ok(Json(HistoryPage {
-        items: views(&state, user.user_id, chat_id, rows).await?,
+        items: views(&state, chat_id, rows).await?,
         next,
     }))
 }
@@ -389,7 +404,7 @@ pub async fn edit_message(
     repo::insert_event(&tx, chat_id, event_seq, updated).await?;
     tx.commit().await?;
     announce(&state, chat_id, None).await;
-    Ok(Json(view_of(&state, user.user_id, message).await?))
+    Ok(Json(view_of(&state, message).await?))
 }
 
 /// Deletes a message: its text goes, its place in the history stays. Senders delete
@@ -451,4 +466,56 @@ pub async fn delete_message(
     tx.commit().await?;
     announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who among the others has received and read a message (participants only).
+#[utoipa::path(
+    get,
+    path = "/chats/{id}/messages/{seq}/receipts",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "chat id"),
+        ("seq" = i64, Path, description = "the message's sequence number"),
+    ),
+    responses(
+        (status = 200, body = Vec<Receipt>),
+        (status = 404, description = "`chat_not_found` or `message_not_found`", body = Problem),
+    )
+)]
+pub async fn receipts(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((chat_id, seq)): Path<(i64, i64)>,
+) -> AppResult<Json<Vec<Receipt>>> {
+    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let message = repo::find_message_by_seq(&state.db, chat_id, seq)
+        .await?
+        .ok_or_else(|| message_not_found(seq))?;
+    let others: Vec<(i64, i64, i64)> = repo::watermarks(&state.db, chat_id)
+        .await?
+        .into_iter()
+        .filter(|(user_id, _, _)| Some(*user_id) != message.sender_id)
+        .collect();
+    let members = repo::members(
+        &state.db,
+        others.iter().map(|(user_id, _, _)| *user_id),
+        &state.config.public_url(),
+    )
+    .await?;
+    Ok(Json(
+        others
+            .into_iter()
+            .filter_map(|(user_id, read_seq, delivered_seq)| {
+                let member = members.get(&user_id)?;
+                Some(Receipt {
+                    user_id,
+                    username: member.username.clone(),
+                    avatar_url: member.avatar_url.clone(),
+                    delivered: delivered_seq >= seq,
+                    read: read_seq >= seq,
+                })
+            })
+            .collect(),
+    ))
 }

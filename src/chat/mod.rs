@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::send_message, messages::list_messages))
         .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(messages::mark_read))
+        .routes(routes!(messages::receipts))
         .routes(routes!(live::socket::connect))
         .routes(routes!(search::search_messages))
 }

@@ -167,7 +167,22 @@ pub struct MessageView {
     pub sent_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    /// Among the participants other than the sender.
     pub status: MessageStatus,
+    /// How many of the others have it on a device.
+    pub delivered_to: usize,
+    /// How many of the others have read it.
+    pub read_by: usize,
+}
+
+/// Where one participant is with a message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Receipt {
+    pub user_id: i64,
+    pub username: String,
+    pub avatar_url: Option<String>,
+    pub delivered: bool,
+    pub read: bool,
 }
 
 /// `?before=SEQ` (newest first, the default) or `?after=SEQ` (oldest first).

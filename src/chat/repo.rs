@@ -332,27 +332,6 @@ pub async fn watermarks(
         .await?)
 }
 
-/// The other participants' lowest read and delivered watermarks: a message at or
-/// below them has been read (delivered) by everyone it was sent to.
-pub async fn others_watermarks(
-    conn: &impl ConnectionTrait,
-    chat_id: i64,
-    user_id: i64,
-) -> AppResult<Vec<(i64, i64, i64)>> {
-    Ok(chat_participants::Entity::find()
-        .select_only()
-        .columns([
-            chat_participants::Column::UserId,
-            chat_participants::Column::ReadSeq,
-            chat_participants::Column::DeliveredSeq,
-        ])
-        .filter(chat_participants::Column::ChatId.eq(chat_id))
-        .filter(chat_participants::Column::UserId.ne(user_id))
-        .into_tuple()
-        .all(conn)
-        .await?)
-}
-
 /// Moves a participant's watermarks forward, never back; whether either moved.
 pub async fn advance_watermarks(
     conn: &impl ConnectionTrait,

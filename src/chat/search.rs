@@ -176,7 +176,7 @@ pub async fn search_messages(
     let rows: Vec<messages::Model> = rows.into_iter().take(limit as usize).collect();
     let next = has_more.then(|| rows.last().map(|m| m.id)).flatten();
     Ok(Json(SearchPage {
-        items: views_across(&state, user.user_id, rows).await?,
+        items: views_across(&state, rows).await?,
         next,
     }))
 }

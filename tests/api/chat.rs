@@ -403,17 +403,50 @@ async fn unread_counts_follow_messages_and_the_read_watermark() {
     // statuses as the sender sees them: carl has read it, ann has not fetched it yet
     let status_of_last = async || {
         let history = get(&app, &bob, &format!("/api/v1/chats/{chat}/messages")).await;
-        assert_eq!(history["items"][0]["seq"], last);
-        history["items"][0]["status"].clone()
+        let last_message = &history["items"][0];
+        assert_eq!(last_message["seq"], last);
+        (
+            last_message["status"].clone(),
+            last_message["delivered_to"].as_i64().unwrap(),
+            last_message["read_by"].as_i64().unwrap(),
+        )
     };
-    assert_eq!(status_of_last().await, "sent");
+    assert_eq!(status_of_last().await, (json!("sent"), 1, 1));
+    let receipts = get(
+        &app,
+        &ann,
+        &format!("/api/v1/chats/{chat}/messages/{last}/receipts"),
+    )
+    .await;
+    assert_eq!(
+        receipts,
+        json!([
+            {"user_id": ann.user_id, "username": "ann", "avatar_url": null, "delivered": false, "read": false},
+            {"user_id": carl.user_id, "username": "carl", "avatar_url": null, "delivered": true, "read": true},
+        ])
+    );
     get(&app, &ann, &format!("/api/v1/chats/{chat}/messages")).await;
-    assert_eq!(status_of_last().await, "delivered");
+    assert_eq!(status_of_last().await, (json!("delivered"), 2, 1));
     assert_eq!(
         read_up_to(&app, &ann, chat, last).await,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(status_of_last().await, "read");
+    assert_eq!(status_of_last().await, (json!("read"), 2, 2));
+    let outsider = app.register("dora").await;
+    let response = app
+        .get(
+            &format!("/api/v1/chats/{chat}/messages/{last}/receipts"),
+            Some(&outsider.access_token),
+        )
+        .await;
+    assert_problem(response, StatusCode::NOT_FOUND, "chat_not_found").await;
+    let response = app
+        .get(
+            &format!("/api/v1/chats/{chat}/messages/999/receipts"),
+            Some(&ann.access_token),
+        )
+        .await;
+    assert_problem(response, StatusCode::NOT_FOUND, "message_not_found").await;
 }
 
 #[tokio::test]

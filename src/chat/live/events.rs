@@ -49,10 +49,9 @@ pub async fn after(
         .await?)
 }
 
-/// Events as `me` receives them.
+/// Events as participants receive them.
 pub async fn render(
     state: &AppState,
-    me: i64,
     chat_id: i64,
     rows: Vec<chat_events::Model>,
 ) -> AppResult<Vec<LiveEvent>> {
@@ -64,7 +63,7 @@ pub async fn render(
             .filter(messages::Column::Id.is_in(message_ids))
             .all(&state.db)
             .await?;
-        views(state, me, chat_id, found)
+        views(state, chat_id, found)
             .await?
             .into_iter()
             .map(|view| (view.id, view))

@@ -429,7 +429,7 @@ async fn catch_up(
             .await
             .map_err(internal)?;
         let complete = (rows.len() as u64) < events::BATCH;
-        let rendered = events::render(state, me, chat_id, rows)
+        let rendered = events::render(state, chat_id, rows)
             .await
             .map_err(internal)?;
         for event in &rendered {
