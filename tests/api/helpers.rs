@@ -54,6 +54,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         chat_send_per_minute: 10_000,
         // tests that write rows directly would otherwise read cached answers
         catalog_cache_ttl_secs: 0,
+        // tests of the janitor run it themselves; in the background it would race the
+        // rows other tests write directly
+        janitor_interval_secs: 0,
         ..Config::default()
     };
     config.database_url = fresh_database().await;
