@@ -176,8 +176,9 @@ pub async fn add_participant(
         role: Set(ChatRole::Member.as_str().to_owned()),
         joined_at: Set(Utc::now()),
         joined_seq: Set(seq),
-        read_seq: Set(0),
-        delivered_seq: Set(0),
+        // what was said before they came is history, not unread
+        read_seq: Set(seq),
+        delivered_seq: Set(seq),
     })
     .exec_without_returning(&tx)
     .await;

@@ -17,6 +17,7 @@ mod catalog_watches;
 mod chat;
 mod chat_groups;
 mod chat_live;
+mod chat_model;
 mod chat_search;
 mod cli;
 mod file_ranges;
