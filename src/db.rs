@@ -142,6 +142,14 @@ pub fn in_lists<T: Clone>(values: &[T], max: usize) -> impl Iterator<Item = Vec<
     })
 }
 
+/// Whether the database refused a write for breaking a unique key.
+pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

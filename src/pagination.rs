@@ -20,16 +20,21 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+/// A page size asked for: 1 to `MAX_LIMIT`, or `default` when none was given.
+pub fn checked_limit(limit: Option<u64>, default: u64) -> Result<u64, AppError> {
+    match limit {
+        None => Ok(default),
+        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        Some(_) => Err(AppError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
 impl PageParams {
     pub fn limit(&self) -> Result<u64, AppError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-            Some(_) => Err(AppError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            )),
-        }
+        checked_limit(self.limit, DEFAULT_LIMIT)
     }
 
     /// The id of the last item of the previous page.

@@ -11,7 +11,7 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::{Alias, Expr, Query as SqlQuery};
-use sea_orm::{ConnectionTrait, DbErr, SqlErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, SqlErr, TransactionTrait};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use super::references::{Reference, ReferenceItem, all_items, name_of};
 use super::search;
 use crate::auth::{CurrentUser, Role};
+use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult, Problem, problem_response};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::{Page, PageParams};
@@ -182,10 +183,6 @@ fn name_taken(kind: Reference, name: &str) -> AppError {
         "name_taken",
         format!("a {} named “{name}” already exists", label(kind)),
     )
-}
-
-fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 fn encode_name_cursor(name: &str) -> String {

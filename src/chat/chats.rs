@@ -21,6 +21,7 @@ use super::model::{
 };
 use super::repo;
 use crate::auth::CurrentUser;
+use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::{Page, PageParams};
@@ -95,7 +96,7 @@ async fn create_private(
             Ok((StatusCode::CREATED, (chat, ChatRole::Member)))
         }
         // the other person started it at the same moment
-        Err(err) if repo::is_unique_violation(&err) => {
+        Err(err) if is_unique_violation(&err) => {
             tx.rollback().await?;
             let chat = repo::find_private_chat(&state.db, &key)
                 .await?

@@ -16,16 +16,17 @@ use super::model::{
 use super::repo::{self, Event, event};
 use super::search::{self, Before};
 use crate::auth::CurrentUser;
+use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::pagination::checked_limit;
 use crate::state::AppState;
 
 const SEND_BURST_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
 const SEND_RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Messages per history page unless asked otherwise, and at most.
+/// Messages per history page unless asked otherwise.
 const DEFAULT_HISTORY: u64 = 50;
-const MAX_HISTORY: u64 = 100;
 
 /// Sends a message. Sending again with the same `client_id` returns the first message
 /// (200) instead of a second one.
@@ -99,7 +100,7 @@ pub async fn send_message(
     let message = match inserted {
         Ok(message) => message,
         // the same send, retried while the first was being written
-        Err(err) if repo::is_unique_violation(&err) && nonce.is_some() => {
+        Err(err) if is_unique_violation(&err) && nonce.is_some() => {
             tx.rollback().await?;
             let sent = repo::find_by_client_id(
                 &state.db,
@@ -249,16 +250,7 @@ pub async fn list_messages(
     Path(chat_id): Path<i64>,
     Query(query): Query<HistoryQuery>,
 ) -> AppResult<Json<HistoryPage>> {
-    let limit = match query.limit {
-        None => DEFAULT_HISTORY,
-        Some(limit) if (1..=MAX_HISTORY).contains(&limit) => limit,
-        Some(_) => {
-            return Err(AppError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_HISTORY}"),
-            ));
-        }
-    };
+    let limit = checked_limit(query.limit, DEFAULT_HISTORY)?;
     if query.before.is_some() && query.after.is_some() {
         return Err(AppError::invalid("after", "cannot be given with before"));
     }

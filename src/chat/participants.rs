@@ -19,6 +19,7 @@ use super::live::announce;
 use super::model::{ChatRole, ChatType, group_name};
 use super::repo::{self, Event, event};
 use crate::auth::CurrentUser;
+use crate::db::is_unique_violation;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
@@ -184,7 +185,7 @@ pub async fn add_participant(
     .await;
     match inserted {
         Ok(_) => {}
-        Err(err) if repo::is_unique_violation(&err) => {
+        Err(err) if is_unique_violation(&err) => {
             return Err(AppError::conflict(
                 "already_participant",
                 format!("user {} is in this chat already", request.user_id),

@@ -8,7 +8,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationDef, SqlErr,
+    QueryOrder, QuerySelect, RelationDef,
 };
 
 use super::entity::{chat_events, chat_participants, chats, messages};
@@ -32,10 +32,6 @@ pub mod event {
 
 pub fn chat_not_found(chat_id: i64) -> AppError {
     AppError::not_found("chat_not_found", format!("no chat with id {chat_id}"))
-}
-
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// The chat and my place in it; a chat I am not in does not exist for me.

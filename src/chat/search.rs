@@ -19,13 +19,13 @@ use super::model::MessageView;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Query as QueryParams};
+use crate::pagination::checked_limit;
 use crate::state::AppState;
 use crate::words::{prefix_end, query_words, tokens};
 
 /// Longest search query accepted.
 pub const MAX_QUERY_CHARS: usize = 200;
 const DEFAULT_RESULTS: u64 = 20;
-const MAX_RESULTS: u64 = 100;
 
 /// Indexes a message's words (after it was written or edited; edits call `unindex` first).
 pub async fn index(conn: &impl ConnectionTrait, message: &messages::Model) -> AppResult<()> {
@@ -159,16 +159,7 @@ pub async fn search_messages(
     user: CurrentUser,
     QueryParams(query): QueryParams<SearchQuery>,
 ) -> AppResult<Json<SearchPage>> {
-    let limit = match query.limit {
-        None => DEFAULT_RESULTS,
-        Some(limit) if (1..=MAX_RESULTS).contains(&limit) => limit,
-        Some(_) => {
-            return Err(AppError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_RESULTS}"),
-            ));
-        }
-    };
+    let limit = checked_limit(query.limit, DEFAULT_RESULTS)?;
     let words = search_words(&query.q)?;
     let before = query.before.map_or(Before::Nothing, Before::Id);
     let rows = find(&state.db, user.user_id, None, &words, before, limit + 1).await?;

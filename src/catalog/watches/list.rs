@@ -24,7 +24,7 @@ use crate::catalog::references::ReferenceItem;
 use crate::catalog::search;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::files::entity as files;
-use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+use crate::pagination::{DEFAULT_LIMIT, Page, checked_limit};
 
 /// Longest search query accepted.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -154,16 +154,7 @@ pub struct ListRequest {
 impl ListRequest {
     pub fn parse(query: &WatchListQuery) -> AppResult<Self> {
         let sort = Sort::parse(query.sort.as_deref())?;
-        let limit = match query.limit {
-            None => DEFAULT_LIMIT,
-            Some(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
-            Some(_) => {
-                return Err(AppError::invalid(
-                    "limit",
-                    format!("must be between 1 and {MAX_LIMIT}"),
-                ));
-            }
-        };
+        let limit = checked_limit(query.limit, DEFAULT_LIMIT)?;
         let cursor = query
             .cursor
             .as_deref()
