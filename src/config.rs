@@ -59,6 +59,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `VITRINE_DB_MAX_CONNECTIONS`
     pub db_max_connections: u32,
+    /// `VITRINE_SQLITE_DIRECT_READS`: SQLite reads on the request path run on the
+    /// request's own thread rather than through the pool's worker threads.
+    pub sqlite_direct_reads: bool,
     /// `JWT_SECRET`
     pub jwt_secret: Option<Secret>,
     /// `VITRINE_ACCESS_TOKEN_TTL_SECS`
@@ -237,6 +240,7 @@ impl Default for Config {
             log_level: "info".into(),
             database_url: None,
             db_max_connections: 16,
+            sqlite_direct_reads: true,
             jwt_secret: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,

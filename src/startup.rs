@@ -26,10 +26,12 @@ use crate::accounts::oauth::OAuthClients;
 use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::redis_link::RedisLink;
+use crate::auth::session_cache::SessionCache;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
 use crate::catalog::cache::{CatalogCache, invalidate_on_write, spawn_maintenance};
 use crate::config::Config;
+use crate::db::read::Reader;
 use crate::error::{PROBLEM_JSON, problem_response};
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
@@ -104,6 +106,7 @@ impl Application {
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = db::connect(&config).await?;
     db::prepare_schema(&db, config.env).await?;
+    let session_ttl = Duration::from_secs(config.access_token_ttl_secs);
     let (sessions, rate_limiter) = match &config.redis_url {
         Some(url) => {
             let link =
@@ -113,16 +116,23 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
                     link.clone(),
                     &config.redis_key_prefix,
                     config.access_token_ttl_secs,
+                    // other instances' revocations cannot reach it yet
+                    SessionCache::new(false, session_ttl),
                 ),
                 RateLimiter::redis(link, &config.redis_key_prefix),
             )
         }
         None => (
-            SessionRegistry::Database,
+            // one process per SQLite database: every revocation passes through it
+            SessionRegistry::database(SessionCache::new(
+                config.database_url().starts_with("sqlite:"),
+                session_ttl,
+            )),
             RateLimiter::in_process(config.rate_limit_max_keys),
         ),
     };
     let app = App {
+        reader: Reader::new(&db, db::sqlite_file(&config)),
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
         passwords: Passwords::new()?,
         mailer: Mailer::from_config(&config)?,

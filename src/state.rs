@@ -14,6 +14,7 @@ use crate::auth::tokens::AccessTokens;
 use crate::catalog::cache::CatalogCache;
 use crate::chat::live::Hub;
 use crate::config::Config;
+use crate::db::read::Reader;
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
 use crate::storage::Storage;
@@ -24,6 +25,8 @@ pub struct AppState(pub Arc<App>);
 pub struct App {
     pub config: Config,
     pub db: DatabaseConnection,
+    /// Reads on the request path (see [`crate::db::read`]).
+    pub reader: Reader,
     pub access_tokens: AccessTokens,
     pub passwords: Passwords,
     pub sessions: SessionRegistry,

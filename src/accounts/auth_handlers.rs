@@ -276,7 +276,7 @@ pub async fn delete_session(
 }
 
 pub async fn load_user(state: &AppState, user_id: i64) -> AppResult<UserResponse> {
-    let row = repo::find_user_with_details(&state.db, user_id)
+    let row = repo::find_user_with_details(&state.reader, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("user_not_found", "no such user"))?;
     let mut users = user_responses(state, vec![row]).await?;
@@ -294,7 +294,7 @@ pub async fn user_responses(
         .iter()
         .filter_map(|(_, details)| details.as_ref()?.profile_image_id)
         .collect();
-    let uids: HashMap<i64, String> = files_repo::uids(&state.db, image_ids)
+    let uids: HashMap<i64, String> = files_repo::uids(&state.reader, image_ids)
         .await?
         .into_iter()
         .collect();

@@ -10,6 +10,7 @@ use sea_orm::{
 use super::entity::{oauth_identities, sessions, tokens, user_credentials, user_details, users};
 use crate::auth::Role;
 use crate::auth::password::PasswordScheme;
+use crate::db::read::Reader;
 use crate::error::AppResult;
 
 /// What a new account starts with.
@@ -64,13 +65,11 @@ pub async fn find_user(
 }
 
 pub async fn find_user_with_details(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     user_id: i64,
 ) -> AppResult<Option<(users::Model, Option<user_details::Model>)>> {
-    Ok(users::Entity::find_by_id(user_id)
-        .find_also_related(user_details::Entity)
-        .one(conn)
-        .await?)
+    let select = users::Entity::find_by_id(user_id).find_also_related(user_details::Entity);
+    Ok(reader.find_also(select).await?.into_iter().next())
 }
 
 pub async fn find_user_by_email(

@@ -9,6 +9,7 @@ use super::entity::{sessions, users};
 use super::model::TokenResponse;
 use super::repo;
 use crate::auth::Role;
+use crate::auth::session_cache::Revoking;
 use crate::auth::tokens::{hash_opaque_token, new_opaque_token, successor_refresh_token};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -201,7 +202,7 @@ pub async fn revoke_sessions(state: &AppState, session_ids: &[i64]) -> AppResult
     for id in session_ids {
         repo::revoke_session(&tx, *id).await?;
     }
-    state.sessions.sessions_revoked(session_ids).await?;
+    let _revoking = state.sessions.sessions_revoked(session_ids).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -213,18 +214,19 @@ pub async fn revoke_user_sessions(
     keep: Option<i64>,
 ) -> AppResult<()> {
     let tx = state.db.begin().await?;
-    revoke_user_sessions_in(&tx, state, user_id, keep).await?;
+    let _revoking = revoke_user_sessions_in(&tx, state, user_id, keep).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// `revoke_user_sessions` inside the caller's transaction, which commits after it.
-pub async fn revoke_user_sessions_in(
+/// `revoke_user_sessions` inside the caller's transaction, which commits after it and
+/// then drops the answer.
+pub async fn revoke_user_sessions_in<'a>(
     tx: &DatabaseTransaction,
-    state: &AppState,
+    state: &'a AppState,
     user_id: i64,
     keep: Option<i64>,
-) -> AppResult<()> {
+) -> AppResult<Revoking<'a>> {
     let revoked = repo::revoke_user_sessions(tx, user_id, keep).await?;
     state.sessions.sessions_revoked(&revoked).await
 }

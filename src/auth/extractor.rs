@@ -60,7 +60,10 @@ impl CurrentUser {
     /// token's expiry (seconds since the epoch).
     pub async fn from_token(state: &AppState, token: &str) -> Result<(Self, i64), AppError> {
         let claims = state.access_tokens.decode(token)?;
-        let role = state.sessions.check(&state.db, &claims).await?;
+        let role = state
+            .sessions
+            .check(&state.db, &state.reader, &claims)
+            .await?;
         let user = CurrentUser {
             user_id: claims.user_id()?,
             role,

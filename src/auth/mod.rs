@@ -5,6 +5,7 @@ mod extractor;
 pub mod password;
 pub mod rate_limit;
 pub mod redis_link;
+pub mod session_cache;
 pub mod sessions;
 pub mod tokens;
 

@@ -13,18 +13,26 @@
 use chrono::Utc;
 use redis::AsyncCommands;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, sea_query::Query,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, Query},
 };
 
 use super::Role;
 use super::redis_link::RedisLink;
+use super::session_cache::{Revoking, SessionCache};
 use super::tokens::{AccessClaims, new_opaque_token};
 use crate::accounts::entity::{sessions, users};
+use crate::db::read::Reader;
 use crate::error::{AppError, AppResult};
+
+pub struct SessionRegistry {
+    store: SessionStore,
+    cache: SessionCache,
+}
 
 // one per process: the size of the larger variant does not matter
 #[allow(clippy::large_enum_variant)]
-pub enum SessionRegistry {
+enum SessionStore {
     Database,
     Redis(RedisSessions),
 }
@@ -45,29 +53,60 @@ fn revoked() -> AppError {
 }
 
 impl SessionRegistry {
-    pub fn redis(link: RedisLink, prefix: &str, access_token_ttl_secs: u64) -> Self {
-        Self::Redis(RedisSessions {
+    /// Sessions checked in the database, remembered by `cache` between changes.
+    pub fn database(cache: SessionCache) -> Self {
+        Self {
+            store: SessionStore::Database,
+            cache,
+        }
+    }
+
+    pub fn redis(
+        link: RedisLink,
+        prefix: &str,
+        access_token_ttl_secs: u64,
+        cache: SessionCache,
+    ) -> Self {
+        let redis = RedisSessions {
             link,
             prefix: format!("{prefix}:auth:"),
             marker_ttl_secs: access_token_ttl_secs + 60,
             trusted_generation: std::sync::Mutex::new(None),
             rebuilding: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    /// Returns the role the request acts with, or 401 when the token must stop working.
-    pub async fn check(&self, db: &DatabaseConnection, claims: &AccessClaims) -> AppResult<Role> {
-        match self {
-            Self::Database => check_in_database(db, claims).await,
-            Self::Redis(redis) => redis.check(db, claims).await,
+        };
+        Self {
+            store: SessionStore::Redis(redis),
+            cache,
         }
     }
 
+    /// Returns the role the request acts with, or 401 when the token must stop working.
+    pub async fn check(
+        &self,
+        db: &DatabaseConnection,
+        reader: &Reader,
+        claims: &AccessClaims,
+    ) -> AppResult<Role> {
+        let user_id = claims.user_id()?;
+        if let Some(role) = self.cache.get(claims.sid, user_id) {
+            return Ok(role);
+        }
+        let epoch = self.cache.epoch();
+        let role = match &self.store {
+            SessionStore::Database => check_in_database(reader, claims).await?,
+            SessionStore::Redis(redis) => redis.check(db, reader, claims).await?,
+        };
+        self.cache.remember(epoch, claims.sid, user_id, role);
+        Ok(role)
+    }
+
     /// Publishes revocations. Callers publish before they commit the revocation to the
-    /// database, so that a revocation acknowledged to a client is known to both.
-    pub async fn sessions_revoked(&self, session_ids: &[i64]) -> AppResult<()> {
-        match self {
-            Self::Redis(redis) if !session_ids.is_empty() => {
+    /// database, so that a revocation acknowledged to a client is known to both, and hold
+    /// the answer until it has committed.
+    pub async fn sessions_revoked(&self, session_ids: &[i64]) -> AppResult<Revoking<'_>> {
+        let revoking = Revoking::begin(&self.cache);
+        match &self.store {
+            SessionStore::Redis(redis) if !session_ids.is_empty() => {
                 let mut pipe = redis::pipe();
                 for id in session_ids {
                     pipe.set_ex(redis.session_key(*id), 1, redis.marker_ttl_secs)
@@ -78,15 +117,18 @@ impl SessionRegistry {
                     .call(|mut connection| async move {
                         pipe.query_async::<()>(&mut connection).await
                     })
-                    .await
+                    .await?
             }
-            _ => Ok(()),
+            _ => {}
         }
+        Ok(revoking)
     }
 
-    /// Publishes a role change: tokens that carry another role stop working.
-    pub async fn role_changed(&self, user_id: i64, role: Role) -> AppResult<()> {
-        if let Self::Redis(redis) = self {
+    /// Publishes a role change: tokens that carry another role stop working. Held, as
+    /// [`SessionRegistry::sessions_revoked`], until the change has committed.
+    pub async fn role_changed(&self, user_id: i64, role: Role) -> AppResult<Revoking<'_>> {
+        let revoking = Revoking::begin(&self.cache);
+        if let SessionStore::Redis(redis) = &self.store {
             let key = redis.role_key(user_id);
             let ttl = redis.marker_ttl_secs;
             redis
@@ -96,31 +138,43 @@ impl SessionRegistry {
                 })
                 .await?;
         }
-        Ok(())
+        Ok(revoking)
     }
 
     /// A round trip to Redis when sessions live there, for `/readyz`.
     pub async fn ping(&self) -> AppResult<()> {
-        match self {
-            Self::Database => Ok(()),
-            Self::Redis(redis) => redis.link.ping().await,
+        match &self.store {
+            SessionStore::Database => Ok(()),
+            SessionStore::Redis(redis) => redis.link.ping().await,
         }
     }
 }
 
 /// The session row and the user decide.
-async fn check_in_database(db: &DatabaseConnection, claims: &AccessClaims) -> AppResult<Role> {
+async fn check_in_database(reader: &Reader, claims: &AccessClaims) -> AppResult<Role> {
     let user_id = claims.user_id()?;
-    let (session, user) = sessions::Entity::find_by_id(claims.sid)
-        .find_also_related(users::Entity)
-        .one(db)
-        .await?
-        .ok_or_else(revoked)?;
-    let user = user.ok_or_else(revoked)?;
-    if session.user_id != user_id || session.revoked_at.is_some() || !user.is_active {
+    let query = Query::select()
+        .column((sessions::Entity, sessions::Column::UserId))
+        .column((sessions::Entity, sessions::Column::RevokedAt))
+        .column((users::Entity, users::Column::IsActive))
+        .column((users::Entity, users::Column::Role))
+        .from(sessions::Entity)
+        .inner_join(
+            users::Entity,
+            Expr::col((users::Entity, users::Column::UserId))
+                .equals((sessions::Entity, sessions::Column::UserId)),
+        )
+        .and_where(Expr::col((sessions::Entity, sessions::Column::Id)).eq(claims.sid))
+        .to_owned();
+    let row = reader.one(&query).await?.ok_or_else(revoked)?;
+    let revoked_at: Option<chrono::DateTime<Utc>> = row.get("revoked_at")?;
+    if row.get::<i64>("user_id")? != user_id
+        || revoked_at.is_some()
+        || !row.get::<bool>("is_active")?
+    {
         return Err(revoked());
     }
-    user.role.parse().map_err(|_| revoked())
+    row.get::<String>("role")?.parse().map_err(|_| revoked())
 }
 
 impl RedisSessions {
@@ -136,7 +190,12 @@ impl RedisSessions {
         format!("{}generation", self.prefix)
     }
 
-    async fn check(&self, db: &DatabaseConnection, claims: &AccessClaims) -> AppResult<Role> {
+    async fn check(
+        &self,
+        db: &DatabaseConnection,
+        reader: &Reader,
+        claims: &AccessClaims,
+    ) -> AppResult<Role> {
         let user_id = claims.user_id()?;
         // one read, so the markers and the generation come from the same data
         let keys = [
@@ -154,7 +213,7 @@ impl RedisSessions {
             .await?;
         if !self.trusts(generation.as_deref()) {
             self.rebuild_markers(db).await?;
-            return check_in_database(db, claims).await;
+            return check_in_database(reader, claims).await;
         }
         if session_revoked.is_some() {
             return Err(revoked());

@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 
 use super::entity::{self, STATUS_ACTIVE, STATUS_DELETED};
 use super::ingest::StoredObject;
 use super::model::Visibility;
+use crate::db::read::Reader;
 use crate::error::AppResult;
 
 pub async fn insert(
@@ -78,22 +79,23 @@ pub async fn mark_all_deleted(
 }
 
 /// The uids of active files by id, for embedding URLs.
-pub async fn uids(
-    conn: &impl ConnectionTrait,
-    file_ids: Vec<i64>,
-) -> AppResult<Vec<(i64, String)>> {
+pub async fn uids(reader: &Reader, file_ids: Vec<i64>) -> AppResult<Vec<(i64, String)>> {
     if file_ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(entity::Entity::find()
+    let query = entity::Entity::find()
         .select_only()
         .column(entity::Column::FileId)
         .column(entity::Column::Uid)
         .filter(entity::Column::FileId.is_in(file_ids))
         .filter(entity::Column::Status.eq(STATUS_ACTIVE))
-        .into_tuple()
-        .all(conn)
-        .await?)
+        .into_query();
+    reader
+        .all(&query)
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("file_id")?, row.get("uid")?)))
+        .collect()
 }
 
 pub async fn mark_deleted(conn: &impl ConnectionTrait, file_id: i64) -> AppResult<()> {

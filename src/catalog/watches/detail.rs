@@ -4,12 +4,13 @@
 use sea_orm::sea_query::{
     Alias, Asterisk, Expr, JoinType, Query, SelectStatement, SimpleExpr, UnionType,
 };
-use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable, QueryResult};
+use sea_orm::{IdenStatic, Iterable};
 
 use super::model::{ImageLinks, WatchDetail, WatchImages};
 use crate::catalog::entity::{alias, mechanism, mechanism_function, watch, watch_image};
 use crate::catalog::mechanisms::{MechanismDetail, sort_functions};
 use crate::catalog::references::{Reference, ReferenceItem};
+use crate::db::read::{Reader, Row};
 use crate::error::AppResult;
 use crate::files::entity as files;
 
@@ -32,8 +33,8 @@ fn join_name(select: &mut SelectStatement, kind: Reference, alias: &str, on: Sim
         );
 }
 
-fn reference(row: &QueryResult, alias: &str, id: Option<i64>) -> AppResult<Option<ReferenceItem>> {
-    let name: Option<String> = row.try_get("", &format!("{alias}_name"))?;
+fn reference(row: &Row, alias: &str, id: Option<i64>) -> AppResult<Option<ReferenceItem>> {
+    let name: Option<String> = row.get(&format!("{alias}_name"))?;
     Ok(id.zip(name).map(|(id, name)| ReferenceItem { id, name }))
 }
 
@@ -157,36 +158,32 @@ fn children_query(id: i64, mechanism_id: Option<i64>) -> SelectStatement {
 
 /// A watch with its references, mechanism (type, factory, functions), aliases and photos.
 pub async fn load_detail(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     id: i64,
     public_url: &str,
 ) -> AppResult<Option<WatchDetail>> {
-    let backend = conn.get_database_backend();
-    let Some(row) = conn.query_one(backend.build(&watch_query(id))).await? else {
+    let Some(row) = reader.one(&watch_query(id)).await? else {
         return Ok(None);
     };
-    let watch = watch::Model::from_query_result(&row, "")?;
-    let mechanism_id: Option<i64> = row.try_get(MECHANISM, "id")?;
+    let watch = row.model::<watch::Entity>("")?;
+    let mechanism_id: Option<i64> = row.get(&format!("{MECHANISM}id"))?;
     let mechanism_row = match mechanism_id {
-        Some(_) => Some(mechanism::Model::from_query_result(&row, MECHANISM)?),
+        Some(_) => Some(row.model::<mechanism::Entity>(MECHANISM)?),
         None => None,
     };
 
     let mut aliases: Vec<(i64, String)> = Vec::new();
     let mut functions = Vec::new();
     let mut images = WatchImages::default();
-    for child in conn
-        .query_all(backend.build(&children_query(id, mechanism_id)))
-        .await?
-    {
-        let kind: String = child.try_get("", "kind")?;
-        let item_id: Option<i64> = child.try_get("", "item_id")?;
-        let text: String = child.try_get("", "text")?;
+    for child in reader.all(&children_query(id, mechanism_id)).await? {
+        let kind: String = child.get("kind")?;
+        let item_id: Option<i64> = child.get("item_id")?;
+        let text: String = child.get("text")?;
         match (kind.as_str(), item_id) {
             ("alias", Some(id)) => aliases.push((id, text)),
             ("function", Some(id)) => functions.push(ReferenceItem { id, name: text }),
             ("photo", _) => {
-                let side: String = child.try_get("", "side")?;
+                let side: String = child.get("side")?;
                 images.set(&side, ImageLinks::new(public_url, &text));
             }
             _ => {}

@@ -53,7 +53,7 @@ fn json_response(body: Bytes) -> Response {
 }
 
 async fn detail_after_write(state: &AppState, id: i64) -> AppResult<WatchDetail> {
-    load_detail(&state.db, id, &state.config.public_url())
+    load_detail(&state.reader, id, &state.config.public_url())
         .await?
         .ok_or_else(|| watch_not_found(id))
 }
@@ -77,7 +77,7 @@ pub async fn list_watches(
     let request = ListRequest::parse(&query)?;
     let key = request.key().to_owned();
     cached(&state, key, async {
-        list(&state.db, &request, &state.config.public_url()).await
+        list(&state.reader, &request, &state.config.public_url()).await
     })
     .await
 }
@@ -96,7 +96,7 @@ pub async fn list_watches(
 )]
 pub async fn get_watch(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Response> {
     cached(&state, format!("watch:{id}"), async {
-        load_detail(&state.db, id, &state.config.public_url())
+        load_detail(&state.reader, id, &state.config.public_url())
             .await?
             .ok_or_else(|| watch_not_found(id))
     })

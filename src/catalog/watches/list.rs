@@ -12,16 +12,17 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::DbBackend;
 use sea_orm::sea_query::{
     Alias, Condition, Expr, Func, JoinType, Order, Query, SelectStatement, SimpleExpr,
 };
-use sea_orm::{ConnectionTrait, DbBackend};
 use serde::{Deserialize, Serialize};
 
 use super::model::{WatchListQuery, WatchSummary};
 use crate::catalog::entity::{mechanism, watch, watch_image, watch_search_token};
 use crate::catalog::references::ReferenceItem;
 use crate::catalog::search;
+use crate::db::read::Reader;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::files::entity as files;
 use crate::pagination::{DEFAULT_LIMIT, Page, checked_limit};
@@ -469,7 +470,7 @@ fn direct_select(
 }
 
 /// A bound keeping the scan to its first `SCAN_ROWS` rows, or `None` when it has no more.
-async fn scan_edge(conn: &impl ConnectionTrait, scan: &Scan) -> AppResult<Option<SimpleExpr>> {
+async fn scan_edge(reader: &Reader, scan: &Scan) -> AppResult<Option<SimpleExpr>> {
     let mut probe = Query::select();
     for (column, _) in &scan.order {
         probe.column((watch::Entity, *column));
@@ -480,17 +481,16 @@ async fn scan_edge(conn: &impl ConnectionTrait, scan: &Scan) -> AppResult<Option
     }
     scan.order_by(&mut probe);
     probe.limit(1).offset(SCAN_ROWS - 1);
-    let backend = conn.get_database_backend();
-    let Some(row) = conn.query_one(backend.build(&probe)).await? else {
+    let Some(row) = reader.one(&probe).await? else {
         return Ok(None);
     };
     let mut keys: Vec<SimpleExpr> = Vec::new();
     let mut values: Vec<SimpleExpr> = Vec::new();
     for (column, _) in &scan.order {
         let value: SimpleExpr = match column {
-            watch::Column::Folder => row.try_get::<String>("", "folder")?.into(),
-            watch::Column::StartRelease => row.try_get::<Option<i32>>("", "start_release")?.into(),
-            _ => row.try_get::<i64>("", "id")?.into(),
+            watch::Column::Folder => row.get::<String>("folder")?.into(),
+            watch::Column::StartRelease => row.get::<Option<i32>>("start_release")?.into(),
+            _ => row.get::<i64>("id")?.into(),
         };
         keys.push(col(*column).into());
         values.push(value);
@@ -508,28 +508,26 @@ async fn scan_edge(conn: &impl ConnectionTrait, scan: &Scan) -> AppResult<Option
 }
 
 async fn fetch(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     select: &SelectStatement,
     public_url: &str,
 ) -> AppResult<Vec<WatchSummary>> {
-    let rows = conn
-        .query_all(conn.get_database_backend().build(select))
-        .await?;
+    let rows = reader.all(select).await?;
     rows.into_iter()
         .map(|row| {
-            let brand_id: Option<i64> = row.try_get("", "brand_id")?;
-            let brand_name: Option<String> = row.try_get("", "brand_name")?;
-            let main_uid: Option<String> = row.try_get("", "main_uid")?;
+            let brand_id: Option<i64> = row.get("brand_id")?;
+            let brand_name: Option<String> = row.get("brand_name")?;
+            let main_uid: Option<String> = row.get("main_uid")?;
             Ok(WatchSummary {
-                id: row.try_get("", "id")?,
-                folder: row.try_get("", "folder")?,
-                code: row.try_get("", "code")?,
+                id: row.get("id")?,
+                folder: row.get("folder")?,
+                code: row.get("code")?,
                 brand: brand_id
                     .zip(brand_name)
                     .map(|(id, name)| ReferenceItem { id, name }),
-                start_release: row.try_get("", "start_release")?,
-                end_release: row.try_get("", "end_release")?,
-                integrated_bracelet: row.try_get("", "integrated_bracelet")?,
+                start_release: row.get("start_release")?,
+                end_release: row.get("end_release")?,
+                integrated_bracelet: row.get("integrated_bracelet")?,
                 main_image_url: main_uid.map(|uid| format!("{public_url}/api/v1/files/{uid}")),
             })
         })
@@ -538,14 +536,14 @@ async fn fetch(
 
 /// Up to `limit` rows of the scan that pass the filters.
 async fn read_scan(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     request: &ListRequest,
     scan: &Scan,
     limit: u64,
     public_url: &str,
 ) -> AppResult<Vec<WatchSummary>> {
     let filters = &request.filters;
-    let backend = conn.get_database_backend();
+    let backend = reader.backend();
     let through_indexes = || {
         direct_select(
             backend,
@@ -556,16 +554,16 @@ async fn read_scan(
         )
     };
     if request.plan == Plan::Direct || filters.is_empty() {
-        return fetch(conn, &through_indexes(), public_url).await;
+        return fetch(reader, &through_indexes(), public_url).await;
     }
-    let edge = scan_edge(conn, scan).await?;
+    let edge = scan_edge(reader, scan).await?;
     let mut head = Scan {
         bounds: scan.bounds.clone(),
         order: scan.order.clone(),
     };
     head.bounds.extend(edge.clone());
     let rows = fetch(
-        conn,
+        reader,
         &direct_select(backend, &filters.checked, None, &head, limit),
         public_url,
     )
@@ -573,7 +571,7 @@ async fn read_scan(
     if rows.len() as u64 >= limit || edge.is_none() {
         return Ok(rows);
     }
-    fetch(conn, &through_indexes(), public_url).await
+    fetch(reader, &through_indexes(), public_url).await
 }
 
 /// `(a, id) > (x, y)` or `<`, as the sort's direction says.
@@ -602,7 +600,7 @@ fn after_id(sort: Sort, id: i64) -> SimpleExpr {
 
 /// One page of watches and the cursor of the next one.
 pub async fn list(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     request: &ListRequest,
     public_url: &str,
 ) -> AppResult<Page<WatchSummary>> {
@@ -623,7 +621,7 @@ pub async fn list(
                 bounds: cursor.map(|c| after_id(sort, c.id)).into_iter().collect(),
                 order: vec![by_id],
             };
-            read_scan(conn, request, &scan, wanted, public_url).await?
+            read_scan(reader, request, &scan, wanted, public_url).await?
         }
         SortKey::Folder => {
             let bounds = match cursor {
@@ -638,7 +636,7 @@ pub async fn list(
                 bounds,
                 order: vec![(watch::Column::Folder, order.clone()), by_id],
             };
-            read_scan(conn, request, &scan, wanted, public_url).await?
+            read_scan(reader, request, &scan, wanted, public_url).await?
         }
         SortKey::StartRelease => {
             let in_undated = cursor.is_some_and(|c| c.year.is_none());
@@ -657,7 +655,7 @@ pub async fn list(
                     bounds,
                     order: vec![(watch::Column::StartRelease, order.clone()), by_id.clone()],
                 };
-                rows = read_scan(conn, request, &scan, wanted, public_url).await?;
+                rows = read_scan(reader, request, &scan, wanted, public_url).await?;
             }
             if (rows.len() as u64) < wanted {
                 let mut bounds = vec![col(watch::Column::StartRelease).is_null()];
@@ -669,7 +667,7 @@ pub async fn list(
                     order: vec![by_id],
                 };
                 let rest = wanted - rows.len() as u64;
-                rows.extend(read_scan(conn, request, &scan, rest, public_url).await?);
+                rows.extend(read_scan(reader, request, &scan, rest, public_url).await?);
             }
             rows
         }

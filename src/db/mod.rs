@@ -1,5 +1,7 @@
 //! Database connection (SQLite or PostgreSQL) and the migration policy at start-up.
 
+pub mod read;
+
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -64,6 +66,18 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     } else {
         bail!("DATABASE_URL must start with postgres:// or sqlite://")
     }
+}
+
+/// The SQLite database file, for the direct readers of [`read::Reader`]; `None` for
+/// PostgreSQL, an in-memory database, or when direct reads are turned off.
+pub fn sqlite_file(config: &Config) -> Option<std::path::PathBuf> {
+    let url = config.database_url();
+    if !config.sqlite_direct_reads || !url.starts_with("sqlite:") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(&url).ok()?;
+    let file = options.get_filename();
+    (file != std::path::Path::new(":memory:")).then(|| file.to_path_buf())
 }
 
 /// Development applies pending migrations; production refuses to run with any pending.

@@ -1,0 +1,436 @@
+//! Reads on the request path. With PostgreSQL they go through the pool like every other
+//! query. With SQLite they run on the calling thread, on a connection of their own
+//! opened read-only: sqlx drives each SQLite connection from a worker thread, and the
+//! hand-offs to it and back cost about ten times what SQLite spends on a primary-key
+//! lookup. WAL lets these readers run beside the writer, each on the last committed
+//! state, so a read after a write sees it.
+//!
+//! Rows are read by column name with the type the caller asks for, so one mapping works
+//! for both databases.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use rusqlite::types::Value as SqliteValue;
+use sea_orm::sea_query::ColumnType;
+use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder, Value};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    IdenStatic, Iterable, ProxyRow, QueryResult, QueryTrait, Select, SelectTwo, Statement,
+    StatementBuilder, TryGetable,
+};
+use std::collections::BTreeMap;
+
+use crate::error::{AppError, AppResult};
+
+/// Idle read connections kept for reuse; more may be open while requests run.
+const IDLE_CONNECTIONS: usize = 8;
+
+pub enum Reader {
+    Sqlite(SqliteReader),
+    Pool(DatabaseConnection),
+}
+
+pub struct SqliteReader {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// One row of a read.
+pub enum Row {
+    Sqlite {
+        columns: std::sync::Arc<[String]>,
+        values: Vec<SqliteValue>,
+    },
+    Pool(QueryResult),
+}
+
+impl Reader {
+    /// Reads through `db` itself unless it is SQLite with a file of its own.
+    pub fn new(db: &DatabaseConnection, sqlite_path: Option<PathBuf>) -> Self {
+        match sqlite_path {
+            Some(path) => Self::Sqlite(SqliteReader {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
+            None => Self::Pool(db.clone()),
+        }
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        match self {
+            Self::Sqlite(_) => DbBackend::Sqlite,
+            Self::Pool(db) => db.get_database_backend(),
+        }
+    }
+
+    pub async fn all<S: QueryStatementWriter + StatementBuilder>(
+        &self,
+        statement: &S,
+    ) -> AppResult<Vec<Row>> {
+        match self {
+            Self::Sqlite(reader) => {
+                let (sql, values) = QueryStatementWriter::build(statement, SqliteQueryBuilder);
+                reader.query(&sql, values.0)
+            }
+            Self::Pool(db) => {
+                let backend = db.get_database_backend();
+                let rows = db.query_all(backend.build(statement)).await?;
+                Ok(rows.into_iter().map(Row::Pool).collect())
+            }
+        }
+    }
+
+    pub async fn one<S: QueryStatementWriter + StatementBuilder>(
+        &self,
+        statement: &S,
+    ) -> AppResult<Option<Row>> {
+        Ok(self.all(statement).await?.into_iter().next())
+    }
+
+    /// The models a SeaORM select finds.
+    pub async fn find<E: EntityTrait>(&self, select: Select<E>) -> AppResult<Vec<E::Model>> {
+        match self {
+            Self::Pool(db) => Ok(select.all(db).await?),
+            Self::Sqlite(_) => self
+                .all(&select.into_query())
+                .await?
+                .iter()
+                .map(|row| row.model::<E>(""))
+                .collect(),
+        }
+    }
+
+    /// The pairs a SeaORM select with a related entity finds (`find_also_related`).
+    pub async fn find_also<E: EntityTrait, F: EntityTrait>(
+        &self,
+        select: SelectTwo<E, F>,
+    ) -> AppResult<Vec<(E::Model, Option<F::Model>)>> {
+        match self {
+            Self::Pool(db) => Ok(select.all(db).await?),
+            Self::Sqlite(_) => self
+                .all(&select.into_query())
+                .await?
+                .iter()
+                .map(|row| Ok((row.model::<E>("A_")?, row.model_optional::<F>("B_")?)))
+                .collect(),
+        }
+    }
+
+    /// The same read written as raw SQL, for the rare query sea-query cannot express.
+    pub async fn raw(&self, statement: Statement) -> AppResult<Vec<Row>> {
+        match self {
+            Self::Sqlite(reader) => reader.query(
+                &statement.sql,
+                statement.values.map(|values| values.0).unwrap_or_default(),
+            ),
+            Self::Pool(db) => Ok(db
+                .query_all(statement)
+                .await?
+                .into_iter()
+                .map(Row::Pool)
+                .collect()),
+        }
+    }
+}
+
+impl SqliteReader {
+    fn query(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
+        let connection = match self.take() {
+            Some(connection) => connection,
+            None => self.open().map_err(read_failed)?,
+        };
+        let result = run(&connection, sql, values);
+        self.give_back(connection);
+        result.map_err(read_failed)
+    }
+
+    fn take(&self) -> Option<rusqlite::Connection> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+    }
+
+    fn give_back(&self, connection: rusqlite::Connection) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+    }
+
+    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let connection = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        connection.set_prepared_statement_cache_capacity(64);
+        Ok(connection)
+    }
+}
+
+fn read_failed(err: rusqlite::Error) -> AppError {
+    AppError::Internal(anyhow::anyhow!("SQLite read failed: {err}"))
+}
+
+fn run(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    values: Vec<Value>,
+) -> rusqlite::Result<Vec<Row>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let columns: std::sync::Arc<[String]> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let width = columns.len();
+    let params: Vec<SqliteValue> = values.into_iter().map(to_sqlite).collect();
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(width);
+        for index in 0..width {
+            values.push(row.get::<_, SqliteValue>(index)?);
+        }
+        out.push(Row::Sqlite {
+            columns: columns.clone(),
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// A parameter as sqlx would bind it, so comparisons with stored text (timestamps)
+/// behave the same on both paths.
+fn to_sqlite(value: Value) -> SqliteValue {
+    match value {
+        Value::Bool(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
+        Value::TinyInt(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
+        Value::SmallInt(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
+        Value::Int(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
+        Value::BigInt(v) => v.map_or(SqliteValue::Null, SqliteValue::Integer),
+        Value::TinyUnsigned(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
+        Value::SmallUnsigned(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
+        Value::Unsigned(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
+        Value::BigUnsigned(v) => v.map_or(SqliteValue::Null, |v| {
+            SqliteValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+        }),
+        Value::Float(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Real(v.into())),
+        Value::Double(v) => v.map_or(SqliteValue::Null, SqliteValue::Real),
+        Value::String(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Text(*v)),
+        Value::Char(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Text(v.to_string())),
+        Value::Bytes(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Blob(*v)),
+        Value::Json(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Text(v.to_string())),
+        Value::ChronoDateTimeUtc(v) => v.map_or(SqliteValue::Null, |v| {
+            SqliteValue::Text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+        }),
+        Value::ChronoDateTime(v) => v.map_or(SqliteValue::Null, |v| {
+            SqliteValue::Text(v.format("%F %T%.f").to_string())
+        }),
+        Value::ChronoDate(v) => v.map_or(SqliteValue::Null, |v| {
+            SqliteValue::Text(v.format("%F").to_string())
+        }),
+        other => SqliteValue::Text(format!("{other:?}")),
+    }
+}
+
+/// A column's value read as the type the caller wants.
+pub trait Column: Sized + TryGetable {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self>;
+}
+
+impl Row {
+    /// The value of `column`; a missing column or a value of another type is an error.
+    pub fn get<T: Column>(&self, column: &str) -> AppResult<T> {
+        match self {
+            Self::Pool(row) => Ok(row.try_get::<T>("", column)?),
+            Self::Sqlite { columns, values } => {
+                let index = columns
+                    .iter()
+                    .position(|name| name == column)
+                    .ok_or_else(|| bad_column(column, "is not in the row"))?;
+                T::from_sqlite(&values[index]).ok_or_else(|| bad_column(column, "has another type"))
+            }
+        }
+    }
+}
+
+impl Row {
+    /// The row, or the columns of it named with `prefix`, as an entity's model.
+    pub fn model<E: EntityTrait>(&self, prefix: &str) -> AppResult<E::Model> {
+        match self {
+            Self::Pool(row) => Ok(E::Model::from_query_result(row, prefix)?),
+            Self::Sqlite { .. } => Ok(E::Model::from_query_result(
+                &self.typed::<E>(prefix)?,
+                prefix,
+            )?),
+        }
+    }
+
+    /// As [`Row::model`], `None` when the columns are empty (an outer join found nothing).
+    pub fn model_optional<E: EntityTrait>(&self, prefix: &str) -> AppResult<Option<E::Model>> {
+        match self {
+            Self::Pool(row) => Ok(E::Model::from_query_result_optional(row, prefix)?),
+            Self::Sqlite { .. } => Ok(E::Model::from_query_result_optional(
+                &self.typed::<E>(prefix)?,
+                prefix,
+            )?),
+        }
+    }
+
+    /// A SQLite row with each value typed by the entity's column definition, as the pool
+    /// would decode it.
+    fn typed<E: EntityTrait>(&self, prefix: &str) -> AppResult<QueryResult> {
+        let Self::Sqlite { columns, values } = self else {
+            return Err(bad_column(prefix, "is not a SQLite row"));
+        };
+        let mut typed = BTreeMap::new();
+        for column in E::Column::iter() {
+            let name = format!("{prefix}{}", column.as_str());
+            let index = columns
+                .iter()
+                .position(|found| *found == name)
+                .ok_or_else(|| bad_column(&name, "is not in the row"))?;
+            let value = typed_value(&values[index], column.def().get_column_type())
+                .ok_or_else(|| bad_column(&name, "has another type"))?;
+            typed.insert(name, value);
+        }
+        Ok(QueryResult::from(ProxyRow::from(typed)))
+    }
+}
+
+/// A stored value as the type a column is declared with.
+fn typed_value(value: &SqliteValue, column_type: &ColumnType) -> Option<Value> {
+    Some(match column_type {
+        ColumnType::BigInteger => Value::BigInt(Column::from_sqlite(value)?),
+        ColumnType::Integer => Value::Int(Column::from_sqlite(value)?),
+        ColumnType::Boolean => Value::Bool(Column::from_sqlite(value)?),
+        ColumnType::TimestampWithTimeZone => {
+            Value::ChronoDateTimeUtc(Option::<DateTime<Utc>>::from_sqlite(value)?.map(Box::new))
+        }
+        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => {
+            Value::String(Option::<String>::from_sqlite(value)?.map(Box::new))
+        }
+        ColumnType::Double | ColumnType::Float => Value::Double(match value {
+            SqliteValue::Null => None,
+            SqliteValue::Real(v) => Some(*v),
+            SqliteValue::Integer(v) => Some(*v as f64),
+            _ => return None,
+        }),
+        ColumnType::Json | ColumnType::JsonBinary => Value::Json(match value {
+            SqliteValue::Null => None,
+            SqliteValue::Text(text) => Some(Box::new(serde_json::from_str(text).ok()?)),
+            _ => return None,
+        }),
+        _ => return None,
+    })
+}
+
+fn bad_column(column: &str, problem: &str) -> AppError {
+    AppError::Internal(anyhow::anyhow!("column `{column}` {problem}"))
+}
+
+impl Column for i64 {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Integer(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+impl Column for i32 {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        i64::from_sqlite(value).and_then(|v| i32::try_from(v).ok())
+    }
+}
+
+impl Column for bool {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        i64::from_sqlite(value).map(|v| v != 0)
+    }
+}
+
+impl Column for String {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Text(text) => Some(text.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Column for DateTime<Utc> {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Text(text) => parse_timestamp(text),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Column> Column for Option<T> {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Null => Some(None),
+            other => T::from_sqlite(other).map(Some),
+        }
+    }
+}
+
+/// Timestamps as sqlx writes them (RFC 3339), or as SQLite's own functions do.
+fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    for format in ["%F %T%.f%:z", "%F %T%.fZ"] {
+        if let Ok(at) = DateTime::parse_from_str(text, format) {
+            return Some(at.with_timezone(&Utc));
+        }
+    }
+    ["%F %T%.f", "%FT%T%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|at| at.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_back_as_they_were_bound() {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:11:12.345678+00:00")
+            .map(|at| at.with_timezone(&Utc))
+            .ok();
+        let Some(at) = at else {
+            panic!("the sample parses")
+        };
+        let SqliteValue::Text(stored) = to_sqlite(Value::ChronoDateTimeUtc(Some(Box::new(at))))
+        else {
+            panic!("a timestamp binds as text")
+        };
+        assert_eq!(parse_timestamp(&stored), Some(at));
+        assert_eq!(
+            parse_timestamp("2026-12-01 10:11:12"),
+            DateTime::parse_from_rfc3339("2026-12-01T10:11:12Z")
+                .ok()
+                .map(|at| at.with_timezone(&Utc))
+        );
+    }
+
+    #[test]
+    fn integers_are_not_read_as_text_or_out_of_range() {
+        assert_eq!(i32::from_sqlite(&SqliteValue::Integer(i64::MAX)), None);
+        assert_eq!(String::from_sqlite(&SqliteValue::Integer(1)), None);
+        assert_eq!(Option::<i64>::from_sqlite(&SqliteValue::Null), Some(None));
+    }
+}
