@@ -14,6 +14,7 @@ use crate::auth::tokens::AccessTokens;
 use crate::catalog::cache::CatalogCache;
 use crate::chat::live::Hub;
 use crate::config::Config;
+use crate::file_grants::FileReadGrants;
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
 use crate::storage::Storage;
@@ -36,6 +37,8 @@ pub struct App {
     pub catalog_cache: CatalogCache,
     /// The chat sockets connected to this process.
     pub chat_hub: Hub,
+    /// Reads of files granted by the messenger (attachments), consulted by downloads.
+    pub file_read_grants: Arc<dyn FileReadGrants>,
 }
 
 impl Deref for AppState {
