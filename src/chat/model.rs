@@ -330,7 +330,7 @@ pub fn message_content(text: &str, attachments: &[String]) -> Result<String, App
     if chars > MAX_TEXT_CHARS || (chars == 0 && attachments.is_empty()) {
         return Err(AppError::invalid(
             "text",
-            format!("must be 1 to {MAX_TEXT_CHARS} characters long, or empty beside attachments"),
+            format!("must be 1 to {MAX_TEXT_CHARS} characters long"),
         ));
     }
     Ok(text)
