@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod file_grants;
 pub mod files;
 pub mod janitor;
 pub mod mail;

@@ -145,6 +145,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             config.catalog_cache_max_mb.saturating_mul(1024 * 1024),
         ),
         chat_hub: Default::default(),
+        file_read_grants: Arc::new(chat::attachments::ChatFileGrants::new(db.clone())),
         sessions,
         rate_limiter,
         db,

@@ -15,6 +15,7 @@ use crate::catalog::cache::CatalogCache;
 use crate::chat::live::Hub;
 use crate::config::Config;
 use crate::db::read::Reader;
+use crate::file_grants::FileReadGrants;
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
 use crate::storage::Storage;
@@ -39,6 +40,8 @@ pub struct App {
     pub catalog_cache: CatalogCache,
     /// The chat sockets connected to this process.
     pub chat_hub: Hub,
+    /// Reads of files granted by the messenger (attachments), consulted by downloads.
+    pub file_read_grants: Arc<dyn FileReadGrants>,
 }
 
 impl Deref for AppState {

@@ -15,10 +15,7 @@ use sea_orm::{
 
 use super::entity::{chat_participants, chats, messages};
 use super::live::announce;
-use super::model::{
-    ChatRole, ChatType, ChatView, CreateChatRequest, MessagePreview, PreviewKind, group_name,
-    preview,
-};
+use super::model::{ChatRole, ChatType, ChatView, CreateChatRequest, MessagePreview, group_name};
 use super::repo;
 use crate::auth::CurrentUser;
 use crate::db::is_unique_violation;
@@ -360,29 +357,10 @@ async fn chat_views(
             last_message: chat
                 .last_message_id
                 .and_then(|id| last_messages.get(&id))
-                .map(message_preview),
+                .map(MessagePreview::of),
             unread_count: unread.get(&chat.id).copied().unwrap_or(0),
             created_at: chat.created_at,
             updated_at: chat.updated_at,
         })
         .collect())
-}
-
-fn message_preview(message: &messages::Model) -> MessagePreview {
-    let deleted = message.deleted_at.is_some();
-    MessagePreview {
-        seq: message.seq,
-        sender_id: message.sender_id,
-        kind: if deleted {
-            PreviewKind::Deleted
-        } else {
-            PreviewKind::Text
-        },
-        text: if deleted {
-            String::new()
-        } else {
-            preview(&message.text)
-        },
-        sent_at: message.sent_at,
-    }
 }

@@ -7,11 +7,12 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
+use super::attachments;
 use super::entity::{chats, messages};
 use super::live::{announce, announce_receipt};
 use super::model::{
-    ChatRole, ChatType, HistoryPage, HistoryQuery, MessageStatus, MessageView, ReadRequest,
-    Receipt, SendMessageRequest, client_id, message_text,
+    ChatRole, ChatType, HistoryPage, HistoryQuery, MessagePreview, MessageStatus, MessageView,
+    ReadRequest, Receipt, SendMessageRequest, client_id, message_content, message_text,
 };
 use super::repo::{self, Event, event};
 use super::search::{self, Before};
@@ -28,8 +29,9 @@ const SEND_RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60)
 /// Messages per history page unless asked otherwise.
 const DEFAULT_HISTORY: u64 = 50;
 
-/// Sends a message. Sending again with the same `client_id` returns the first message
-/// (200) instead of a second one.
+/// Sends a message: text, up to 10 files (mine or public; the chat's participants may
+/// then read them), or both. Sending again with the same `client_id` returns the first
+/// message (200) instead of a second one.
 #[utoipa::path(
     post,
     path = "/chats/{id}/messages",
@@ -41,7 +43,7 @@ const DEFAULT_HISTORY: u64 = 50;
         (status = 201, description = "sent", body = MessageView),
         (status = 200, description = "sent before with this `client_id`", body = MessageView),
         (status = 404, description = "`chat_not_found`", body = Problem),
-        (status = 422, description = "empty or too long text, a bad `client_id` or `reply_to`", body = Problem),
+        (status = 422, description = "empty or too long text, more than 10 or repeated `attachments`, a file I may not attach, a bad `client_id` or `reply_to`", body = Problem),
         (status = 429, description = "`rate_limited`: too many messages; see `Retry-After`", body = Problem),
     )
 )]
@@ -51,7 +53,7 @@ pub async fn send_message(
     Path(chat_id): Path<i64>,
     Json(request): Json<SendMessageRequest>,
 ) -> AppResult<(StatusCode, Json<MessageView>)> {
-    let text = message_text(&request.text)?;
+    let text = message_content(&request.text, &request.attachments)?;
     let nonce = client_id(request.client_id)?;
     repo::chat_for(&state.db, chat_id, user.user_id).await?;
     // a burst, then a steady rate
@@ -72,6 +74,7 @@ pub async fn send_message(
     {
         return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
     }
+    let files = attachments::attachable(&state.db, user.user_id, &request.attachments).await?;
     let reply_to_id = match request.reply_to {
         Some(seq) => Some(
             repo::find_message_by_seq(&state.db, chat_id, seq)
@@ -121,6 +124,7 @@ pub async fn send_message(
         subject_id: None,
     };
     repo::insert_event(&tx, chat_id, seq, created).await?;
+    attachments::attach(&tx, chat_id, message.id, &files).await?;
     search::index(&tx, &message).await?;
     chats::Entity::update_many()
         .col_expr(chats::Column::LastMessageId, Expr::value(message.id))
@@ -193,17 +197,23 @@ fn progress(
     (status, delivered_to, read_by)
 }
 
-/// Messages as shown to a participant, with how far each has gone among the people it
-/// was sent to.
+/// Messages as shown to a participant, with their files, what they answer, and how far
+/// each has gone among the people it was sent to.
 pub(super) async fn views(
     state: &AppState,
     chat_id: i64,
     rows: Vec<messages::Model>,
 ) -> AppResult<Vec<MessageView>> {
     let watermarks = repo::watermarks(&state.db, chat_id).await?;
-    let replies = repo::seqs_of(
+    let replies = repo::messages_by_id(
         &state.db,
         rows.iter().filter_map(|m| m.reply_to_id).collect(),
+    )
+    .await?;
+    let mut files = attachments::views_of(
+        &state.db,
+        rows.iter().map(|m| m.id).collect(),
+        &state.config.public_url(),
     )
     .await?;
     Ok(rows
@@ -211,6 +221,7 @@ pub(super) async fn views(
         .map(|message| {
             let (status, delivered_to, read_by) = progress(&watermarks, &message);
             let deleted = message.deleted_at.is_some();
+            let reply = message.reply_to_id.and_then(|id| replies.get(&id));
             MessageView {
                 id: message.id,
                 chat_id: message.chat_id,
@@ -218,7 +229,9 @@ pub(super) async fn views(
                 sender_id: message.sender_id,
                 client_id: message.client_id,
                 text: if deleted { String::new() } else { message.text },
-                reply_to: message.reply_to_id.and_then(|id| replies.get(&id).copied()),
+                reply_to: reply.map(|answered| answered.seq),
+                reply_preview: reply.map(MessagePreview::of),
+                attachments: files.remove(&message.id).unwrap_or_default(),
                 sent_at: message.sent_at,
                 edited_at: message.edited_at,
                 deleted,
@@ -399,7 +412,8 @@ pub async fn edit_message(
     Ok(Json(view_of(&state, message).await?))
 }
 
-/// Deletes a message: its text goes, its place in the history stays. Senders delete
+/// Deletes a message: its text and files go (nobody reads them through the chat any
+/// more), its place in the history stays. Senders delete
 /// their own; a group's owner and admins delete anyone's. Deleting it again changes
 /// nothing.
 #[utoipa::path(
@@ -455,6 +469,7 @@ pub async fn delete_message(
     };
     repo::insert_event(&tx, chat_id, event_seq, gone).await?;
     search::unindex(&tx, message.id).await?;
+    attachments::detach(&tx, message.id).await?;
     tx.commit().await?;
     announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)

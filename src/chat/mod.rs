@@ -1,11 +1,14 @@
-//! The messenger (seed 001): private and group chats between members, messages, and read
-//! state. Every change of a chat is an event of the chat's log, numbered 1, 2, 3… without
-//! gaps in the transaction that makes it; unread counts are computed from the messages
-//! and each participant's read watermark, so they cannot drift.
+//! The messenger (seed 001): private and group chats between members, messages with
+//! attachments, and read state. Every change of a chat is an event of the chat's log,
+//! numbered 1, 2, 3… without gaps in the transaction that makes it; unread counts are
+//! computed from the messages and each participant's read watermark, so they cannot
+//! drift.
 
+pub mod attachments;
 pub mod chats;
 pub mod entity;
 pub mod live;
+pub mod media;
 pub mod messages;
 pub mod model;
 pub mod participants;
@@ -40,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::edit_message, messages::delete_message))
         .routes(routes!(messages::mark_read))
         .routes(routes!(messages::receipts))
+        .routes(routes!(media::list_media))
         .routes(routes!(live::socket::connect))
         .routes(routes!(search::search_messages))
 }

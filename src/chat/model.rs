@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use utoipa::{IntoParams, ToSchema};
 
+use super::entity::messages;
 use crate::error::{AppError, FieldError};
 
 /// Longest message text, in characters after trimming.
@@ -15,6 +16,8 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Characters of a message shown in previews.
 pub const PREVIEW_CHARS: usize = 100;
+/// Most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -89,23 +92,49 @@ pub struct ChatMember {
     pub avatar_url: Option<String>,
 }
 
-/// What a chat list shows of a chat's latest message.
+/// What a chat list shows of a chat's latest message, and a message of the one it
+/// answers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MessagePreview {
     pub seq: i64,
     pub sender_id: Option<i64>,
-    /// `text`, or `deleted` for a deleted message.
+    /// `text`; `deleted` for a deleted message; `attachment` for files without text.
     pub kind: PreviewKind,
     /// The first 100 characters of the text.
     pub text: String,
     pub sent_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PreviewKind {
     Text,
     Deleted,
+    Attachment,
+}
+
+impl MessagePreview {
+    pub fn of(message: &messages::Model) -> Self {
+        // only a message with attachments is sent without text
+        let kind = if message.deleted_at.is_some() {
+            PreviewKind::Deleted
+        } else if message.text.is_empty() {
+            PreviewKind::Attachment
+        } else {
+            PreviewKind::Text
+        };
+        Self {
+            seq: message.seq,
+            sender_id: message.sender_id,
+            kind,
+            text: if kind == PreviewKind::Text {
+                preview(&message.text)
+            } else {
+                String::new()
+            },
+            sent_at: message.sent_at,
+        }
+    }
 }
 
 /// A chat as one of its participants sees it.
@@ -129,12 +158,19 @@ pub struct ChatView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A message to send: text, a client nonce that makes retries safe, and what it answers.
+/// A message to send: text and files, a client nonce that makes retries safe, and what
+/// it answers.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
-    /// 1–4,000 characters after trimming.
+    /// 1–4,000 characters after trimming; may be empty (or absent) when files are
+    /// attached.
+    #[serde(default)]
     pub text: String,
+    /// Up to 10 uids of files, each mine or public; the chat's participants may read
+    /// them once sent.
+    #[serde(default)]
+    pub attachments: Vec<String>,
     /// Any string up to 64 characters, unique per sender and chat: sending again with
     /// it returns the message first sent.
     pub client_id: Option<String>,
@@ -164,6 +200,10 @@ pub struct MessageView {
     pub text: String,
     /// The sequence number of the message this one answers.
     pub reply_to: Option<i64>,
+    /// The message this one answers, as previews show it.
+    pub reply_preview: Option<MessagePreview>,
+    /// The files it carries, in the order sent; none once deleted.
+    pub attachments: Vec<AttachmentView>,
     pub sent_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
@@ -173,6 +213,58 @@ pub struct MessageView {
     pub delivered_to: usize,
     /// How many of the others have read it.
     pub read_by: usize,
+}
+
+/// What a file attached to a message is, judged from its sniffed type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentKind {
+    Image,
+    Video,
+    File,
+}
+
+impl AttachmentKind {
+    pub fn of_mime(mime: &str) -> Self {
+        match mime.split('/').next() {
+            Some("image") => Self::Image,
+            Some("video") => Self::Video,
+            _ => Self::File,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Video => "video",
+            Self::File => "file",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "image" => Some(Self::Image),
+            "video" => Some(Self::Video),
+            "file" => Some(Self::File),
+            _ => None,
+        }
+    }
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub uid: String,
+    pub kind: AttachmentKind,
+    /// Sniffed from the content.
+    pub mime_type: String,
+    pub size: i64,
+    /// The file's name as uploaded.
+    pub name: String,
+    /// Where the chat's participants download it.
+    pub url: String,
+    /// A 256×256 thumbnail, for images.
+    pub thumbnail_url: Option<String>,
 }
 
 /// Where one participant is with a message.
@@ -217,9 +309,25 @@ pub struct ReadRequest {
 
 /// Text as stored: Unicode NFC, trimmed, 1–4,000 characters.
 pub fn message_text(text: &str) -> Result<String, AppError> {
+    message_content(text, &[])
+}
+
+/// The text of a message with these attachments as stored: NFC, trimmed, up to 4,000
+/// characters, empty only beside attachments; at most 10 attachments, none twice.
+pub fn message_content(text: &str, attachments: &[String]) -> Result<String, AppError> {
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(AppError::invalid(
+            "attachments",
+            format!("a message carries at most {MAX_ATTACHMENTS} files"),
+        ));
+    }
+    let distinct: std::collections::HashSet<&String> = attachments.iter().collect();
+    if distinct.len() < attachments.len() {
+        return Err(AppError::invalid("attachments", "lists a file twice"));
+    }
     let text: String = text.trim().nfc().collect();
     let chars = text.chars().count();
-    if chars == 0 || chars > MAX_TEXT_CHARS {
+    if chars > MAX_TEXT_CHARS || (chars == 0 && attachments.is_empty()) {
         return Err(AppError::invalid(
             "text",
             format!("must be 1 to {MAX_TEXT_CHARS} characters long"),
@@ -269,6 +377,29 @@ mod tests {
         assert!(message_text("   ").is_err());
         assert!(message_text(&"я".repeat(MAX_TEXT_CHARS)).is_ok());
         assert!(message_text(&"я".repeat(MAX_TEXT_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn attachments_allow_empty_text_up_to_ten_distinct_files() {
+        let files: Vec<String> = (0..MAX_ATTACHMENTS).map(|n| format!("f{n}")).collect();
+        assert_eq!(message_content("  ", &files).unwrap(), "");
+        assert!(message_content("", &[]).is_err());
+        let mut eleven = files.clone();
+        eleven.push("f10".into());
+        assert!(message_content("hi", &eleven).is_err());
+        assert!(message_content("hi", &["a".into(), "a".into()]).is_err());
+        assert!(message_content(&"я".repeat(MAX_TEXT_CHARS + 1), &files).is_err());
+    }
+
+    #[test]
+    fn kinds_follow_the_sniffed_type() {
+        assert_eq!(AttachmentKind::of_mime("image/png"), AttachmentKind::Image);
+        assert_eq!(AttachmentKind::of_mime("video/mp4"), AttachmentKind::Video);
+        assert_eq!(
+            AttachmentKind::of_mime("application/pdf"),
+            AttachmentKind::File
+        );
+        assert_eq!(AttachmentKind::of_mime("audio/mpeg"), AttachmentKind::File);
     }
 
     #[test]

@@ -389,22 +389,22 @@ pub async fn find_message_by_seq(
         .await?)
 }
 
-/// The sequence numbers of messages by id (for replies).
-pub async fn seqs_of(
+/// Messages by id (the ones replies answer).
+pub async fn messages_by_id(
     conn: &impl ConnectionTrait,
     message_ids: Vec<i64>,
-) -> AppResult<HashMap<i64, i64>> {
+) -> AppResult<HashMap<i64, messages::Model>> {
     if message_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(i64, i64)> = messages::Entity::find()
-        .select_only()
-        .columns([messages::Column::Id, messages::Column::Seq])
+    let rows = messages::Entity::find()
         .filter(messages::Column::Id.is_in(message_ids))
-        .into_tuple()
         .all(conn)
         .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .map(|message| (message.id, message))
+        .collect())
 }
 
 /// A page of a chat's messages: before `before` newest first, or after `after` oldest

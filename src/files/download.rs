@@ -47,11 +47,12 @@ pub fn not_found() -> AppError {
     AppError::not_found("file_not_found", "no such file")
 }
 
-/// May the caller read this file? Owners, admins, anyone for public files, and holders
-/// of a valid signed link. Others learn nothing about private files: a wrong signature
-/// gets the same 404 as a file that does not exist; only a genuine link is told that it
-/// expired.
-pub fn check_read_access(
+/// May the caller read this file? Owners, admins, anyone for public files, holders of a
+/// valid signed link, and members another domain grants the read (the messenger: the
+/// participants of a chat the file was sent in). Others learn nothing about private
+/// files: a wrong signature gets the same 404 as a file that does not exist; only a
+/// genuine link is told that it expired.
+pub async fn check_read_access(
     state: &AppState,
     file: &entity::Model,
     user: Option<&CurrentUser>,
@@ -65,24 +66,36 @@ pub fn check_read_access(
     {
         return Ok(());
     }
-    if let (Some(expires), Some(signature)) = (query.expires, query.signature.as_deref()) {
-        return links::verify(
+    let link = match (query.expires, query.signature.as_deref()) {
+        (Some(expires), Some(signature)) => Some(links::verify(
             state.config.jwt_secret(),
             &file.uid,
             expires,
             signature,
             Utc::now().timestamp(),
-        )
-        .map_err(|problem| match problem {
-            LinkProblem::Expired => AppError::Forbidden {
-                code: "link_expired",
-                detail: "this link has expired".to_owned(),
-            },
-            // answered as a missing file is, so a forged link learns nothing
-            LinkProblem::Invalid => not_found(),
-        });
+        )),
+        _ => None,
+    };
+    if link == Some(Ok(())) {
+        return Ok(());
     }
-    Err(not_found())
+    // the one check that needs the database, so it comes last
+    if let Some(user) = user
+        && state
+            .file_read_grants
+            .may_read(file.file_id, user.user_id)
+            .await?
+    {
+        return Ok(());
+    }
+    match link {
+        Some(Err(LinkProblem::Expired)) => Err(AppError::Forbidden {
+            code: "link_expired",
+            detail: "this link has expired".to_owned(),
+        }),
+        // answered as a missing file is, so a forged link learns nothing
+        _ => Err(not_found()),
+    }
 }
 
 /// The object to send: the file itself or one of its thumbnails.

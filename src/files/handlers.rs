@@ -195,7 +195,7 @@ pub async fn download(
     let file = repo::find_active(&state.db, &uid)
         .await?
         .ok_or_else(not_found)?;
-    check_read_access(&state, &file, user.as_ref(), &query)?;
+    check_read_access(&state, &file, user.as_ref(), &query).await?;
     let blob = match query.thumb.as_deref() {
         Some(spec) => {
             thumbs::thumbnail(state.storage.store(), &file, thumbs::parse_size(spec)?).await?
@@ -237,7 +237,7 @@ pub async fn meta(
     let file = repo::find_active(&state.db, &uid)
         .await?
         .ok_or_else(not_found)?;
-    check_read_access(&state, &file, user.as_ref(), &query)?;
+    check_read_access(&state, &file, user.as_ref(), &query).await?;
     Ok(Json(FileResponse::new(file, &state.config.public_url())))
 }
 

@@ -30,6 +30,11 @@ pub fn parse_size(spec: &str) -> AppResult<(u32, u32)> {
     })
 }
 
+/// Whether thumbnails are made of files of this type.
+pub fn makes_thumbnails(mime: &str) -> bool {
+    output_format(mime).is_some()
+}
+
 fn output_format(mime: &str) -> Option<(ImageFormat, &'static str, &'static str)> {
     match mime {
         "image/jpeg" => Some((ImageFormat::Jpeg, "jpg", "image/jpeg")),

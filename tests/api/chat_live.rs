@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::{TestApp, TestUser, spawn_app};
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open(app: &TestApp) -> Socket {
@@ -21,7 +21,7 @@ async fn open(app: &TestApp) -> Socket {
 }
 
 /// A socket signed in as `user`, resuming from `resume`, past its `ready`.
-async fn connect(app: &TestApp, user: &TestUser, resume: &HashMap<i64, i64>) -> Socket {
+pub async fn connect(app: &TestApp, user: &TestUser, resume: &HashMap<i64, i64>) -> Socket {
     let mut socket = open(app).await;
     let resume: HashMap<String, i64> = resume.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let auth = json!({"type": "auth", "token": user.access_token, "resume": resume});
@@ -32,7 +32,7 @@ async fn connect(app: &TestApp, user: &TestUser, resume: &HashMap<i64, i64>) -> 
 }
 
 /// The next JSON message, or `None` when the socket closed.
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

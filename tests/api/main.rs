@@ -15,6 +15,7 @@ mod catalog_references;
 mod catalog_search;
 mod catalog_watches;
 mod chat;
+mod chat_attachments;
 mod chat_groups;
 mod chat_live;
 mod chat_model;
