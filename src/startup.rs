@@ -28,6 +28,7 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::auth::redis_link::RedisLink;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
+use crate::bus::Bus;
 use crate::catalog::cache::{CatalogCache, invalidate_on_write, spawn_maintenance};
 use crate::config::Config;
 use crate::error::{PROBLEM_JSON, problem_response};
@@ -104,24 +105,28 @@ impl Application {
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = db::connect(&config).await?;
     db::prepare_schema(&db, config.env).await?;
-    let (sessions, rate_limiter) = match &config.redis_url {
+    let redis = match &config.redis_url {
         Some(url) => {
-            let link =
-                RedisLink::connect(url, config.redis_timeout(), Duration::from_secs(10)).await?;
-            (
-                SessionRegistry::redis(
-                    link.clone(),
-                    &config.redis_key_prefix,
-                    config.access_token_ttl_secs,
-                ),
-                RateLimiter::redis(link, &config.redis_key_prefix),
-            )
+            Some(RedisLink::connect(url, config.redis_timeout(), Duration::from_secs(10)).await?)
         }
+        None => None,
+    };
+    let (sessions, rate_limiter) = match &redis {
+        Some(link) => (
+            SessionRegistry::redis(
+                link.clone(),
+                &config.redis_key_prefix,
+                config.access_token_ttl_secs,
+            ),
+            RateLimiter::redis(link.clone(), &config.redis_key_prefix),
+        ),
         None => (
             SessionRegistry::Database,
             RateLimiter::in_process(config.rate_limit_max_keys),
         ),
     };
+    let (bus, deliveries) = Bus::new(&config, &db, redis)?;
+    tracing::info!(bus = bus.kind(), "chat events bus");
     let app = App {
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
         passwords: Passwords::new()?,
@@ -135,12 +140,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             config.catalog_cache_max_mb.saturating_mul(1024 * 1024),
         ),
         chat_hub: Default::default(),
+        bus,
         sessions,
         rate_limiter,
         db,
         config,
     };
-    Ok(AppState(Arc::new(app)))
+    let state = AppState(Arc::new(app));
+    tokio::spawn(chat::live::relay::run(state.clone(), deliveries));
+    Ok(state)
 }
 
 /// Every route, the OpenAPI document and docs, and the middleware around them.

@@ -11,6 +11,7 @@ use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
+use crate::bus::Bus;
 use crate::catalog::cache::CatalogCache;
 use crate::chat::live::Hub;
 use crate::config::Config;
@@ -36,6 +37,8 @@ pub struct App {
     pub catalog_cache: CatalogCache,
     /// The chat sockets connected to this process.
     pub chat_hub: Hub,
+    /// Notices between the server processes that share the database.
+    pub bus: Bus,
 }
 
 impl Deref for AppState {

@@ -147,8 +147,9 @@ pub async fn reset_password(
     }
     repo::use_all_tokens(&tx, user.user_id, KIND_PASSWORD_RESET).await?;
     repo::set_password(&tx, user.user_id, hash).await?;
-    sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, None).await?;
+    let revoked = sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, None).await?;
     tx.commit().await?;
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,7 +209,10 @@ pub async fn change_password(
     let new_hash = state.passwords.hash(&request.new_password).await?;
     let tx = state.db.begin().await?;
     repo::set_password(&tx, user.user_id, new_hash).await?;
-    sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, Some(current.session_id)).await?;
+    let revoked =
+        sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, Some(current.session_id))
+            .await?;
     tx.commit().await?;
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -203,6 +203,7 @@ pub async fn revoke_sessions(state: &AppState, session_ids: &[i64]) -> AppResult
     }
     state.sessions.sessions_revoked(session_ids).await?;
     tx.commit().await?;
+    state.bus.publish_sessions_revoked(session_ids);
     Ok(())
 }
 
@@ -213,18 +214,21 @@ pub async fn revoke_user_sessions(
     keep: Option<i64>,
 ) -> AppResult<()> {
     let tx = state.db.begin().await?;
-    revoke_user_sessions_in(&tx, state, user_id, keep).await?;
+    let revoked = revoke_user_sessions_in(&tx, state, user_id, keep).await?;
     tx.commit().await?;
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(())
 }
 
-/// `revoke_user_sessions` inside the caller's transaction, which commits after it.
+/// `revoke_user_sessions` inside the caller's transaction, which commits after it and
+/// then closes the sockets of the sessions it returns (`Bus::publish_sessions_revoked`).
 pub async fn revoke_user_sessions_in(
     tx: &DatabaseTransaction,
     state: &AppState,
     user_id: i64,
     keep: Option<i64>,
-) -> AppResult<()> {
+) -> AppResult<Vec<i64>> {
     let revoked = repo::revoke_user_sessions(tx, user_id, keep).await?;
-    state.sessions.sessions_revoked(&revoked).await
+    state.sessions.sessions_revoked(&revoked).await?;
+    Ok(revoked)
 }

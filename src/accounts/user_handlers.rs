@@ -228,12 +228,14 @@ pub async fn update_user(
     // published before the commit: a change the client is told of is known everywhere
     let tx = state.db.begin().await?;
     repo::save_user(&tx, changes).await?;
+    let mut revoked = Vec::new();
     if request.is_active == Some(false) {
-        sign_in::revoke_user_sessions_in(&tx, &state, user_id, None).await?;
+        revoked = sign_in::revoke_user_sessions_in(&tx, &state, user_id, None).await?;
     }
     if let Some(role) = request.role {
         state.sessions.role_changed(user_id, role).await?;
     }
     tx.commit().await?;
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(Json(load_user(&state, user_id).await?))
 }

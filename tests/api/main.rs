@@ -16,6 +16,7 @@ mod catalog_search;
 mod catalog_watches;
 mod chat;
 mod chat_groups;
+mod chat_instances;
 mod chat_live;
 mod chat_model;
 mod chat_search;
