@@ -6,6 +6,7 @@ mod m20261123_000001_accounts;
 mod m20261123_000002_avatars;
 mod m20261123_000003_catalog;
 mod m20261201_000004_chat;
+mod m20261210_000005_presence;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_avatars::Migration),
             Box::new(m20261123_000003_catalog::Migration),
             Box::new(m20261201_000004_chat::Migration),
+            Box::new(m20261210_000005_presence::Migration),
         ]
     }
 }

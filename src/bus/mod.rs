@@ -157,6 +157,11 @@ impl Bus {
         Ok((bus, Deliveries { receiver, lost }))
     }
 
+    /// This process among those sharing the database.
+    pub fn instance_id(&self) -> i64 {
+        i64::from_ne_bytes(self.origin.to_ne_bytes())
+    }
+
     /// `redis`, `postgres` or `in-process`, for the logs.
     pub fn kind(&self) -> &'static str {
         match self.remote.as_ref().map(|remote| remote.link.as_ref()) {

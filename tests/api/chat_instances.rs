@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use vitrine::auth::Role;
 
-use crate::chat_live::{Socket, close_code, connect, next, private_chat};
+use crate::chat_live::{Socket, close_code, connect, next, next_message, private_chat};
 use crate::helpers::{TestApp, TestUser, WithName, spawn_app_with};
 use crate::outage_servers::{PgCluster, RedisServer, require_outage_setup};
 
@@ -309,4 +309,47 @@ async fn a_session_ended_through_one_instance_closes_its_socket_on_the_other() {
         close_code(&mut phone_socket).await,
         Some(CloseCode::from(4403))
     );
+}
+
+#[tokio::test]
+#[ignore = "starts two instances on its own PostgreSQL: run with TEST_OUTAGE=1 (.ci/run does)"]
+async fn presence_crosses_instances_and_a_second_device_elsewhere_keeps_one_online() {
+    let postgres = PgCluster::start(require_outage_setup());
+    let one = instance(&postgres.url(), None).await;
+    let two = instance(&postgres.url(), None).await;
+    let ann = one.register("ann").await;
+    let bob = one.register("bob").await;
+    let phone = one.login("bob", &bob.password).await.with_name(bob.clone());
+    let chat = private_chat(&one, &ann, &bob).await;
+    let mut anns = connect(&one, &ann, &HashMap::new()).await;
+    let presence =
+        |online: bool| json!({"type": "presence", "user_id": bob.user_id, "online": online});
+
+    let laptop = connect(&two, &bob, &HashMap::new()).await;
+    assert_eq!(next_message(&mut anns).await.unwrap(), presence(true));
+    let online: Value = one
+        .get(&format!("/api/v1/users/{}", bob.user_id), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        online["online"], true,
+        "instance one knows of the socket on two"
+    );
+    // bob on both: leaving two keeps him online through his lease on one
+    let phone_socket = connect(&one, &phone, &HashMap::new()).await;
+    leave(laptop).await;
+    // anything instance two said about it would come before this message sent through it
+    send(&two, &bob, chat, "still here").await;
+    let message = next_message(&mut anns).await.unwrap();
+    assert_eq!(message["message"]["text"], "still here", "{message}");
+    leave(phone_socket).await;
+    assert_eq!(next_message(&mut anns).await.unwrap(), presence(false));
+}
+
+/// Closes a socket and waits until the server has let it go.
+async fn leave(mut socket: Socket) {
+    socket.close(None).await.unwrap();
+    while let Some(Ok(_)) = futures_util::StreamExt::next(&mut socket).await {}
 }

@@ -31,8 +31,19 @@ pub async fn connect(app: &TestApp, user: &TestUser, resume: &HashMap<i64, i64>)
     socket
 }
 
-/// The next JSON message, or `None` when the socket closed.
+/// The next JSON message other than presence (the subject of `presence.rs`), or `None`
+/// when the socket closed.
 pub async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = next_message(socket).await?;
+        if message["type"] != "presence" {
+            return Some(message);
+        }
+    }
+}
+
+/// The next JSON message, or `None` when the socket closed.
+pub async fn next_message(socket: &mut Socket) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

@@ -49,12 +49,12 @@ async fn production_refuses_pending_migrations_until_migrate_up() {
     assert!(down.status.success(), "{down:?}");
     let status = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(
-        stdout(&status).contains("pending  m20261201_000004_chat"),
+        stdout(&status).contains("pending  m20261210_000005_presence"),
         "{}",
         stdout(&status)
     );
     assert!(
-        stdout(&status).contains("applied  m20261123_000003_catalog"),
+        stdout(&status).contains("applied  m20261201_000004_chat"),
         "only the last migration is reverted"
     );
 }

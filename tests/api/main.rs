@@ -33,6 +33,7 @@ mod ops;
 mod outage_servers;
 mod outages;
 mod passwords;
+mod presence;
 mod refresh_reuse;
 mod sessions;
 mod users;

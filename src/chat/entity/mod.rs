@@ -5,3 +5,5 @@ pub mod chat_participants;
 pub mod chats;
 pub mod message_search_token;
 pub mod messages;
+pub mod presence;
+pub mod presence_leases;

@@ -23,6 +23,8 @@ pub enum Signal {
     Revoked,
     /// Someone is typing in a chat; never stored.
     Typing { chat_id: i64, user_id: i64 },
+    /// Someone one shares a chat with came online or went offline.
+    Presence { user_id: i64, online: bool },
     /// Someone's read or delivered watermark moved.
     Receipt {
         chat_id: i64,
@@ -44,23 +46,34 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A new socket of `user_id` signed in with `session_id`: its id and the receiving
-    /// end of its queue.
-    pub fn register(&self, user_id: i64, session_id: i64) -> (u64, mpsc::Receiver<Signal>) {
+    /// A new socket of `user_id` signed in with `session_id`: its id, the receiving end
+    /// of its queue, and whether it is the member's only socket here.
+    pub fn register(&self, user_id: i64, session_id: i64) -> (u64, mpsc::Receiver<Signal>, bool) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(QUEUE_LEN);
-        self.sockets
-            .entry(user_id)
-            .or_default()
-            .insert(id, Socket { session_id, sender });
-        (id, receiver)
+        let mut sockets = self.sockets.entry(user_id).or_default();
+        sockets.insert(id, Socket { session_id, sender });
+        let first = sockets.len() == 1;
+        (id, receiver, first)
     }
 
-    pub fn unregister(&self, user_id: i64, id: u64) {
-        self.sockets.remove_if_mut(&user_id, |_, sockets| {
+    /// Forgets a socket; true when it was the member's last one here.
+    pub fn unregister(&self, user_id: i64, id: u64) -> bool {
+        let removed = self.sockets.remove_if_mut(&user_id, |_, sockets| {
             sockets.remove(&id);
             sockets.is_empty()
         });
+        removed.is_some()
+    }
+
+    /// Whether `user_id` has a socket here.
+    pub fn is_connected(&self, user_id: i64) -> bool {
+        self.sockets.contains_key(&user_id)
+    }
+
+    /// The members with a socket here.
+    pub fn connected_users(&self) -> Vec<i64> {
+        self.sockets.iter().map(|entry| *entry.key()).collect()
     }
 
     /// Queues `signal` for every socket of `users`, never waiting: a socket whose queue
@@ -114,8 +127,9 @@ mod tests {
     #[test]
     fn a_socket_that_stops_reading_is_dropped_and_others_are_not() {
         let hub = Hub::default();
-        let (_, mut reader) = hub.register(1, 10);
-        let (_, _stalled) = hub.register(1, 11);
+        let (_, mut reader, first) = hub.register(1, 10);
+        let (_, _stalled, second_first) = hub.register(1, 11);
+        assert!(first && !second_first);
         for n in 0..QUEUE_LEN as i64 {
             hub.notify(&[1], Signal::Changed { chat_id: n });
             assert!(reader.try_recv().is_ok());
@@ -129,8 +143,11 @@ mod tests {
     #[test]
     fn unregistering_leaves_no_entry_behind() {
         let hub = Hub::default();
-        let (id, _receiver) = hub.register(7, 70);
-        hub.unregister(7, id);
+        let (id, _receiver, _) = hub.register(7, 70);
+        let (other, _receiver, _) = hub.register(7, 71);
+        assert!(!hub.unregister(7, id), "another socket is left");
+        assert!(hub.is_connected(7));
+        assert!(hub.unregister(7, other), "the last one");
         assert!(hub.sockets.is_empty());
         assert!(hub.is_empty());
     }
@@ -138,9 +155,9 @@ mod tests {
     #[test]
     fn broadcasts_reach_everyone_and_revocations_only_their_sessions() {
         let hub = Hub::default();
-        let (_, mut ann) = hub.register(1, 10);
-        let (_, mut anns_other_device) = hub.register(1, 11);
-        let (_, mut bob) = hub.register(2, 20);
+        let (_, mut ann, _) = hub.register(1, 10);
+        let (_, mut anns_other_device, _) = hub.register(1, 11);
+        let (_, mut bob, _) = hub.register(2, 20);
         hub.broadcast(Signal::Recheck);
         for receiver in [&mut ann, &mut anns_other_device, &mut bob] {
             assert_eq!(receiver.try_recv().ok(), Some(Signal::Recheck));

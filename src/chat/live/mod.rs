@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod hub;
+pub mod presence;
 mod protocol;
 pub mod relay;
 pub mod socket;

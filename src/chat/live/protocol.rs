@@ -69,6 +69,11 @@ pub enum ServerMessage<'a> {
         chat_id: i64,
         user_id: i64,
     },
+    /// Someone I share a chat with came online or went offline.
+    Presence {
+        user_id: i64,
+        online: bool,
+    },
     /// Another participant's watermarks moved.
     Receipt {
         chat_id: i64,

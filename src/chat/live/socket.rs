@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::events;
 use super::hub::Signal;
+use super::presence;
 use super::protocol::{
     ClientMessage, Closing, SEND_WITHIN, ServerMessage, Sink, close, close_with, send_json,
 };
@@ -90,8 +91,11 @@ async fn serve(state: AppState, socket: WebSocket) -> AppResult<()> {
         return Ok(());
     };
     // registered before reading positions: a change committed meanwhile is announced
-    let (socket_id, signals) = state.chat_hub.register(user.user_id, user.session_id);
+    let (socket_id, signals, first) = state.chat_hub.register(user.user_id, user.session_id);
     state.bus.listen();
+    if first && let Err(err) = presence::connected(&state, user.user_id).await {
+        tracing::warn!(error = %err, "could not record a member online");
+    }
     let result = run(
         &state,
         user,
@@ -103,7 +107,11 @@ async fn serve(state: AppState, socket: WebSocket) -> AppResult<()> {
         signals,
     )
     .await;
-    state.chat_hub.unregister(user.user_id, socket_id);
+    if state.chat_hub.unregister(user.user_id, socket_id)
+        && let Err(err) = presence::disconnected(&state, user.user_id).await
+    {
+        tracing::warn!(error = %err, "could not record a member offline");
+    }
     if let Err(closing) = result {
         close_with(&mut sink, closing).await;
     }
@@ -184,6 +192,11 @@ async fn run(
                 Some(Signal::Typing { chat_id, user_id }) => {
                     if user_id != me && positions.0.contains_key(&chat_id) {
                         send_json(sink, &ServerMessage::Typing { chat_id, user_id }).await?;
+                    }
+                }
+                Some(Signal::Presence { user_id, online }) => {
+                    if user_id != me {
+                        send_json(sink, &ServerMessage::Presence { user_id, online }).await?;
                     }
                 }
                 Some(Signal::Receipt { chat_id, user_id, read_seq, delivered_seq }) => {
