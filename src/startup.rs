@@ -29,6 +29,7 @@ use crate::auth::redis_link::RedisLink;
 use crate::auth::session_cache::SessionCache;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
+use crate::bus::Bus;
 use crate::catalog::cache::{CatalogCache, invalidate_on_write, spawn_maintenance};
 use crate::config::Config;
 use crate::db::read::Reader;
@@ -107,21 +108,23 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = db::connect(&config).await?;
     db::prepare_schema(&db, config.env).await?;
     let session_ttl = Duration::from_secs(config.access_token_ttl_secs);
-    let (sessions, rate_limiter) = match &config.redis_url {
+    let redis = match &config.redis_url {
         Some(url) => {
-            let link =
-                RedisLink::connect(url, config.redis_timeout(), Duration::from_secs(10)).await?;
-            (
-                SessionRegistry::redis(
-                    link.clone(),
-                    &config.redis_key_prefix,
-                    config.access_token_ttl_secs,
-                    // other instances' revocations cannot reach it yet
-                    SessionCache::new(false, session_ttl),
-                ),
-                RateLimiter::redis(link, &config.redis_key_prefix),
-            )
+            Some(RedisLink::connect(url, config.redis_timeout(), Duration::from_secs(10)).await?)
         }
+        None => None,
+    };
+    let (sessions, rate_limiter) = match &redis {
+        Some(link) => (
+            SessionRegistry::redis(
+                link.clone(),
+                &config.redis_key_prefix,
+                config.access_token_ttl_secs,
+                // other instances' revocations cannot reach it yet
+                SessionCache::new(false, session_ttl),
+            ),
+            RateLimiter::redis(link.clone(), &config.redis_key_prefix),
+        ),
         None => (
             // one process per SQLite database: every revocation passes through it
             SessionRegistry::database(SessionCache::new(
@@ -131,6 +134,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             RateLimiter::in_process(config.rate_limit_max_keys),
         ),
     };
+    let (bus, deliveries) = Bus::new(&config, &db, redis)?;
+    tracing::info!(bus = bus.kind(), "chat events bus");
     let app = App {
         reader: Reader::new(&db, db::sqlite_file(&config)),
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
@@ -146,12 +151,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         ),
         chat_hub: Default::default(),
         file_read_grants: Arc::new(chat::attachments::ChatFileGrants::new(db.clone())),
+        bus,
         sessions,
         rate_limiter,
         db,
         config,
     };
-    Ok(AppState(Arc::new(app)))
+    let state = AppState(Arc::new(app));
+    tokio::spawn(chat::live::relay::run(state.clone(), deliveries));
+    tokio::spawn(chat::live::presence::keep_leases(state.clone()));
+    Ok(state)
 }
 
 /// Every route, the OpenAPI document and docs, and the middleware around them.

@@ -11,6 +11,7 @@ use crate::auth::password::Passwords;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
+use crate::bus::Bus;
 use crate::catalog::cache::CatalogCache;
 use crate::chat::live::Hub;
 use crate::config::Config;
@@ -42,6 +43,8 @@ pub struct App {
     pub chat_hub: Hub,
     /// Reads of files granted by the messenger (attachments), consulted by downloads.
     pub file_read_grants: Arc<dyn FileReadGrants>,
+    /// Notices between the server processes that share the database.
+    pub bus: Bus,
 }
 
 impl Deref for AppState {

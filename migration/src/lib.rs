@@ -7,6 +7,7 @@ mod m20261123_000002_avatars;
 mod m20261123_000003_catalog;
 mod m20261201_000004_chat;
 mod m20261202_000005_chat_attachments;
+mod m20261202_000006_presence;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_catalog::Migration),
             Box::new(m20261201_000004_chat::Migration),
             Box::new(m20261202_000005_chat_attachments::Migration),
+            Box::new(m20261202_000006_presence::Migration),
         ]
     }
 }

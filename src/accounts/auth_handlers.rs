@@ -18,6 +18,7 @@ use super::repo::{self, NewUser};
 use super::sign_in::{self, ClientInfo};
 use crate::auth::password::{Verified, check_new_password};
 use crate::auth::{ClientIp, CurrentUser, Role, UserAgent};
+use crate::chat::live::presence;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path};
 use crate::files::repo as files_repo;
@@ -299,6 +300,8 @@ pub async fn user_responses(
         .into_iter()
         .collect();
     let public_url = state.config.public_url();
+    let user_ids: Vec<i64> = rows.iter().map(|(user, _)| user.user_id).collect();
+    let shown = presence::shown(&state.db, &user_ids).await?;
     Ok(rows
         .into_iter()
         .map(|(user, details)| {
@@ -306,7 +309,8 @@ pub async fn user_responses(
                 .as_ref()
                 .and_then(|details| uids.get(&details.profile_image_id?))
                 .map(|uid| file_url(&public_url, uid));
-            UserResponse::new(user, details, avatar_url)
+            let show_presence = shown.get(&user.user_id).copied().unwrap_or(true);
+            UserResponse::new(user, details, avatar_url, show_presence)
         })
         .collect())
 }

@@ -75,6 +75,8 @@ pub struct UpdateMeRequest {
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     pub meshok_url: Option<Option<String>>,
+    /// Show `last_seen` and send presence events to the people I share a chat with.
+    pub show_presence: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,6 +114,8 @@ pub struct UserResponse {
     pub last_login_at: Option<DateTime<Utc>>,
     /// The active avatar's picture.
     pub avatar_url: Option<String>,
+    /// Whether the people I share a chat with see when I am online.
+    pub show_presence: bool,
 }
 
 impl UserResponse {
@@ -119,6 +123,7 @@ impl UserResponse {
         user: users::Model,
         details: Option<user_details::Model>,
         avatar_url: Option<String>,
+        show_presence: bool,
     ) -> Self {
         let (description, last_login_at) = details
             .map(|details| (details.description, details.last_login_at))
@@ -137,6 +142,7 @@ impl UserResponse {
             created_at: user.created_at,
             last_login_at,
             avatar_url,
+            show_presence,
         }
     }
 }
@@ -153,6 +159,10 @@ pub struct PublicUserResponse {
     pub meshok_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub avatar_url: Option<String>,
+    /// When they were last connected (now, while they are); `null` if they hide it.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Connected now; `false` if they hide it.
+    pub online: bool,
 }
 
 impl From<UserResponse> for PublicUserResponse {
@@ -167,6 +177,8 @@ impl From<UserResponse> for PublicUserResponse {
             meshok_url: user.meshok_url,
             created_at: user.created_at,
             avatar_url: user.avatar_url,
+            last_seen: None,
+            online: false,
         }
     }
 }

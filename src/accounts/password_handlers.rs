@@ -147,8 +147,11 @@ pub async fn reset_password(
     }
     repo::use_all_tokens(&tx, user.user_id, KIND_PASSWORD_RESET).await?;
     repo::set_password(&tx, user.user_id, hash).await?;
-    let _revoking = sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, None).await?;
+    let (revoked, revoking) =
+        sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, None).await?;
     tx.commit().await?;
+    drop(revoking);
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,9 +211,11 @@ pub async fn change_password(
     let new_hash = state.passwords.hash(&request.new_password).await?;
     let tx = state.db.begin().await?;
     repo::set_password(&tx, user.user_id, new_hash).await?;
-    let _revoking =
+    let (revoked, revoking) =
         sign_in::revoke_user_sessions_in(&tx, &state, user.user_id, Some(current.session_id))
             .await?;
     tx.commit().await?;
+    drop(revoking);
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -202,8 +202,10 @@ pub async fn revoke_sessions(state: &AppState, session_ids: &[i64]) -> AppResult
     for id in session_ids {
         repo::revoke_session(&tx, *id).await?;
     }
-    let _revoking = state.sessions.sessions_revoked(session_ids).await?;
+    let revoking = state.sessions.sessions_revoked(session_ids).await?;
     tx.commit().await?;
+    drop(revoking);
+    state.bus.publish_sessions_revoked(session_ids);
     Ok(())
 }
 
@@ -214,19 +216,23 @@ pub async fn revoke_user_sessions(
     keep: Option<i64>,
 ) -> AppResult<()> {
     let tx = state.db.begin().await?;
-    let _revoking = revoke_user_sessions_in(&tx, state, user_id, keep).await?;
+    let (revoked, revoking) = revoke_user_sessions_in(&tx, state, user_id, keep).await?;
     tx.commit().await?;
+    drop(revoking);
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(())
 }
 
 /// `revoke_user_sessions` inside the caller's transaction, which commits after it and
-/// then drops the answer.
+/// then drops the guard and closes the sockets of the sessions it returns
+/// (`Bus::publish_sessions_revoked`).
 pub async fn revoke_user_sessions_in<'a>(
     tx: &DatabaseTransaction,
     state: &'a AppState,
     user_id: i64,
     keep: Option<i64>,
-) -> AppResult<Revoking<'a>> {
+) -> AppResult<(Vec<i64>, Revoking<'a>)> {
     let revoked = repo::revoke_user_sessions(tx, user_id, keep).await?;
-    state.sessions.sessions_revoked(&revoked).await
+    let revoking = state.sessions.sessions_revoked(&revoked).await?;
+    Ok((revoked, revoking))
 }

@@ -12,6 +12,7 @@ use super::model::{
 };
 use super::{repo, sign_in};
 use crate::auth::{AdminUser, CurrentUser};
+use crate::chat::live::presence;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::files::handlers::remove_blobs;
@@ -108,7 +109,14 @@ pub async fn update_me(
     if let Some(description) = request.description {
         repo::save_description(&tx, current.user_id, description).await?;
     }
+    let presence_changed = match request.show_presence {
+        Some(shown) => presence::set_shown(&tx, current.user_id, shown).await?,
+        None => false,
+    };
     tx.commit().await?;
+    if let Some(shown) = request.show_presence.filter(|_| presence_changed) {
+        presence::announce_shown(&state, current.user_id, shown).await?;
+    }
     Ok(Json(load_user(&state, current.user_id).await?))
 }
 
@@ -135,7 +143,8 @@ pub async fn delete_me(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A member's public profile: no email, no phone number.
+/// A member's public profile: no email, no phone number; when they were last connected
+/// and whether they are now, unless they hide it.
 #[utoipa::path(
     get,
     path = "/users/{id}",
@@ -151,7 +160,12 @@ pub async fn get_user(
     if !user.is_active {
         return Err(AppError::not_found("user_not_found", "no such user"));
     }
-    Ok(Json(user.into()))
+    let presence = presence::public(&state, user_id).await?;
+    Ok(Json(PublicUserResponse {
+        last_seen: presence.last_seen,
+        online: presence.online,
+        ..user.into()
+    }))
 }
 
 /// All users, filtered by role or by part of the username or email (admins only).
@@ -229,13 +243,17 @@ pub async fn update_user(
     let tx = state.db.begin().await?;
     repo::save_user(&tx, changes).await?;
     let mut revoking = Vec::new();
+    let mut revoked = Vec::new();
     if request.is_active == Some(false) {
-        revoking.push(sign_in::revoke_user_sessions_in(&tx, &state, user_id, None).await?);
+        let (ids, guard) = sign_in::revoke_user_sessions_in(&tx, &state, user_id, None).await?;
+        revoked = ids;
+        revoking.push(guard);
     }
     if let Some(role) = request.role {
         revoking.push(state.sessions.role_changed(user_id, role).await?);
     }
     tx.commit().await?;
     drop(revoking);
+    state.bus.publish_sessions_revoked(&revoked);
     Ok(Json(load_user(&state, user_id).await?))
 }

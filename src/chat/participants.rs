@@ -418,11 +418,8 @@ pub async fn delete_chat(
     Path(chat_id): Path<i64>,
 ) -> AppResult<StatusCode> {
     group_for(&state.db, chat_id, user.user_id, ChatRole::Owner).await?;
-    let members = repo::participant_ids(&state.db, chat_id).await?;
     chats::Entity::delete_by_id(chat_id).exec(&state.db).await?;
-    // their sockets find the chat gone and say so
-    state
-        .chat_hub
-        .notify(&members, super::live::hub::Signal::Changed { chat_id });
+    // the sockets that have it find the chat gone and say so
+    super::live::announce_deleted(&state, chat_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::helpers::{TestApp, TestUser, spawn_app};
+use crate::helpers::{TestApp, TestUser, WithName, spawn_app};
 
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(app: &TestApp) -> Socket {
+pub async fn open(app: &TestApp) -> Socket {
     let url = format!("{}/api/v1/ws", app.address.replacen("http", "ws", 1));
     let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     socket
@@ -31,8 +31,19 @@ pub async fn connect(app: &TestApp, user: &TestUser, resume: &HashMap<i64, i64>)
     socket
 }
 
-/// The next JSON message, or `None` when the socket closed.
+/// The next JSON message other than presence (the subject of `presence.rs`), or `None`
+/// when the socket closed.
 pub async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = next_message(socket).await?;
+        if message["type"] != "presence" {
+            return Some(message);
+        }
+    }
+}
+
+/// The next JSON message, or `None` when the socket closed.
+pub async fn next_message(socket: &mut Socket) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -46,7 +57,7 @@ pub async fn next(socket: &mut Socket) -> Option<Value> {
     }
 }
 
-async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
+pub async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -59,7 +70,7 @@ async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
     }
 }
 
-async fn private_chat(app: &TestApp, from: &TestUser, to: &TestUser) -> i64 {
+pub async fn private_chat(app: &TestApp, from: &TestUser, to: &TestUser) -> i64 {
     let response = app
         .post_json(
             "/api/v1/chats",
@@ -73,7 +84,7 @@ async fn private_chat(app: &TestApp, from: &TestUser, to: &TestUser) -> i64 {
         .unwrap()
 }
 
-async fn send_text(app: &TestApp, user: &TestUser, chat: i64, text: &str) {
+pub async fn send_text(app: &TestApp, user: &TestUser, chat: i64, text: &str) {
     let response = app
         .post_json(
             &format!("/api/v1/chats/{chat}/messages"),
@@ -265,4 +276,27 @@ async fn reads_and_deliveries_reach_the_sender_as_receipts() {
         .await
         .unwrap();
     assert_eq!(history["items"][0]["status"], "read");
+}
+
+#[tokio::test]
+async fn a_socket_closes_as_soon_as_its_session_ends_and_only_that_one() {
+    let app = spawn_app().await;
+    let bob = app.register("bob").await;
+    let other_device = app.login("bob", &bob.password).await.with_name(bob.clone());
+    let mut signed_out = connect(&app, &bob, &HashMap::new()).await;
+    let mut staying = connect(&app, &other_device, &HashMap::new()).await;
+    let response = app
+        .post_json("/api/v1/auth/logout", Some(&bob.access_token), &json!({}))
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+    // well before the periodic session check (30 s)
+    assert_eq!(
+        close_code(&mut signed_out).await,
+        Some(CloseCode::from(4403))
+    );
+    staying
+        .send(Message::text(json!({"type": "ping"}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut staying).await.unwrap()["type"], "pong");
 }

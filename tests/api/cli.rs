@@ -49,7 +49,7 @@ async fn production_refuses_pending_migrations_until_migrate_up() {
     assert!(down.status.success(), "{down:?}");
     let status = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(
-        stdout(&status).contains("pending  m20261202_000005_chat_attachments"),
+        stdout(&status).contains("pending  m20261202_000006_presence"),
         "{}",
         stdout(&status)
     );

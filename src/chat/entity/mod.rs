@@ -6,3 +6,5 @@ pub mod chats;
 pub mod message_attachments;
 pub mod message_search_token;
 pub mod messages;
+pub mod presence;
+pub mod presence_leases;

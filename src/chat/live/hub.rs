@@ -14,8 +14,17 @@ pub const QUEUE_LEN: usize = 256;
 pub enum Signal {
     /// Chat `chat_id` has new events.
     Changed { chat_id: i64 },
+    /// Chat `chat_id` may have changed: a socket that has it re-reads it (sent to every
+    /// socket, e.g. when a chat is deleted).
+    Check { chat_id: i64 },
+    /// Announcements may have been lost: re-read every chat.
+    Recheck,
+    /// The socket's session ended.
+    Revoked,
     /// Someone is typing in a chat; never stored.
     Typing { chat_id: i64, user_id: i64 },
+    /// Someone one shares a chat with came online or went offline.
+    Presence { user_id: i64, online: bool },
     /// Someone's read or delivered watermark moved.
     Receipt {
         chat_id: i64,
@@ -25,26 +34,46 @@ pub enum Signal {
     },
 }
 
+struct Socket {
+    session_id: i64,
+    sender: mpsc::Sender<Signal>,
+}
+
 #[derive(Default)]
 pub struct Hub {
-    sockets: DashMap<i64, HashMap<u64, mpsc::Sender<Signal>>>,
+    sockets: DashMap<i64, HashMap<u64, Socket>>,
     next_id: AtomicU64,
 }
 
 impl Hub {
-    /// A new socket of `user_id`: its id and the receiving end of its queue.
-    pub fn register(&self, user_id: i64) -> (u64, mpsc::Receiver<Signal>) {
+    /// A new socket of `user_id` signed in with `session_id`: its id, the receiving end
+    /// of its queue, and whether it is the member's only socket here.
+    pub fn register(&self, user_id: i64, session_id: i64) -> (u64, mpsc::Receiver<Signal>, bool) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(QUEUE_LEN);
-        self.sockets.entry(user_id).or_default().insert(id, sender);
-        (id, receiver)
+        let mut sockets = self.sockets.entry(user_id).or_default();
+        sockets.insert(id, Socket { session_id, sender });
+        let first = sockets.len() == 1;
+        (id, receiver, first)
     }
 
-    pub fn unregister(&self, user_id: i64, id: u64) {
-        self.sockets.remove_if_mut(&user_id, |_, sockets| {
+    /// Forgets a socket; true when it was the member's last one here.
+    pub fn unregister(&self, user_id: i64, id: u64) -> bool {
+        let removed = self.sockets.remove_if_mut(&user_id, |_, sockets| {
             sockets.remove(&id);
             sockets.is_empty()
         });
+        removed.is_some()
+    }
+
+    /// Whether `user_id` has a socket here.
+    pub fn is_connected(&self, user_id: i64) -> bool {
+        self.sockets.contains_key(&user_id)
+    }
+
+    /// The members with a socket here.
+    pub fn connected_users(&self) -> Vec<i64> {
+        self.sockets.iter().map(|entry| *entry.key()).collect()
     }
 
     /// Queues `signal` for every socket of `users`, never waiting: a socket whose queue
@@ -52,12 +81,32 @@ impl Hub {
     pub fn notify(&self, users: &[i64], signal: Signal) {
         for user_id in users {
             if let Some(mut sockets) = self.sockets.get_mut(user_id) {
-                sockets.retain(|_, sender| sender.try_send(signal).is_ok());
+                sockets.retain(|_, socket| socket.sender.try_send(signal).is_ok());
             }
         }
         for user_id in users {
             self.sockets
                 .remove_if(user_id, |_, sockets| sockets.is_empty());
+        }
+    }
+
+    /// Queues `signal` for every socket of this process.
+    pub fn broadcast(&self, signal: Signal) {
+        self.sockets.retain(|_, sockets| {
+            sockets.retain(|_, socket| socket.sender.try_send(signal).is_ok());
+            !sockets.is_empty()
+        });
+    }
+
+    /// Tells the sockets signed in with these sessions that they ended.
+    pub fn end_sessions(&self, session_ids: &[i64]) {
+        for mut entry in self.sockets.iter_mut() {
+            for socket in entry.values_mut() {
+                if session_ids.contains(&socket.session_id) {
+                    // a full queue closes the socket anyway
+                    let _ = socket.sender.try_send(Signal::Revoked);
+                }
+            }
         }
     }
 
@@ -67,7 +116,7 @@ impl Hub {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.sockets.is_empty()
     }
 }
 
@@ -78,8 +127,9 @@ mod tests {
     #[test]
     fn a_socket_that_stops_reading_is_dropped_and_others_are_not() {
         let hub = Hub::default();
-        let (_, mut reader) = hub.register(1);
-        let (_, _stalled) = hub.register(1);
+        let (_, mut reader, first) = hub.register(1, 10);
+        let (_, _stalled, second_first) = hub.register(1, 11);
+        assert!(first && !second_first);
         for n in 0..QUEUE_LEN as i64 {
             hub.notify(&[1], Signal::Changed { chat_id: n });
             assert!(reader.try_recv().is_ok());
@@ -93,8 +143,28 @@ mod tests {
     #[test]
     fn unregistering_leaves_no_entry_behind() {
         let hub = Hub::default();
-        let (id, _receiver) = hub.register(7);
-        hub.unregister(7, id);
+        let (id, _receiver, _) = hub.register(7, 70);
+        let (other, _receiver, _) = hub.register(7, 71);
+        assert!(!hub.unregister(7, id), "another socket is left");
+        assert!(hub.is_connected(7));
+        assert!(hub.unregister(7, other), "the last one");
         assert!(hub.sockets.is_empty());
+        assert!(hub.is_empty());
+    }
+
+    #[test]
+    fn broadcasts_reach_everyone_and_revocations_only_their_sessions() {
+        let hub = Hub::default();
+        let (_, mut ann, _) = hub.register(1, 10);
+        let (_, mut anns_other_device, _) = hub.register(1, 11);
+        let (_, mut bob, _) = hub.register(2, 20);
+        hub.broadcast(Signal::Recheck);
+        for receiver in [&mut ann, &mut anns_other_device, &mut bob] {
+            assert_eq!(receiver.try_recv().ok(), Some(Signal::Recheck));
+        }
+        hub.end_sessions(&[11, 99]);
+        assert_eq!(anns_other_device.try_recv().ok(), Some(Signal::Revoked));
+        assert!(ann.try_recv().is_err());
+        assert!(bob.try_recv().is_err());
     }
 }

@@ -10,26 +10,27 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::events::{self, LiveEvent};
+use super::events;
 use super::hub::Signal;
+use super::presence;
+use super::protocol::{
+    ClientMessage, Closing, SEND_WITHIN, ServerMessage, Sink, close, close_with, send_json,
+};
 use crate::auth::CurrentUser;
+use crate::bus::Notice;
 use crate::chat::repo;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// How long a new socket has to authenticate.
 const AUTH_WITHIN: Duration = Duration::from_secs(5);
 /// Pings go out this often; a socket silent for three of them is closed.
 const HEARTBEAT: Duration = Duration::from_secs(25);
-/// A send the client does not take within this is a client too slow.
-const SEND_WITHIN: Duration = Duration::from_secs(10);
 /// How often a socket checks that its session is still live.
 const SESSION_CHECK: Duration = Duration::from_secs(30);
 /// A chat further behind than this is not replayed: the client reloads it.
@@ -38,76 +39,6 @@ pub const MAX_REPLAY: i64 = 1000;
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// Typing notices relayed per socket and second.
 const TYPING_PER_SECOND: u32 = 3;
-
-pub mod close {
-    pub const UNAUTHENTICATED: u16 = 4401;
-    pub const REVOKED: u16 = 4403;
-    pub const TOKEN_EXPIRED: u16 = 4001;
-    pub const TOO_SLOW: u16 = 4008;
-    pub const BAD_MESSAGE: u16 = 4400;
-}
-
-/// What a client sends.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
-    /// First message: the access token, and the last sequence number seen per chat.
-    Auth {
-        token: String,
-        #[serde(default)]
-        resume: HashMap<String, i64>,
-    },
-    /// Events up to `seq` reached this device.
-    Ack {
-        chat_id: i64,
-        seq: i64,
-    },
-    /// Read up to `seq`.
-    Read {
-        chat_id: i64,
-        seq: i64,
-    },
-    Typing {
-        chat_id: i64,
-    },
-    Ping,
-}
-
-/// What the server sends besides events.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ServerMessage<'a> {
-    Ready {
-        user_id: i64,
-    },
-    Event(&'a LiveEvent),
-    /// I am no longer in this chat.
-    #[serde(rename = "chat.removed")]
-    ChatRemoved {
-        chat_id: i64,
-    },
-    /// Too far behind to replay: reload the chat over HTTP.
-    ResyncRequired {
-        chat_id: i64,
-        last_seq: i64,
-    },
-    Typing {
-        chat_id: i64,
-        user_id: i64,
-    },
-    /// Another participant's watermarks moved.
-    Receipt {
-        chat_id: i64,
-        user_id: i64,
-        read_seq: i64,
-        delivered_seq: i64,
-    },
-    Pong,
-    Error {
-        code: &'static str,
-        detail: String,
-    },
-}
 
 /// The live chat socket. The first message must be
 /// `{"type": "auth", "token": "<access token>", "resume": {"<chat id>": <seq>}}`.
@@ -131,31 +62,6 @@ pub async fn connect(State(state): State<AppState>, upgrade: WebSocketUpgrade) -
                 tracing::debug!(error = %err, "socket ended");
             }
         })
-}
-
-type Sink = SplitSink<WebSocket, Message>;
-
-struct Closing(u16, &'static str);
-
-async fn send_json(sink: &mut Sink, message: &impl Serialize) -> Result<(), Closing> {
-    let text = serde_json::to_string(message).map_err(|_| Closing(1011, "internal error"))?;
-    match tokio::time::timeout(SEND_WITHIN, sink.send(Message::Text(text.into()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Closing(1000, "gone")),
-        Err(_) => Err(Closing(close::TOO_SLOW, "too slow")),
-    }
-}
-
-async fn close_with(sink: &mut Sink, Closing(code, reason): Closing) {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        sink.send(Message::Close(Some(frame))),
-    )
-    .await;
 }
 
 /// Where this socket is in each chat: the last sequence number it sent.
@@ -185,7 +91,11 @@ async fn serve(state: AppState, socket: WebSocket) -> AppResult<()> {
         return Ok(());
     };
     // registered before reading positions: a change committed meanwhile is announced
-    let (socket_id, signals) = state.chat_hub.register(user.user_id);
+    let (socket_id, signals, first) = state.chat_hub.register(user.user_id, user.session_id);
+    state.bus.listen();
+    if first && let Err(err) = presence::connected(&state, user.user_id).await {
+        tracing::warn!(error = %err, "could not record a member online");
+    }
     let result = run(
         &state,
         user,
@@ -197,7 +107,11 @@ async fn serve(state: AppState, socket: WebSocket) -> AppResult<()> {
         signals,
     )
     .await;
-    state.chat_hub.unregister(user.user_id, socket_id);
+    if state.chat_hub.unregister(user.user_id, socket_id)
+        && let Err(err) = presence::disconnected(&state, user.user_id).await
+    {
+        tracing::warn!(error = %err, "could not record a member offline");
+    }
     if let Err(closing) = result {
         close_with(&mut sink, closing).await;
     }
@@ -262,9 +176,27 @@ async fn run(
                 Some(Signal::Changed { chat_id }) => {
                     catch_up(state, me, chat_id, &mut positions, sink).await?;
                 }
+                Some(Signal::Check { chat_id }) => {
+                    if positions.0.contains_key(&chat_id) {
+                        catch_up(state, me, chat_id, &mut positions, sink).await?;
+                    }
+                }
+                Some(Signal::Recheck) => {
+                    // a revocation may have been among the lost notices
+                    if session_ended(state, token).await {
+                        return Err(Closing(close::REVOKED, "session ended"));
+                    }
+                    recheck(state, me, &mut positions, sink).await?;
+                }
+                Some(Signal::Revoked) => return Err(Closing(close::REVOKED, "session ended")),
                 Some(Signal::Typing { chat_id, user_id }) => {
                     if user_id != me && positions.0.contains_key(&chat_id) {
                         send_json(sink, &ServerMessage::Typing { chat_id, user_id }).await?;
+                    }
+                }
+                Some(Signal::Presence { user_id, online }) => {
+                    if user_id != me {
+                        send_json(sink, &ServerMessage::Presence { user_id, online }).await?;
                     }
                 }
                 Some(Signal::Receipt { chat_id, user_id, read_seq, delivered_seq }) => {
@@ -301,13 +233,22 @@ async fn run(
                 }
             }
             _ = session_check.tick() => {
-                if CurrentUser::from_token(state, token).await.is_err() {
+                if session_ended(state, token).await {
                     return Err(Closing(close::REVOKED, "session ended"));
                 }
             }
             _ = &mut expiry => return Err(Closing(close::TOKEN_EXPIRED, "token expired")),
         }
     }
+}
+
+/// Whether the socket's session ended. A check that cannot be made now (Redis or the
+/// database unreachable) ends nothing: the socket is checked again later.
+async fn session_ended(state: &AppState, token: &str) -> bool {
+    matches!(
+        CurrentUser::from_token(state, token).await,
+        Err(AppError::Unauthorized { .. })
+    )
 }
 
 fn seconds_until(epoch_secs: i64) -> Duration {
@@ -323,7 +264,6 @@ async fn handle(
     sink: &mut Sink,
     typing_budget: &mut (tokio::time::Instant, u32),
 ) -> Result<(), Closing> {
-    let internal = |_| Closing(1011, "internal error");
     match message {
         ClientMessage::Auth { .. } => {
             send_json(
@@ -366,16 +306,10 @@ async fn handle(
             }
             if *count < TYPING_PER_SECOND {
                 *count += 1;
-                let users = repo::participant_ids(&state.db, chat_id)
-                    .await
-                    .map_err(internal)?;
-                state.chat_hub.notify(
-                    &users,
-                    Signal::Typing {
-                        chat_id,
-                        user_id: me,
-                    },
-                );
+                state.bus.publish(Notice::Typing {
+                    chat_id,
+                    user_id: me,
+                });
             }
             Ok(())
         }
@@ -395,6 +329,25 @@ async fn acknowledge(
         .map_err(|_| Closing(1011, "internal error"))?;
     if moved {
         super::announce_receipt(state, chat_id, me).await;
+    }
+    Ok(())
+}
+
+/// Catches up every chat I am in now or this socket has: after announcements may have
+/// been lost, this finds whatever they announced.
+async fn recheck(
+    state: &AppState,
+    me: i64,
+    positions: &mut Positions,
+    sink: &mut Sink,
+) -> Result<(), Closing> {
+    let current = repo::my_chat_seqs(&state.db, me)
+        .await
+        .map_err(|_| Closing(1011, "internal error"))?;
+    let mut chat_ids: Vec<i64> = positions.0.keys().copied().collect();
+    chat_ids.extend(current.keys().filter(|id| !positions.0.contains_key(id)));
+    for chat_id in chat_ids {
+        catch_up(state, me, chat_id, positions, sink).await?;
     }
     Ok(())
 }

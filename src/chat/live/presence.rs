@@ -1,0 +1,284 @@
+//! Who is online, for the people one shares a chat with.
+//!
+//! A member is online while they have a socket on some server process. Each process
+//! holds a lease per member connected to it (`presence_leases`), renewed every
+//! `RENEW_EVERY` to `LEASE` ahead, with `last_seen_at` in the same batch; so a process
+//! that crashes leaves nobody online for longer than `LEASE`, and the next sweep (by any
+//! process) tells their partners they went offline. When a member's last socket on a
+//! process closes, that process ends its lease and tells the partners they went offline,
+//! unless another process still holds a live lease for them. Members who hide their
+//! presence have no `last_seen` and send no presence events.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+
+use crate::bus::Notice;
+use crate::chat::entity::{chat_participants, presence, presence_leases};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// How long a lease lasts: a member is offline at most this long after their process
+/// stopped.
+pub const LEASE: Duration = Duration::from_secs(90);
+/// How often a process renews its leases and sweeps expired ones.
+pub const RENEW_EVERY: Duration = Duration::from_secs(60);
+/// Rows per batched statement.
+const BATCH: usize = 500;
+
+/// What a member's profile shows of their presence.
+pub struct PublicPresence {
+    pub last_seen: Option<DateTime<Utc>>,
+    pub online: bool,
+}
+
+fn lease_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::seconds(90))
+}
+
+fn instance(state: &AppState) -> i64 {
+    state.bus.instance_id()
+}
+
+/// Whether someone holds a lease for `user_id` that is live at `now`, leaving out this
+/// process's own.
+async fn leased_elsewhere(state: &AppState, user_id: i64, now: DateTime<Utc>) -> AppResult<bool> {
+    let found = presence_leases::Entity::find()
+        .filter(presence_leases::Column::UserId.eq(user_id))
+        .filter(presence_leases::Column::Instance.ne(instance(state)))
+        .filter(presence_leases::Column::ExpiresAt.gt(now))
+        .one(&state.db)
+        .await?;
+    Ok(found.is_some())
+}
+
+async fn is_hidden(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<bool> {
+    Ok(presence::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+        .is_some_and(|row| row.hidden))
+}
+
+/// Renews this process's leases of `users` and their `last_seen_at`, in batches.
+async fn renew(state: &AppState, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
+    for chunk in users.chunks(BATCH) {
+        let leases = chunk.iter().map(|user_id| presence_leases::ActiveModel {
+            user_id: Set(*user_id),
+            instance: Set(instance(state)),
+            expires_at: Set(lease_end(now)),
+        });
+        presence_leases::Entity::insert_many(leases)
+            .on_conflict(
+                OnConflict::columns([
+                    presence_leases::Column::UserId,
+                    presence_leases::Column::Instance,
+                ])
+                .update_column(presence_leases::Column::ExpiresAt)
+                .to_owned(),
+            )
+            .exec_without_returning(&state.db)
+            .await?;
+        touch(&state.db, chunk, now).await?;
+    }
+    Ok(())
+}
+
+/// Sets `last_seen_at` of `users` to `now`.
+async fn touch(conn: &impl ConnectionTrait, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
+    let rows = users.iter().map(|user_id| presence::ActiveModel {
+        user_id: Set(*user_id),
+        hidden: Set(false),
+        last_seen_at: Set(Some(now)),
+    });
+    presence::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(presence::Column::UserId)
+                .update_column(presence::Column::LastSeenAt)
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+fn tell(state: &AppState, user_id: i64, online: bool) {
+    state.bus.publish(Notice::Presence { user_id, online });
+}
+
+/// `user_id`'s first socket on this process opened.
+pub async fn connected(state: &AppState, user_id: i64) -> AppResult<()> {
+    let now = Utc::now();
+    let was_online = leased_elsewhere(state, user_id, now).await?;
+    renew(state, &[user_id], now).await?;
+    if !was_online && !is_hidden(&state.db, user_id).await? {
+        tell(state, user_id, true);
+    }
+    Ok(())
+}
+
+/// `user_id`'s last socket on this process closed.
+pub async fn disconnected(state: &AppState, user_id: i64) -> AppResult<()> {
+    if state.chat_hub.is_connected(user_id) {
+        return Ok(());
+    }
+    let now = Utc::now();
+    presence_leases::Entity::delete_many()
+        .filter(presence_leases::Column::UserId.eq(user_id))
+        .filter(presence_leases::Column::Instance.eq(instance(state)))
+        .exec(&state.db)
+        .await?;
+    touch(&state.db, &[user_id], now).await?;
+    let gone = !leased_elsewhere(state, user_id, now).await?
+        && !is_hidden(&state.db, user_id).await?
+        // a socket that opened meanwhile keeps them online
+        && !state.chat_hub.is_connected(user_id);
+    if gone {
+        tell(state, user_id, false);
+    }
+    Ok(())
+}
+
+/// Renews this process's leases every `RENEW_EVERY` and sweeps expired ones.
+pub async fn keep_leases(state: AppState) {
+    let mut ticks = tokio::time::interval(RENEW_EVERY);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let users = state.chat_hub.connected_users();
+        let now = Utc::now();
+        if let Err(err) = renew(&state, &users, now).await {
+            tracing::warn!(error = %err, "could not renew presence leases");
+        }
+        if let Err(err) = sweep(&state).await {
+            tracing::warn!(error = %err, "could not sweep presence leases");
+        }
+    }
+}
+
+/// Removes the leases that were not renewed in time (their process stopped) and tells
+/// the partners of whoever is thereby offline. Of several processes sweeping at once,
+/// the one that removes a lease tells.
+pub async fn sweep(state: &AppState) -> AppResult<()> {
+    let now = Utc::now();
+    let expired = presence_leases::Entity::find()
+        .filter(presence_leases::Column::ExpiresAt.lte(now))
+        .limit(BATCH as u64)
+        .all(&state.db)
+        .await?;
+    let mut maybe_offline = HashSet::new();
+    for lease in expired {
+        let removed = presence_leases::Entity::delete_many()
+            .filter(presence_leases::Column::UserId.eq(lease.user_id))
+            .filter(presence_leases::Column::Instance.eq(lease.instance))
+            .filter(presence_leases::Column::ExpiresAt.lte(now))
+            .exec(&state.db)
+            .await?;
+        if removed.rows_affected == 1 {
+            maybe_offline.insert(lease.user_id);
+        }
+    }
+    for user_id in maybe_offline {
+        let gone = !state.chat_hub.is_connected(user_id)
+            && !leased_elsewhere(state, user_id, now).await?
+            && !is_hidden(&state.db, user_id).await?;
+        if gone {
+            tell(state, user_id, false);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `user_id` is connected to some process now.
+async fn is_online(state: &AppState, user_id: i64) -> AppResult<bool> {
+    Ok(
+        state.chat_hub.is_connected(user_id)
+            || leased_elsewhere(state, user_id, Utc::now()).await?,
+    )
+}
+
+/// Stores `show_presence`; true when it changed.
+pub async fn set_shown(conn: &impl ConnectionTrait, user_id: i64, shown: bool) -> AppResult<bool> {
+    let was_hidden = is_hidden(conn, user_id).await?;
+    presence::Entity::insert(presence::ActiveModel {
+        user_id: Set(user_id),
+        hidden: Set(!shown),
+        last_seen_at: Set(None),
+    })
+    .on_conflict(
+        OnConflict::column(presence::Column::UserId)
+            .update_column(presence::Column::Hidden)
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(was_hidden == shown)
+}
+
+/// After `set_shown` changed the setting and its transaction committed: partners see
+/// the member go offline (hidden) or come back online (shown) if they are connected.
+pub async fn announce_shown(state: &AppState, user_id: i64, shown: bool) -> AppResult<()> {
+    if is_online(state, user_id).await? {
+        tell(state, user_id, shown);
+    }
+    Ok(())
+}
+
+/// What `user_id`'s public profile shows.
+pub async fn public(state: &AppState, user_id: i64) -> AppResult<PublicPresence> {
+    let row = presence::Entity::find_by_id(user_id).one(&state.db).await?;
+    if row.as_ref().is_some_and(|row| row.hidden) {
+        return Ok(PublicPresence {
+            last_seen: None,
+            online: false,
+        });
+    }
+    let online = is_online(state, user_id).await?;
+    Ok(PublicPresence {
+        last_seen: if online {
+            Some(Utc::now())
+        } else {
+            row.and_then(|row| row.last_seen_at)
+        },
+        online,
+    })
+}
+
+/// Whether each of `users` shows their presence (everyone does unless they hid it).
+pub async fn shown(conn: &impl ConnectionTrait, users: &[i64]) -> AppResult<HashMap<i64, bool>> {
+    let hidden: Vec<i64> = presence::Entity::find()
+        .select_only()
+        .column(presence::Column::UserId)
+        .filter(presence::Column::UserId.is_in(users.to_vec()))
+        .filter(presence::Column::Hidden.eq(true))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(users
+        .iter()
+        .map(|user_id| (*user_id, !hidden.contains(user_id)))
+        .collect())
+}
+
+/// The people who share a chat with `user_id`.
+pub async fn partners(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<i64>> {
+    Ok(chat_participants::Entity::find()
+        .select_only()
+        .column(chat_participants::Column::UserId)
+        .distinct()
+        .filter(
+            chat_participants::Column::ChatId.in_subquery(
+                Query::select()
+                    .column(chat_participants::Column::ChatId)
+                    .from(chat_participants::Entity)
+                    .and_where(chat_participants::Column::UserId.eq(user_id))
+                    .to_owned(),
+            ),
+        )
+        .filter(chat_participants::Column::UserId.ne(user_id))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
