@@ -15,6 +15,7 @@
 #   DUR=10                 seconds of each measured wrk run (64 connections, after a 3 s warm-up)
 #   ROUNDS=3               rounds of /users/me and /healthz, the order flipping every round
 #   USERS=8                members whose tokens /users/me takes turns with
+#   BASELINE_RATIO=0.188   /users/me ÷ /healthz before the work of issue 9; the goal is 3x
 #   LOGINS=30              sequential logins timed with curl
 #   LOGIN_DUR=10           seconds of the 2-connection login run
 #   BENCH_DATABASE_URL=    e.g. postgres://user@127.0.0.1:5432/vitrine_bench: benchmark on that
@@ -36,8 +37,11 @@ LOGIN_DUR=${LOGIN_DUR:-10}
 START_TIMEOUT=${START_TIMEOUT:-60}
 # the first member of bench/writes.py
 LOGIN_BODY='{"login":"bench-1","password":"bench-password-123"}'
-# the goal of issue 9: /users/me at 3x the 11 % of /healthz measured before
-GOAL_RATIO=0.33
+# The goal of issue 9: /users/me at 3x its rate relative to /healthz before the work. The
+# issue's 11 % came from one static request each; with a random token per request both
+# endpoints go through wrk_random.lua, whose per-request Lua costs the client CPU on the
+# cores it shares with the server, and the same server (d0feb10) measured 18.8 % this way.
+BASELINE_RATIO=${BASELINE_RATIO:-0.188}
 
 die() { echo "bench: $*" >&2; exit 1; }
 step() { echo "-- $*" >&2; }
@@ -251,11 +255,12 @@ done
 # ---------------------------------------------------------------------------------------
 echo
 python3 - "$WORK" "$DB_KIND" "$PEAK_RSS_KB" "$DUR" "$LOGIN_DUR" "$(wrk --version 2>&1 | sed -n 1p)" \
-  "$START_HWM_KB" "$ME_HWM_KB" "$HEALTH_HWM_KB" "$LOGIN_HWM_KB" "$USERS" "$GOAL_RATIO" <<'PY'
+  "$START_HWM_KB" "$ME_HWM_KB" "$HEALTH_HWM_KB" "$LOGIN_HWM_KB" "$USERS" "$BASELINE_RATIO" <<'PY'
 import json, math, os, sys
 
 (work, db_kind, peak_rss_kb, dur, login_dur, wrk_version, start_kb, me_kb, health_kb, login_kb,
- users, goal_ratio) = sys.argv[1:]
+ users, baseline_ratio) = sys.argv[1:]
+goal_ratio = 3 * float(baseline_ratio)
 
 def wrk_summary(path):
     with open(path if os.path.isabs(path) else os.path.join(work, path)) as f:
@@ -315,11 +320,13 @@ print("|---|---:|---:|---:|---:|")
 for label, rs in (("GET /api/v1/users/me (64 conns)", me), ("GET /healthz (64 conns)", health)):
     print(f"| {label} | {spread([s['rps'] for s in rs], rate)} | {ms(median([s['lat_p50_ms'] for s in rs]))} | "
           f"{spread([s['lat_p99_ms'] for s in rs], ms)} | {sum(s['non2xx'] for s in rs)} |")
-met = "met" if ratio >= float(goal_ratio) else "**not met**"
+met = "met" if ratio >= goal_ratio else "**not met**"
 print(f"| **/users/me ÷ /healthz**, per round | **{spread(ratios, lambda v: f'{100 * v:.1f} %')}** | | | |")
 print()
-print(f"Goal of issue 9: /users/me at ≥ 3× its rate relative to /healthz before (11 %), i.e. "
-      f"≥ {100 * float(goal_ratio):.0f} % of /healthz in the same run: {100 * ratio:.1f} %, {met}.")
+print(f"Goal of issue 9: /users/me at ≥ 3× its rate relative to /healthz before the work "
+      f"({100 * float(baseline_ratio):.1f} % with this script; the issue's 11 % was one static "
+      f"request each), i.e. ≥ {100 * goal_ratio:.0f} % of /healthz in the same run: "
+      f"{100 * ratio:.1f} %, {met}.")
 print()
 print("| benchmark | requests/s | p50 | p99 | non-2xx |")
 print("|---|---:|---:|---:|---:|")
