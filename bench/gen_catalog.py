@@ -2,6 +2,7 @@
 """Writes a synthetic watch catalog in the `vitrine import catalog` JSON format.
 
     python3 bench/gen_catalog.py --count 100000 --out catalog.json [--stats stats.json]
+                                 [--words words.txt]
 
 Brand, integrated_bracelet, start_release and end_release are drawn exactly as the
 PocketBase peer's seed.py draws them (16 brands in turn, random.Random(42), the same
@@ -19,6 +20,10 @@ years overlap [YEAR, ∞), i.e. end_release >= YEAR (list_matches_overlap). Sort
 first, the first page is the same either way. The search rule is vitrine's: a watch
 matches when one of the words of its folder, code, brand or aliases starts with the
 query word.
+
+--words writes the search words of the benchmark: every word of the generated aliases, as
+vitrine cuts them, that is not a number and has three letters or more (about 170: model
+families in Latin and Cyrillic, brands in Cyrillic, nicknames), one per line, sorted.
 """
 import argparse
 import json
@@ -194,6 +199,7 @@ def main():
     ap.add_argument("--stats", help="write the expected match counts here (JSON)")
     ap.add_argument("--seed", type=int, default=42, help="seed.py's seed (default 42)")
     ap.add_argument("--side-seed", type=int, default=4242)
+    ap.add_argument("--words", help="write the alias words to search for here, one a line")
     ap.add_argument("--search", default="симастер", help="search word to count matches for")
     ap.add_argument("--list-brand", default="Omega")
     ap.add_argument("--list-year-from", type=int, default=1970)
@@ -204,6 +210,7 @@ def main():
     query = tokens(args.search)
     list_matches = list_overlap = search_matches = with_code = with_mech = alias_total = 0
     cyrillic_aliases = 0
+    alias_words = set()
     first = True
     with open(args.out, "w", encoding="utf-8") as f:
         f.write("[\n")
@@ -224,6 +231,8 @@ def main():
             with_code += watch["code"] is not None
             with_mech += watch["mechanism"] is not None
             alias_total += len(watch["aliases"])
+            for alias in watch["aliases"]:
+                alias_words.update(w for w in tokens(alias) if len(w) >= 3 and not w.isdigit())
             cyrillic_aliases += sum(any("а" <= c.lower() <= "я" or c in "ёЁ" for c in a)
                                     for a in watch["aliases"])
         f.write("\n]\n")
@@ -242,7 +251,11 @@ def main():
         "mechanisms": len(BRANDS) * CALIBRES_PER_BRAND,
         "aliases": alias_total,
         "cyrillic_aliases": cyrillic_aliases,
+        "alias_words": len(alias_words),
     }
+    if args.words:
+        with open(args.words, "w", encoding="utf-8") as f:
+            f.writelines(word + "\n" for word in sorted(alias_words))
     if args.stats:
         with open(args.stats, "w", encoding="utf-8") as f:
             json.dump(stats, f, ensure_ascii=False)
