@@ -187,13 +187,14 @@ timeout 1800 python3 "$HERE/chat_seed.py" --db "$WORK/data/vitrine.db" --state "
 SEED_S=$((SECONDS - t0))
 DB_MB=$(du -sm "$WORK/data" | cut -f1)
 start_server
-python3 - "$RESULTS/setup.json" "$SEED_S" "$DB_MB" "$USERS" <<'PY'
+python3 - "$RESULTS/setup.json" "$SEED_S" "$DB_MB" "$USERS" "$CORPUS" "$HISTORY" <<'PY'
 import json, sys
-out, seed_s, db_mb, users = sys.argv[1:]
+out, seed_s, db_mb, users, corpus, history = sys.argv[1:]
 json.dump({"db": "SQLite", "note": f"vitrine's limits raised for the benchmark: sign-up, sign-in and chat "
            f"sends (VITRINE_REGISTER_LIMIT_PER_IP, VITRINE_LOGIN_LIMIT_*, VITRINE_CHAT_SEND_BURST, "
            f"VITRINE_CHAT_SEND_PER_MINUTE = 1,000,000); access tokens 24 h. Corpus seeded through SQL in "
-           f"{seed_s} s (data dir {db_mb} MB); {users} members.", "seed_s": int(seed_s)},
+           f"{seed_s} s (data dir {db_mb} MB); {users} members.", "seed_s": int(seed_s),
+           "users": int(users), "corpus": int(corpus), "history": int(history)},
           open(out, "w"))
 PY
 

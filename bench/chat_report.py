@@ -156,6 +156,8 @@ def main():
     def row(test, vcell, scell, pcell, goal=""):
         w(f"| {test} | {vcell} | {scell} | {pcell} | {goal} |")
 
+    corpus = fnum(int(setup.get("corpus", 1_000_000)))
+    hist = fnum(int(setup.get("history", 100_000)))
     # send
     s_nm = vside(v, "send_nm")
     s_nm["missed"] = vit(v, lambda r: r["send_nm"]["errors"])
@@ -175,7 +177,7 @@ def main():
 
     # history
     h64 = vside(v, "history_latest64")
-    row("history: newest page of 50, chat of 100,000, 64 connections", cell(h64, " req/s"), "–", "–", "p99 < 10 ms")
+    row(f"history: newest page of 50, chat of {hist}, 64 connections", cell(h64, " req/s"), "–", "–", "p99 < 10 ms")
     hd = vside(v, "history_deep64")
     row("history: page of 50 before a random seq, 64 connections", cell(hd, " req/s"), "–", "–", "p99 < 10 ms")
     hs = vside(v, "history_latest_seq", rate_key=None)
@@ -193,14 +195,15 @@ def main():
              "p99_ms": vit(v, lambda r: r["search_seq"][i]["p99_ms"]),
              "max_ms": vit(v, lambda r: r["search_seq"][i]["max_ms"])}
         q = v[0]["search_seq"][i]
-        row(f"search 1,000,000 msgs, one connection: {label}, q={q['q']!r} ({q['matches']:,} matches)",
+        row(f"search {corpus} msgs, one connection: {label}, q={q['q']!r} ({q['matches']:,} matches)",
             cell(d), "–", "–", "p99 < 20 ms")
     s64q = vside(v, "search64")
-    row("search 1,000,000 msgs, all queries mixed, 64 connections", cell(s64q, " req/s"), "–", "–", "p99 < 20 ms")
+    row(f"search {corpus} msgs, all queries mixed, 64 connections", cell(s64q, " req/s"), "–", "–", "p99 < 20 ms")
 
     # fan-out
-    for which, title in (("a", "fan-out (a): 1,000 sockets in 50 groups of 20"),
-                         ("b", "fan-out (b): 1,000 sockets in one chat")):
+    k = fnum(int(setup.get("users", 1000)))
+    for which, title in (("a", f"fan-out (a): {k} sockets in {int(setup.get('users', 1000)) // 20} groups of 20"),
+                         ("b", f"fan-out (b): {k} sockets in one chat")):
         steps = fanout_steps(v, which)
         for s in steps:
             per = "chat" if which == "b" else "total, 1 per group in turn"
@@ -232,7 +235,7 @@ def main():
     fc = vit(v, lambda r: r["fanout_connect"]["connect_s"])
     sc = peer_row(pb, "SSE connect")
     si = peer_row(syn, "initial /sync")
-    row("1,000 sockets: connect + authenticate (100 at a time)", f"{fnum(fc, 2)} s for all",
+    row(f"{k} sockets: connect + authenticate (100 at a time)", f"{fnum(fc, 2)} s for all",
         f"initial /sync ×1000: {cell(si)}" if si else "–",
         f"SSE connect+subscribe ×1000: {fnum(sc and sc.get('rate'))}/s" if sc else "–", "")
 

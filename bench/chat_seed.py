@@ -106,8 +106,8 @@ def main():
     gen = chat_corpus.Generator()
     queries = [(label, q, chat_corpus.query_words(q)) for label, q in chat_corpus.QUERIES]
     # per query word, every token the generator can produce that starts with it (digits never do)
-    vocabulary = {chat_corpus.tokens(w)[0] for w in gen.vocab} | {
-        chat_corpus.tokens(w)[0] for w, _ in chat_corpus.PLANTED}
+    vocabulary = {t for w in gen.vocab for t in chat_corpus.tokens(w)} | {
+        t for w, _ in chat_corpus.PLANTED for t in chat_corpus.tokens(w)}
     word_sets = {w: {t for t in vocabulary if t.startswith(w)} for _, _, ws in queries for w in ws}
     found = {label: {"count": 0, "newest": []} for label, _, _ in queries}
 
