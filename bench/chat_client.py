@@ -117,7 +117,7 @@ class Api:
     def __init__(self, base, session):
         self.base, self.s = base.rstrip("/"), session
 
-    async def call(self, method, path, token=None, body=None, params=None, ok=(200, 201)):
+    async def call(self, method, path, token=None, body=None, params=None, ok=(200, 201, 204)):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with self.s.request(method, self.base + path, json=body, params=params, headers=headers,
                                   timeout=aiohttp.ClientTimeout(total=60)) as r:
