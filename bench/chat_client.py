@@ -43,6 +43,8 @@ import chat_corpus
 
 CLK = os.sysconf("SC_CLK_TCK")
 PASSWORD = "bench-password-123"
+# in every client_id: a rerun on the same database sends new messages, not idempotent repeats
+NONCE = "".join(random.choices("abcdefghijklmnopqrstuvwxyz", k=6))
 
 
 # --- measuring (the peers' definitions) -----------------------------------------------------
@@ -297,7 +299,7 @@ async def fanout_step(api, socks, sends, rate, step_s, grace, tag):
         t0 = time.perf_counter()
         try:
             await api.call("POST", f"/api/v1/chats/{chat_id}/messages", token=sender["token"],
-                           body={"text": f"fan {tag} {i}", "client_id": f"{tag}-{i}"})
+                           body={"text": f"fan {tag} {i}", "client_id": f"{NONCE}-{tag}-{i}"})
             send_lat.append(time.perf_counter() - t0)
         except Exception as e:  # noqa: BLE001
             if not errors[0]:
@@ -396,7 +398,7 @@ async def phase_send(a, api, proc, state, results):
 
     async def send64(w, i):
         await api.call("POST", f"/api/v1/chats/{state['send64']}/messages", token=users[w]["token"],
-                       body={"text": f"send test {w} {i}", "client_id": f"{tag}-{w}-{i}"})
+                       body={"text": f"send test {w} {i}", "client_id": f"{NONCE}-{tag}-{w}-{i}"})
     rec = {}
     with Phase(proc, rec):
         rec.update(await closed_loop(64, a.send_s, send64))
@@ -410,7 +412,7 @@ async def phase_send(a, api, proc, state, results):
             t0 = time.perf_counter()
             try:
                 await api.call("POST", f"/api/v1/chats/{state['send10']}/messages", token=users[w]["token"],
-                               body={"text": f"hello {w}/{j} from the send test", "client_id": f"{tag}n-{w}-{j}"})
+                               body={"text": f"hello {w}/{j} from the send test", "client_id": f"{NONCE}-{tag}n-{w}-{j}"})
                 lat.append(time.perf_counter() - t0)
             except Exception as e:  # noqa: BLE001
                 if not errors[0]:

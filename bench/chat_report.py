@@ -136,6 +136,13 @@ def held(steps, runs, which):
     return best if n else None
 
 
+def held_text(rate, steps):
+    if rate:
+        return f"{fnum(rate)} msg/s"
+    lowest = fnum(steps[0]["rate"]) if steps else "?"
+    return f"none: below the lowest step ({lowest} msg/s)"
+
+
 def main():
     results = sys.argv[1]
     rounds = load(results)
@@ -231,7 +238,7 @@ def main():
             row(f"{title}, {fnum(s['rate'])} msg/s ({per})", vcell, scell, pcell,
                 "p99 < 50 ms, 0 missed" if which == "b" else "0 missed")
         row(f"{title}: highest rate held with p99 < 50 ms, 0 missed (every round)",
-            f"{fnum(held(steps, v, which))} msg/s" if v else "–", "–", "–", "")
+            held_text(held(steps, v, which), steps) if v else "–", "–", "–", "")
     fc = vit(v, lambda r: r["fanout_connect"]["connect_s"])
     sc = peer_row(pb, "SSE connect")
     si = peer_row(syn, "initial /sync")
