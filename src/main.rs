@@ -98,7 +98,6 @@ enum UserAction {
 }
 
 fn main() -> anyhow::Result<()> {
-    vitrine::allocator::tune();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -301,7 +301,7 @@ pub async fn user_responses(
         .collect();
     let public_url = state.config.public_url();
     let user_ids: Vec<i64> = rows.iter().map(|(user, _)| user.user_id).collect();
-    let shown = presence::shown(&state.db, &user_ids).await?;
+    let shown = presence::shown(&state.reader, &user_ids).await?;
     Ok(rows
         .into_iter()
         .map(|(user, details)| {

@@ -14,10 +14,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+};
 
 use crate::bus::Notice;
 use crate::chat::entity::{chat_participants, presence, presence_leases};
+use crate::db::read::Reader;
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -247,15 +250,19 @@ pub async fn public(state: &AppState, user_id: i64) -> AppResult<PublicPresence>
 }
 
 /// Whether each of `users` shows their presence (everyone does unless they hid it).
-pub async fn shown(conn: &impl ConnectionTrait, users: &[i64]) -> AppResult<HashMap<i64, bool>> {
-    let hidden: Vec<i64> = presence::Entity::find()
+pub async fn shown(reader: &Reader, users: &[i64]) -> AppResult<HashMap<i64, bool>> {
+    let query = presence::Entity::find()
         .select_only()
         .column(presence::Column::UserId)
         .filter(presence::Column::UserId.is_in(users.to_vec()))
         .filter(presence::Column::Hidden.eq(true))
-        .into_tuple()
-        .all(conn)
-        .await?;
+        .into_query();
+    let hidden = reader
+        .all(&query)
+        .await?
+        .iter()
+        .map(|row| row.get::<i64>("user_id"))
+        .collect::<AppResult<Vec<i64>>>()?;
     Ok(users
         .iter()
         .map(|user_id| (*user_id, !hidden.contains(user_id)))
