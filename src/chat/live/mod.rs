@@ -10,6 +10,7 @@
 //! signals for this process's sockets.
 
 pub mod events;
+mod feed;
 pub mod hub;
 pub mod presence;
 mod protocol;
