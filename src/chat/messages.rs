@@ -267,7 +267,7 @@ pub async fn list_messages(
     if query.before.is_some() && query.after.is_some() {
         return Err(AppError::invalid("after", "cannot be given with before"));
     }
-    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let (_, me) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
     let rows = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
         Some(q) => {
             if query.after.is_some() {
@@ -290,10 +290,12 @@ pub async fn list_messages(
     let has_more = rows.len() as u64 > limit;
     let rows: Vec<messages::Model> = rows.into_iter().take(limit as usize).collect();
     let next = has_more.then(|| rows.last().map(|m| m.seq)).flatten();
-    if let Some(newest) = rows.iter().map(|m| m.seq).max() {
-        if repo::advance_watermarks(&state.db, chat_id, user.user_id, None, newest).await? {
-            announce_receipt(&state, chat_id, user.user_id).await;
-        }
+    // written only when it moves: a write waits for SQLite's one writer
+    if let Some(newest) = rows.iter().map(|m| m.seq).max()
+        && newest > me.delivered_seq
+        && repo::advance_watermarks(&state.db, chat_id, user.user_id, None, newest).await?
+    {
+        announce_receipt(&state, chat_id, user.user_id).await;
     }
     Ok(Json(HistoryPage {
         items: views(&state, chat_id, rows).await?,

@@ -16,6 +16,7 @@ mod catalog_search;
 mod catalog_watches;
 mod chat;
 mod chat_attachments;
+mod chat_fanout;
 mod chat_groups;
 mod chat_instances;
 mod chat_live;

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::DashMap;
 use tokio::sync::mpsc;
 
+use super::feed::Feeds;
+
 /// Announcements a socket's queue holds; a socket that falls this far behind is closed
 /// as too slow (it resumes when it reconnects).
 pub const QUEUE_LEN: usize = 256;
@@ -43,6 +45,8 @@ struct Socket {
 pub struct Hub {
     sockets: DashMap<i64, HashMap<u64, Socket>>,
     next_id: AtomicU64,
+    /// The chats' recent events, shared by the sockets that send them.
+    pub feeds: Feeds,
 }
 
 impl Hub {

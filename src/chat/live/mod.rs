@@ -10,6 +10,7 @@
 //! signals for this process's sockets.
 
 pub mod events;
+mod feed;
 pub mod hub;
 pub mod presence;
 mod protocol;
@@ -18,25 +19,25 @@ pub mod socket;
 
 pub use hub::Hub;
 
+use sea_orm::EntityTrait;
+
 use crate::bus::Notice;
 use crate::state::AppState;
 
 /// Tells the other participants that `user_id`'s watermarks in a chat moved.
 pub async fn announce_receipt(state: &AppState, chat_id: i64, user_id: i64) {
-    match super::repo::watermarks(&state.db, chat_id).await {
-        Ok(watermarks) => {
-            let Some((_, read_seq, delivered_seq)) =
-                watermarks.iter().find(|(id, _, _)| *id == user_id).copied()
-            else {
-                return;
-            };
-            state.bus.publish(Notice::Receipt {
-                chat_id,
-                user_id,
-                read_seq,
-                delivered_seq,
-            });
-        }
+    // my row only: reading every participant's made each receipt cost the chat's size
+    let mine = super::entity::chat_participants::Entity::find_by_id((chat_id, user_id))
+        .one(&state.db)
+        .await;
+    match mine {
+        Ok(Some(participant)) => state.bus.publish(Notice::Receipt {
+            chat_id,
+            user_id,
+            read_seq: participant.read_seq,
+            delivered_seq: participant.delivered_seq,
+        }),
+        Ok(None) => {}
         Err(err) => tracing::warn!(chat_id, error = %err, "could not announce a receipt"),
     }
 }

@@ -29,9 +29,13 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
         Notice::ChatChanged { chat_id, also } => {
             let mut users = repo::participant_ids(&state.db, chat_id).await?;
             users.extend(also);
+            hub.feeds.changed(chat_id);
             hub.notify(&users, Signal::Changed { chat_id });
         }
-        Notice::ChatDeleted { chat_id } => hub.broadcast(Signal::Check { chat_id }),
+        Notice::ChatDeleted { chat_id } => {
+            hub.feeds.forget(chat_id);
+            hub.broadcast(Signal::Check { chat_id });
+        }
         Notice::Receipt {
             chat_id,
             user_id,

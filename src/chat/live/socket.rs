@@ -174,7 +174,7 @@ async fn run(
         tokio::select! {
             signal = signals.recv() => match signal {
                 Some(Signal::Changed { chat_id }) => {
-                    catch_up(state, me, chat_id, &mut positions, sink).await?;
+                    follow(state, me, chat_id, &mut positions, sink).await?;
                 }
                 Some(Signal::Check { chat_id }) => {
                     if positions.0.contains_key(&chat_id) {
@@ -350,6 +350,46 @@ async fn recheck(
         catch_up(state, me, chat_id, positions, sink).await?;
     }
     Ok(())
+}
+
+/// Sends a changed chat's new events from the chat's shared feed when this socket is
+/// where the feed is and the events do not change my membership; otherwise reads the
+/// log as `catch_up` does.
+async fn follow(
+    state: &AppState,
+    me: i64,
+    chat_id: i64,
+    positions: &mut Positions,
+    sink: &mut Sink,
+) -> Result<(), Closing> {
+    let Some(&position) = positions.0.get(&chat_id) else {
+        return catch_up(state, me, chat_id, positions, sink).await;
+    };
+    let shared = state
+        .chat_hub
+        .feeds
+        .after(state, chat_id, position)
+        .await
+        .map_err(|_| Closing(1011, "internal error"))?;
+    let Some(shared) = shared.filter(|events| !events.iter().any(|event| about_me(event, me)))
+    else {
+        return catch_up(state, me, chat_id, positions, sink).await;
+    };
+    for event in &shared {
+        send_json(sink, &ServerMessage::Event(event)).await?;
+        positions.0.insert(chat_id, event.seq);
+    }
+    Ok(())
+}
+
+/// Whether an event adds or removes me: the log then decides what I may see.
+fn about_me(event: &events::LiveEvent, me: i64) -> bool {
+    event.subject_id == Some(me)
+        && [
+            repo::event::PARTICIPANT_ADDED,
+            repo::event::PARTICIPANT_REMOVED,
+        ]
+        .contains(&event.kind.as_str())
 }
 
 /// Sends the chat's events after this socket's position in it, in order; a chat I left
