@@ -18,8 +18,8 @@ use sea_orm::sea_query::ColumnType;
 use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder, Value};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    IdenStatic, Iterable, ProxyRow, QueryResult, QueryTrait, Select, SelectTwo, Statement,
-    StatementBuilder, TryGetable,
+    IdenStatic, Iterable, ProxyRow, QueryResult, QueryTrait, SelectTwo, StatementBuilder,
+    TryGetable,
 };
 use std::collections::BTreeMap;
 
@@ -90,19 +90,6 @@ impl Reader {
         Ok(self.all(statement).await?.into_iter().next())
     }
 
-    /// The models a SeaORM select finds.
-    pub async fn find<E: EntityTrait>(&self, select: Select<E>) -> AppResult<Vec<E::Model>> {
-        match self {
-            Self::Pool(db) => Ok(select.all(db).await?),
-            Self::Sqlite(_) => self
-                .all(&select.into_query())
-                .await?
-                .iter()
-                .map(|row| row.model::<E>(""))
-                .collect(),
-        }
-    }
-
     /// The pairs a SeaORM select with a related entity finds (`find_also_related`).
     pub async fn find_also<E: EntityTrait, F: EntityTrait>(
         &self,
@@ -116,22 +103,6 @@ impl Reader {
                 .iter()
                 .map(|row| Ok((row.model::<E>("A_")?, row.model_optional::<F>("B_")?)))
                 .collect(),
-        }
-    }
-
-    /// The same read written as raw SQL, for the rare query sea-query cannot express.
-    pub async fn raw(&self, statement: Statement) -> AppResult<Vec<Row>> {
-        match self {
-            Self::Sqlite(reader) => reader.query(
-                &statement.sql,
-                statement.values.map(|values| values.0).unwrap_or_default(),
-            ),
-            Self::Pool(db) => Ok(db
-                .query_all(statement)
-                .await?
-                .into_iter()
-                .map(Row::Pool)
-                .collect()),
         }
     }
 }
