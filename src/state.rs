@@ -16,6 +16,7 @@ use crate::catalog::cache::CatalogCache;
 use crate::chat::live::Hub;
 use crate::config::Config;
 use crate::db::read::Reader;
+use crate::db::write::Writer;
 use crate::file_grants::FileReadGrants;
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
@@ -29,6 +30,8 @@ pub struct App {
     pub db: DatabaseConnection,
     /// Reads on the request path (see [`crate::db::read`]).
     pub reader: Reader,
+    /// Write transactions on the request path (see [`crate::db::write`]).
+    pub writer: Writer,
     pub access_tokens: AccessTokens,
     pub passwords: Passwords,
     pub sessions: SessionRegistry,
