@@ -420,7 +420,7 @@ async fn catch_up(
         return send_json(sink, &ServerMessage::ResyncRequired { chat_id, last_seq }).await;
     }
     loop {
-        let rows = events::after(&state.db, chat_id, position)
+        let rows = events::after(&state.reader, chat_id, position)
             .await
             .map_err(internal)?;
         let complete = (rows.len() as u64) < events::BATCH;
