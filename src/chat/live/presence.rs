@@ -20,7 +20,8 @@ use sea_orm::{
 
 use crate::bus::Notice;
 use crate::chat::entity::{chat_participants, presence, presence_leases};
-use crate::db::read::Reader;
+use crate::db::read::{Queries, Reader, find_all, find_one};
+use crate::db::write::WriteTx;
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -49,18 +50,15 @@ fn instance(state: &AppState) -> i64 {
 /// Whether someone holds a lease for `user_id` that is live at `now`, leaving out this
 /// process's own.
 async fn leased_elsewhere(state: &AppState, user_id: i64, now: DateTime<Utc>) -> AppResult<bool> {
-    let found = presence_leases::Entity::find()
+    let live = presence_leases::Entity::find()
         .filter(presence_leases::Column::UserId.eq(user_id))
         .filter(presence_leases::Column::Instance.ne(instance(state)))
-        .filter(presence_leases::Column::ExpiresAt.gt(now))
-        .one(&state.db)
-        .await?;
-    Ok(found.is_some())
+        .filter(presence_leases::Column::ExpiresAt.gt(now));
+    Ok(find_one(&state.reader, live).await?.is_some())
 }
 
-async fn is_hidden(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<bool> {
-    Ok(presence::Entity::find_by_id(user_id)
-        .one(conn)
+async fn is_hidden(queries: &impl Queries, user_id: i64) -> AppResult<bool> {
+    Ok(find_one(queries, presence::Entity::find_by_id(user_id))
         .await?
         .is_some_and(|row| row.hidden))
 }
@@ -68,12 +66,13 @@ async fn is_hidden(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<bool>
 /// Renews this process's leases of `users` and their `last_seen_at`, in batches.
 async fn renew(state: &AppState, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
     for chunk in users.chunks(BATCH) {
+        let tx = state.writer.begin().await?;
         let leases = chunk.iter().map(|user_id| presence_leases::ActiveModel {
             user_id: Set(*user_id),
             instance: Set(instance(state)),
             expires_at: Set(lease_end(now)),
         });
-        presence_leases::Entity::insert_many(leases)
+        let renewal = presence_leases::Entity::insert_many(leases)
             .on_conflict(
                 OnConflict::columns([
                     presence_leases::Column::UserId,
@@ -82,28 +81,29 @@ async fn renew(state: &AppState, users: &[i64], now: DateTime<Utc>) -> AppResult
                 .update_column(presence_leases::Column::ExpiresAt)
                 .to_owned(),
             )
-            .exec_without_returning(&state.db)
-            .await?;
-        touch(&state.db, chunk, now).await?;
+            .into_query();
+        tx.execute(&renewal).await?;
+        touch(&tx, chunk, now).await?;
+        tx.commit().await?;
     }
     Ok(())
 }
 
 /// Sets `last_seen_at` of `users` to `now`.
-async fn touch(conn: &impl ConnectionTrait, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
+async fn touch(tx: &WriteTx<'_>, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
     let rows = users.iter().map(|user_id| presence::ActiveModel {
         user_id: Set(*user_id),
         hidden: Set(false),
         last_seen_at: Set(Some(now)),
     });
-    presence::Entity::insert_many(rows)
+    let seen = presence::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(presence::Column::UserId)
                 .update_column(presence::Column::LastSeenAt)
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
+        .into_query();
+    tx.execute(&seen).await?;
     Ok(())
 }
 
@@ -116,7 +116,7 @@ pub async fn connected(state: &AppState, user_id: i64) -> AppResult<()> {
     let now = Utc::now();
     let was_online = leased_elsewhere(state, user_id, now).await?;
     renew(state, &[user_id], now).await?;
-    if !was_online && !is_hidden(&state.db, user_id).await? {
+    if !was_online && !is_hidden(&state.reader, user_id).await? {
         tell(state, user_id, true);
     }
     Ok(())
@@ -128,14 +128,16 @@ pub async fn disconnected(state: &AppState, user_id: i64) -> AppResult<()> {
         return Ok(());
     }
     let now = Utc::now();
-    presence_leases::Entity::delete_many()
+    let tx = state.writer.begin().await?;
+    let release = presence_leases::Entity::delete_many()
         .filter(presence_leases::Column::UserId.eq(user_id))
         .filter(presence_leases::Column::Instance.eq(instance(state)))
-        .exec(&state.db)
-        .await?;
-    touch(&state.db, &[user_id], now).await?;
+        .into_query();
+    tx.execute(&release).await?;
+    touch(&tx, &[user_id], now).await?;
+    tx.commit().await?;
     let gone = !leased_elsewhere(state, user_id, now).await?
-        && !is_hidden(&state.db, user_id).await?
+        && !is_hidden(&state.reader, user_id).await?
         // a socket that opened meanwhile keeps them online
         && !state.chat_hub.is_connected(user_id);
     if gone {
@@ -168,25 +170,27 @@ pub async fn sweep(state: &AppState) -> AppResult<()> {
     let now = Utc::now();
     let expired = presence_leases::Entity::find()
         .filter(presence_leases::Column::ExpiresAt.lte(now))
-        .limit(BATCH as u64)
-        .all(&state.db)
-        .await?;
+        .limit(BATCH as u64);
+    let expired = find_all(&state.reader, expired).await?;
     let mut maybe_offline = HashSet::new();
-    for lease in expired {
-        let removed = presence_leases::Entity::delete_many()
-            .filter(presence_leases::Column::UserId.eq(lease.user_id))
-            .filter(presence_leases::Column::Instance.eq(lease.instance))
-            .filter(presence_leases::Column::ExpiresAt.lte(now))
-            .exec(&state.db)
-            .await?;
-        if removed.rows_affected == 1 {
-            maybe_offline.insert(lease.user_id);
+    if !expired.is_empty() {
+        let tx = state.writer.begin().await?;
+        for lease in expired {
+            let remove = presence_leases::Entity::delete_many()
+                .filter(presence_leases::Column::UserId.eq(lease.user_id))
+                .filter(presence_leases::Column::Instance.eq(lease.instance))
+                .filter(presence_leases::Column::ExpiresAt.lte(now))
+                .into_query();
+            if tx.execute(&remove).await? == 1 {
+                maybe_offline.insert(lease.user_id);
+            }
         }
+        tx.commit().await?;
     }
     for user_id in maybe_offline {
         let gone = !state.chat_hub.is_connected(user_id)
             && !leased_elsewhere(state, user_id, now).await?
-            && !is_hidden(&state.db, user_id).await?;
+            && !is_hidden(&state.reader, user_id).await?;
         if gone {
             tell(state, user_id, false);
         }
@@ -204,7 +208,10 @@ async fn is_online(state: &AppState, user_id: i64) -> AppResult<bool> {
 
 /// Stores `show_presence`; true when it changed.
 pub async fn set_shown(conn: &impl ConnectionTrait, user_id: i64, shown: bool) -> AppResult<bool> {
-    let was_hidden = is_hidden(conn, user_id).await?;
+    let was_hidden = presence::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+        .is_some_and(|row| row.hidden);
     presence::Entity::insert(presence::ActiveModel {
         user_id: Set(user_id),
         hidden: Set(!shown),
