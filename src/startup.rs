@@ -153,6 +153,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         ),
         chat_hub: Default::default(),
         file_read_grants: Arc::new(chat::attachments::ChatFileGrants::new(db.clone())),
+        online: Arc::new(chat::live::presence::Presence),
+        file_references: Arc::new(accounts::avatars::AvatarFiles),
         bus,
         sessions,
         rate_limiter,

@@ -17,9 +17,10 @@ use crate::chat::live::Hub;
 use crate::config::Config;
 use crate::db::read::Reader;
 use crate::db::write::Writer;
-use crate::file_grants::FileReadGrants;
+use crate::file_grants::{FileReadGrants, FileReferences};
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
+use crate::online::OnlineStatus;
 use crate::storage::Storage;
 
 #[derive(Clone)]
@@ -46,6 +47,10 @@ pub struct App {
     pub chat_hub: Hub,
     /// Reads of files granted by the messenger (attachments), consulted by downloads.
     pub file_read_grants: Arc<dyn FileReadGrants>,
+    /// What other domains keep of files (avatars), let go when a file is deleted.
+    pub file_references: Arc<dyn FileReferences>,
+    /// Who is online, as the messenger knows it, consulted by profiles.
+    pub online: Arc<dyn OnlineStatus>,
     /// Notices between the server processes that share the database.
     pub bus: Bus,
 }

@@ -9,7 +9,7 @@
 //! unless another process still holds a live lease for them. Members who hide their
 //! presence have no `last_seen` and send no presence events.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,11 +18,13 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
+use crate::accounts::entity::presence;
 use crate::bus::Notice;
-use crate::chat::entity::{chat_participants, presence, presence_leases};
-use crate::db::read::{Queries, Reader, find_all, find_one};
+use crate::chat::entity::{chat_participants, presence_leases};
+use crate::db::read::{Queries, find_all, find_one};
 use crate::db::write::WriteTx;
 use crate::error::AppResult;
+use crate::online::OnlineStatus;
 use crate::state::AppState;
 
 /// How long a lease lasts: a member is offline at most this long after their process
@@ -32,12 +34,6 @@ pub const LEASE: Duration = Duration::from_secs(90);
 pub const RENEW_EVERY: Duration = Duration::from_secs(60);
 /// Rows per batched statement.
 const BATCH: usize = 500;
-
-/// What a member's profile shows of their presence.
-pub struct PublicPresence {
-    pub last_seen: Option<DateTime<Utc>>,
-    pub online: bool,
-}
 
 fn lease_end(now: DateTime<Utc>) -> DateTime<Utc> {
     now + chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::seconds(90))
@@ -198,82 +194,34 @@ pub async fn sweep(state: &AppState) -> AppResult<()> {
     Ok(())
 }
 
+/// The messenger's answer to who is online, for profiles.
+pub struct Presence;
+
+#[async_trait::async_trait]
+impl OnlineStatus for Presence {
+    async fn is_online(&self, state: &AppState, user_id: i64) -> AppResult<bool> {
+        is_online(state, user_id).await
+    }
+
+    async fn visibility_changed(
+        &self,
+        state: &AppState,
+        user_id: i64,
+        shown: bool,
+    ) -> AppResult<()> {
+        if is_online(state, user_id).await? {
+            tell(state, user_id, shown);
+        }
+        Ok(())
+    }
+}
+
 /// Whether `user_id` is connected to some process now.
 async fn is_online(state: &AppState, user_id: i64) -> AppResult<bool> {
     Ok(
         state.chat_hub.is_connected(user_id)
             || leased_elsewhere(state, user_id, Utc::now()).await?,
     )
-}
-
-/// Stores `show_presence`; true when it changed.
-pub async fn set_shown(conn: &impl ConnectionTrait, user_id: i64, shown: bool) -> AppResult<bool> {
-    let was_hidden = presence::Entity::find_by_id(user_id)
-        .one(conn)
-        .await?
-        .is_some_and(|row| row.hidden);
-    presence::Entity::insert(presence::ActiveModel {
-        user_id: Set(user_id),
-        hidden: Set(!shown),
-        last_seen_at: Set(None),
-    })
-    .on_conflict(
-        OnConflict::column(presence::Column::UserId)
-            .update_column(presence::Column::Hidden)
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    Ok(was_hidden == shown)
-}
-
-/// After `set_shown` changed the setting and its transaction committed: partners see
-/// the member go offline (hidden) or come back online (shown) if they are connected.
-pub async fn announce_shown(state: &AppState, user_id: i64, shown: bool) -> AppResult<()> {
-    if is_online(state, user_id).await? {
-        tell(state, user_id, shown);
-    }
-    Ok(())
-}
-
-/// What `user_id`'s public profile shows.
-pub async fn public(state: &AppState, user_id: i64) -> AppResult<PublicPresence> {
-    let row = presence::Entity::find_by_id(user_id).one(&state.db).await?;
-    if row.as_ref().is_some_and(|row| row.hidden) {
-        return Ok(PublicPresence {
-            last_seen: None,
-            online: false,
-        });
-    }
-    let online = is_online(state, user_id).await?;
-    Ok(PublicPresence {
-        last_seen: if online {
-            Some(Utc::now())
-        } else {
-            row.and_then(|row| row.last_seen_at)
-        },
-        online,
-    })
-}
-
-/// Whether each of `users` shows their presence (everyone does unless they hid it).
-pub async fn shown(reader: &Reader, users: &[i64]) -> AppResult<HashMap<i64, bool>> {
-    let query = presence::Entity::find()
-        .select_only()
-        .column(presence::Column::UserId)
-        .filter(presence::Column::UserId.is_in(users.to_vec()))
-        .filter(presence::Column::Hidden.eq(true))
-        .into_query();
-    let hidden = reader
-        .all(&query)
-        .await?
-        .iter()
-        .map(|row| row.get::<i64>("user_id"))
-        .collect::<AppResult<Vec<i64>>>()?;
-    Ok(users
-        .iter()
-        .map(|user_id| (*user_id, !hidden.contains(user_id)))
-        .collect())
 }
 
 /// The people who share a chat with `user_id`.
