@@ -37,6 +37,9 @@
 #   SYNAPSE_ARGS="-K 1000 -S 10 --fanout-interval 1 --grace 90 --only send,fanout"
 #                          (add history with --only send,history,fanout: +4 min a round)
 #   PB_ARGS="-K 1000 -R 25 --grace 60"
+#   FANOUT_CLIENT=rust     vitrine's fan-out sockets in bench/chat_fanout.rs (one Python process
+#                          spent ~30 us of its own per delivery, most of the latency at 1,000
+#                          sockets); =python keeps them in chat_client.py like the peers' clients
 #   BENCH_BIN=             this vitrine binary instead of building target/release/vitrine
 #   RESULTS=/tmp/vitrine-chat-<UTC time>   where the JSON results, logs and table stay
 #   KEEP_WORK=1            keep the vitrine data dir (the seeded database)
@@ -62,6 +65,7 @@ HISTORY_S=${HISTORY_S:-5}
 SEARCH_S=${SEARCH_S:-5}
 SEARCH_REQS=${SEARCH_REQS:-30}
 SYNAPSE_ARGS=${SYNAPSE_ARGS:--K 1000 -S 10 --fanout-interval 1 --grace 90 --only send,fanout}
+FANOUT_CLIENT=${FANOUT_CLIENT:-rust}
 PB_ARGS=${PB_ARGS:--K 1000 -R 25 --grace 60}
 START_TIMEOUT=${START_TIMEOUT:-60}
 RESULTS=${RESULTS:-/tmp/vitrine-chat-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -110,6 +114,14 @@ else
   BIN=$TARGET_DIR/release/vitrine
 fi
 [ -x "$BIN" ] || die "no server binary at $BIN"
+FANOUT_ARGS=()
+if [ "$FANOUT_CLIENT" = rust ]; then
+  step "cargo build --release --example chat_fanout"
+  (cd "$ROOT" && timeout 45m cargo build --release --example chat_fanout) || die "building the fan-out client failed"
+  TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  FANOUT_ARGS=(--fanout-bin "$TARGET_DIR/release/examples/chat_fanout")
+fi
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 [[ ,$PEERS, != *,synapse,* ]] || ! port_busy 8008 || die "127.0.0.1:8008 (Synapse's) is taken"
@@ -211,7 +223,7 @@ run_vitrine() {
     --expect "$WORK/expect.json" --pid "$SERVER_PID" --round "$r" --out "$RESULTS/r$r-vitrine.json" \
     --rates-a "$RATES_A" --rates-b "$RATES_B" --step-s "$STEP_S" --grace "$GRACE" \
     --send-s "$SEND_S" --history-s "$HISTORY_S" --search-s "$SEARCH_S" --search-reqs "$SEARCH_REQS" \
-    --idle-sockets "$IDLE_SOCKETS" 2>&1 | tee "$RESULTS/r$r-vitrine.log" >&2
+    --idle-sockets "$IDLE_SOCKETS" "${FANOUT_ARGS[@]}" 2>&1 | tee "$RESULTS/r$r-vitrine.log" >&2
 }
 run_pocketbase() {
   local r=$1

@@ -328,7 +328,34 @@ async def fanout_step(api, socks, sends, rate, step_s, grace, tag):
             **stats_ms(lat), "send": stats_ms(send_lat)}
 
 
+async def phase_fanout_rust(a, state, results):
+    """The same steps, driven by bench/chat_fanout.rs: its sockets cost the client less."""
+    users = state["users"]
+    size = state["group_size"]
+    plan = {"base": a.base, "sockets": [{"user_id": u["id"], "token": u["token"]} for u in users],
+            "plans": {"a": {"rates": a.rates_a, "sends": [
+                          {"chat_id": g, "token": users[gi * size]["token"], "receivers": size - 1}
+                          for gi, g in enumerate(state["groups"])]},
+                      "b": {"rates": a.rates_b, "sends": [
+                          {"chat_id": state["big"], "token": users[k]["token"], "receivers": len(users) - 1}
+                          for k in range(10)]}},
+            "step_s": a.step_s, "grace_s": a.grace, "stop_ms": a.stop_ms, "tag": f"{a.round}{NONCE}",
+            "conc": a.conc}
+    path = f"{a.out}.fanout-plan.json"
+    json.dump(plan, open(path, "w"))
+    proc = await asyncio.create_subprocess_exec(a.fanout_bin, path, str(a.pid), stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    os.unlink(path)
+    found = json.loads(out) if out.strip() else {}
+    results.update(found)
+    if proc.returncode != 0:
+        raise SystemExit(f"chat_fanout failed ({proc.returncode}): {found.get('fanout_connect')}")
+    log(f"fanout (rust client): {json.dumps(found.get('fanout_connect'))}")
+
+
 async def phase_fanout(a, api, proc, state, results):
+    if a.fanout_bin:
+        return await phase_fanout_rust(a, state, results)
     users = state["users"]
     size = state["group_size"]
     socks = Sockets(a.base, api.s)
@@ -583,6 +610,7 @@ def main():
     r.add_argument("--idle-sockets", type=int, default=10_000)
     r.add_argument("--idle-hold", type=float, default=5.0)
     r.add_argument("--max-seconds", type=float, default=1500)
+    r.add_argument("--fanout-bin", default="", help="bench/chat_fanout.rs binary: sockets in Rust")
     a = ap.parse_args()
     asyncio.run(setup(a) if a.cmd == "setup" else run(a))
 

@@ -264,6 +264,12 @@ def main():
       "; PocketBase: " + ", ".join(f"{r['test']} {fnum(mib(r['server_vmhwm_kb']), 0)}"
                                    for r in peer_rows_all(pb) if r.get("server_vmhwm_kb")))
     w("")
+    clients = {step.get("client", "python") for run in v for which in ("a", "b")
+               for step in run.get(f"fanout_{which}", [])}
+    if clients:
+        w("vitrine's fan-out sockets: " + ", ".join(sorted(
+            "one Rust process (bench/chat_fanout.rs)" if c == "rust" else "one Python process (chat_client.py)"
+            for c in clients)) + "; the peers' sockets: one Python process (their harnesses).")
     checks = [c for run in v for c in run.get("search_checks", [])]
     if checks:
         bad = [c for c in checks if not c["ok"]]
