@@ -276,7 +276,7 @@ pub async fn list_messages(
             let words = search::search_words(q)?;
             let before = query.before.map_or(Before::Nothing, Before::Seq);
             search::find(
-                &state.db,
+                &state.reader,
                 user.user_id,
                 Some(chat_id),
                 &words,
