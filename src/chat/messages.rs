@@ -204,14 +204,14 @@ pub(super) async fn views(
     chat_id: i64,
     rows: Vec<messages::Model>,
 ) -> AppResult<Vec<MessageView>> {
-    let watermarks = repo::watermarks(&state.db, chat_id).await?;
+    let watermarks = repo::watermarks(&state.reader, chat_id).await?;
     let replies = repo::messages_by_id(
-        &state.db,
+        &state.reader,
         rows.iter().filter_map(|m| m.reply_to_id).collect(),
     )
     .await?;
     let mut files = attachments::views_of(
-        &state.db,
+        &state.reader,
         rows.iter().map(|m| m.id).collect(),
         &state.config.public_url(),
     )
@@ -267,7 +267,7 @@ pub async fn list_messages(
     if query.before.is_some() && query.after.is_some() {
         return Err(AppError::invalid("after", "cannot be given with before"));
     }
-    let (_, me) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let (_, me) = repo::chat_as_member(&state.reader, chat_id, user.user_id).await?;
     let rows = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
         Some(q) => {
             if query.after.is_some() {
@@ -285,7 +285,7 @@ pub async fn list_messages(
             )
             .await?
         }
-        None => repo::history(&state.db, chat_id, query.before, query.after, limit + 1).await?,
+        None => repo::history(&state.reader, chat_id, query.before, query.after, limit + 1).await?,
     };
     let has_more = rows.len() as u64 > limit;
     let rows: Vec<messages::Model> = rows.into_iter().take(limit as usize).collect();
@@ -501,7 +501,7 @@ pub async fn receipts(
     let message = repo::find_message_by_seq(&state.db, chat_id, seq)
         .await?
         .ok_or_else(|| message_not_found(seq))?;
-    let others: Vec<(i64, i64, i64)> = repo::watermarks(&state.db, chat_id)
+    let others: Vec<(i64, i64, i64)> = repo::watermarks(&state.reader, chat_id)
         .await?
         .into_iter()
         .filter(|(user_id, _, _)| Some(*user_id) != message.sender_id)

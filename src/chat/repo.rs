@@ -8,13 +8,14 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationDef,
+    QueryOrder, QuerySelect, QueryTrait, RelationDef,
 };
 
 use super::entity::{chat_events, chat_participants, chats, messages};
 use super::model::{ChatMember, ChatRole};
 use crate::accounts::avatars::file_url;
 use crate::accounts::entity::{user_details, users};
+use crate::db::read::Reader;
 use crate::error::{AppError, AppResult};
 use crate::files::entity as files;
 
@@ -49,6 +50,22 @@ pub async fn chat_for(
         .await?
         .ok_or_else(|| chat_not_found(chat_id))?;
     Ok((chat, participant))
+}
+
+/// As `chat_for`, in one read on the request path.
+pub async fn chat_as_member(
+    reader: &Reader,
+    chat_id: i64,
+    user_id: i64,
+) -> AppResult<(chats::Model, chat_participants::Model)> {
+    let select = chats::Entity::find_by_id(chat_id)
+        .join(JoinType::InnerJoin, participation())
+        .filter(chat_participants::Column::UserId.eq(user_id))
+        .select_also(chat_participants::Entity);
+    match reader.find_also(select).await?.into_iter().next() {
+        Some((chat, Some(me))) => Ok((chat, me)),
+        _ => Err(chat_not_found(chat_id)),
+    }
 }
 
 /// Takes the chat's next sequence number (and marks the chat active now). Within a
@@ -311,21 +328,28 @@ pub async fn unread_counts(
 }
 
 /// Every participant's read and delivered watermarks.
-pub async fn watermarks(
-    conn: &impl ConnectionTrait,
-    chat_id: i64,
-) -> AppResult<Vec<(i64, i64, i64)>> {
-    Ok(chat_participants::Entity::find()
-        .select_only()
+pub async fn watermarks(reader: &Reader, chat_id: i64) -> AppResult<Vec<(i64, i64, i64)>> {
+    let query = Query::select()
         .columns([
             chat_participants::Column::UserId,
             chat_participants::Column::ReadSeq,
             chat_participants::Column::DeliveredSeq,
         ])
-        .filter(chat_participants::Column::ChatId.eq(chat_id))
-        .into_tuple()
-        .all(conn)
-        .await?)
+        .from(chat_participants::Entity)
+        .and_where(Expr::col(chat_participants::Column::ChatId).eq(chat_id))
+        .to_owned();
+    reader
+        .all(&query)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.get("user_id")?,
+                row.get("read_seq")?,
+                row.get("delivered_seq")?,
+            ))
+        })
+        .collect()
 }
 
 /// Moves a participant's watermarks forward, never back; whether either moved.
@@ -391,26 +415,30 @@ pub async fn find_message_by_seq(
 
 /// Messages by id (the ones replies answer).
 pub async fn messages_by_id(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     message_ids: Vec<i64>,
 ) -> AppResult<HashMap<i64, messages::Model>> {
     if message_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = messages::Entity::find()
+    let query = messages::Entity::find()
         .filter(messages::Column::Id.is_in(message_ids))
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|message| (message.id, message))
-        .collect())
+        .into_query();
+    reader
+        .all(&query)
+        .await?
+        .iter()
+        .map(|row| {
+            let message = row.model::<messages::Entity>("")?;
+            Ok((message.id, message))
+        })
+        .collect()
 }
 
 /// A page of a chat's messages: before `before` newest first, or after `after` oldest
 /// first.
 pub async fn history(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     chat_id: i64,
     before: Option<i64>,
     after: Option<i64>,
@@ -426,7 +454,12 @@ pub async fn history(
             .order_by_desc(messages::Column::Seq),
         (None, None) => query.order_by_desc(messages::Column::Seq),
     };
-    Ok(query.limit(limit).all(conn).await?)
+    reader
+        .all(&query.limit(limit).into_query())
+        .await?
+        .iter()
+        .map(|row| row.model::<messages::Entity>(""))
+        .collect()
 }
 
 /// Everyone in a chat.
