@@ -33,7 +33,8 @@ fn percentiles(mut values: Vec<f64>) -> Value {
         return json!({"n": 0, "p50_ms": null, "p99_ms": null, "max_ms": null});
     }
     values.sort_by(f64::total_cmp);
-    let rank = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    let rank =
+        |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
     json!({"n": values.len(), "p50_ms": round(rank(0.50)), "p99_ms": round(rank(0.99)),
            "max_ms": round(values[values.len() - 1])})
 }
@@ -110,17 +111,23 @@ async fn socket(
         if !text.contains("\"message.created\"") || !text.contains("fan ") {
             continue;
         }
-        let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+        let Ok(event) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
         let message = &event["message"];
         if message["sender_id"].as_i64() == Some(me) {
             continue;
         }
-        let Some(body) = message["text"].as_str() else { continue };
+        let Some(body) = message["text"].as_str() else {
+            continue;
+        };
         let parts: Vec<&str> = body.split(' ').collect();
         if parts.len() != 4 || parts[0] != "fan" {
             continue;
         }
-        let Ok(sent) = parts[3].parse::<u64>() else { continue };
+        let Ok(sent) = parts[3].parse::<u64>() else {
+            continue;
+        };
         let latency_ms = arrived.saturating_sub(sent) as f64 / 1000.0;
         let key = format!("{} {}", parts[1], parts[2]);
         if let Ok(mut all) = received.lock() {
@@ -189,7 +196,10 @@ async fn main() {
                "server_cpu_s": round(cpu1 - cpu0), "server_vmhwm_kb": hwm, "server_vmrss_kb": rss}),
     );
     if ready != sockets.len() {
-        eprintln!("chat_fanout: only {ready} of {} sockets authenticated", sockets.len());
+        eprintln!(
+            "chat_fanout: only {ready} of {} sockets authenticated",
+            sockets.len()
+        );
         println!("{}", Value::Object(output));
         std::process::exit(1);
     }
@@ -283,7 +293,9 @@ async fn main() {
                 "closed_sockets": tasks.iter().filter(|task| task.is_finished()).count(),
                 "client": "rust",
             });
-            if let (Some(step), Value::Object(stats)) = (step.as_object_mut(), percentiles(latencies)) {
+            if let (Some(step), Value::Object(stats)) =
+                (step.as_object_mut(), percentiles(latencies))
+            {
                 step.extend(stats);
             }
             eprintln!("fanout {which} {rate}/s: {step}");
@@ -297,8 +309,10 @@ async fn main() {
         }
         output.insert(format!("fanout_{which}"), Value::Array(steps));
     }
-    let closed: HashMap<&str, usize> =
-        HashMap::from([("finished", tasks.iter().filter(|task| task.is_finished()).count())]);
+    let closed: HashMap<&str, usize> = HashMap::from([(
+        "finished",
+        tasks.iter().filter(|task| task.is_finished()).count(),
+    )]);
     output.insert("fanout_closed".into(), json!(closed));
     for task in tasks {
         task.abort();

@@ -11,7 +11,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use tokio::net::TcpListener;
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -92,7 +93,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let janitor = janitor::spawn(self.state.clone());
         let served = axum::serve(
-            self.listener,
+            self.listener.tap_io(limit_unsent),
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
@@ -103,6 +104,23 @@ impl Application {
         }
         served
     }
+}
+
+/// Bytes a connection may hold written but not yet sent (see `limit_unsent`).
+const UNSENT_LIMIT: u32 = 128 * 1024;
+
+/// Caps what the kernel holds unsent for a connection. Without it a peer that stops
+/// reading lets the kernel take megabytes (its send buffer grows to `tcp_wmem`'s
+/// maximum) before a write blocks, so a live socket's bounded queue and send deadline
+/// never notice it. Unlike a smaller `SO_SNDBUF`, this leaves the bytes in flight
+/// free, so a fast reader far away (files, history) keeps its full throughput.
+fn limit_unsent(stream: &mut TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(err) = socket2::SockRef::from(&*stream).set_tcp_notsent_lowat(UNSENT_LIMIT) {
+        tracing::warn!(error = %err, "could not limit a connection's unsent bytes");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = stream;
 }
 
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {

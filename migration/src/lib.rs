@@ -8,6 +8,7 @@ mod m20261123_000003_catalog;
 mod m20261201_000004_chat;
 mod m20261202_000005_chat_attachments;
 mod m20261202_000006_presence;
+mod m20261202_000007_message_search_order;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_chat::Migration),
             Box::new(m20261202_000005_chat_attachments::Migration),
             Box::new(m20261202_000006_presence::Migration),
+            Box::new(m20261202_000007_message_search_order::Migration),
         ]
     }
 }

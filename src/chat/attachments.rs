@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select,
 };
 
 use super::entity::{chat_participants, message_attachments};
 use super::model::{AttachmentKind, AttachmentView};
 use crate::accounts::avatars::file_url;
-use crate::db::read::{Queries, find_all};
+use crate::db::read::{Queries, Reader, find_all};
 use crate::db::write::WriteTx;
 use crate::error::{AppError, AppResult};
 use crate::file_grants::FileReadGrants;
@@ -164,22 +164,29 @@ pub fn with_files() -> Select<message_attachments::Entity> {
 
 /// The attachments of these messages as shown, in their order, by message id.
 pub async fn views_of(
-    conn: &impl ConnectionTrait,
+    reader: &Reader,
     message_ids: Vec<i64>,
     public_url: &str,
 ) -> AppResult<HashMap<i64, Vec<AttachmentView>>> {
     if message_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = with_files()
+    let query = with_files()
         .filter(message_attachments::Column::MessageId.is_in(message_ids))
         .order_by_asc(message_attachments::Column::MessageId)
         .order_by_asc(message_attachments::Column::Position)
-        .into_model::<AttachmentRow>()
-        .all(conn)
-        .await?;
+        .into_query();
     let mut by_message: HashMap<i64, Vec<AttachmentView>> = HashMap::new();
-    for row in rows {
+    for row in reader.all(&query).await? {
+        let row = AttachmentRow {
+            id: row.get("id")?,
+            message_id: row.get("message_id")?,
+            kind: row.get("kind")?,
+            uid: row.get("uid")?,
+            mime_type: row.get("mime_type")?,
+            size: row.get("size")?,
+            original_name: row.get("original_name")?,
+        };
         by_message
             .entry(row.message_id)
             .or_default()

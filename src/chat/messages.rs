@@ -218,7 +218,7 @@ pub(super) async fn views(
     )
     .await?;
     let mut files = attachments::views_of(
-        &state.db,
+        &state.reader,
         rows.iter().map(|m| m.id).collect(),
         &state.config.public_url(),
     )
@@ -283,7 +283,7 @@ pub async fn list_messages(
             let words = search::search_words(q)?;
             let before = query.before.map_or(Before::Nothing, Before::Seq);
             search::find(
-                &state.db,
+                &state.reader,
                 user.user_id,
                 Some(chat_id),
                 &words,

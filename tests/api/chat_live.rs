@@ -300,3 +300,94 @@ async fn a_socket_closes_as_soon_as_its_session_ends_and_only_that_one() {
         .unwrap();
     assert_eq!(next(&mut staying).await.unwrap()["type"], "pong");
 }
+
+/// A socket signed in as `user` whose kernel receive buffer is a few KiB, so that a
+/// client that stops reading soon stops the server's writes to it.
+async fn connect_with_small_buffer(app: &TestApp, user: &TestUser) -> Socket {
+    let address = app.address.trim_start_matches("http://");
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(address.parse().unwrap()).await.unwrap();
+    let url = format!("ws://{address}/api/v1/ws");
+    let (mut socket, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    let auth = json!({"type": "auth", "token": user.access_token, "resume": {}});
+    socket.send(Message::text(auth.to_string())).await.unwrap();
+    let ready = next(&mut socket).await.expect("ready");
+    assert_eq!(ready["type"], "ready", "{ready}");
+    socket
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_holds_nobody_back() {
+    let app = spawn_app().await;
+    let sender = app.register("sender").await;
+    let reader = app.register("reader").await;
+    let stalled = app.register("stalled").await;
+    let response = app
+        .post_json(
+            "/api/v1/chats",
+            Some(&sender.access_token),
+            &json!({"type": "group", "name": "busy", "member_ids": [reader.user_id, stalled.user_id]}),
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let chat = response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let mut stalled_socket = connect_with_small_buffer(&app, &stalled).await;
+    let mut reader_socket = connect(&app, &reader, &HashMap::new()).await;
+
+    // 400 messages of 16 KB outgrow what the kernel buffers for one connection (4 MiB
+    // on the sender's side here, a few KiB on the stalled receiver's)
+    const SENT: usize = 400;
+    let filler = "😀".repeat(3990);
+    let receiving = tokio::spawn(async move {
+        let mut texts = Vec::new();
+        while texts.len() < SENT {
+            let event = next(&mut reader_socket)
+                .await
+                .expect("the reader's socket stays open");
+            if event["kind"] == "message.created" {
+                texts.push(event["message"]["text"].as_str().unwrap().to_owned());
+            }
+        }
+        texts
+    });
+    for n in 0..SENT {
+        send_text(&app, &sender, chat, &format!("{n} {filler}")).await;
+    }
+    let texts = tokio::time::timeout(Duration::from_secs(60), receiving)
+        .await
+        .expect("the reader got every message while the other client stalled")
+        .unwrap();
+    let order: Vec<usize> = texts
+        .iter()
+        .map(|text| text.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(order, (0..SENT).collect::<Vec<_>>());
+
+    // the stalled client finds, once it reads again, that the server gave up on it
+    let mut received = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let ending = loop {
+        let Ok(message) = tokio::time::timeout_at(deadline, stalled_socket.next()).await else {
+            panic!("the server did not end the stalled socket; it received {received}");
+        };
+        match message {
+            Some(Ok(Message::Text(_))) => received += 1,
+            Some(Ok(Message::Close(frame))) => break frame.map(|frame| frame.code),
+            Some(Ok(_)) => {}
+            _ => break None,
+        }
+    };
+    assert!(
+        received < SENT,
+        "the stalled socket was cut off, not served in full"
+    );
+    if let Some(code) = ending {
+        assert_eq!(code, CloseCode::from(4008), "closed as too slow");
+    }
+}

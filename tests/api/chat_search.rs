@@ -193,3 +193,96 @@ async fn search_follows_edits_and_deletions_and_pages() {
     let expected: Vec<String> = (0..5).rev().map(|n| format!("часы номер {n}")).collect();
     assert_eq!(found, expected);
 }
+
+/// Every page of a search, following `next` as `before`, newest first.
+async fn all_pages(app: &TestApp, user: &TestUser, path: &str, limit: u64) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut page_path = format!("{path}&limit={limit}");
+    loop {
+        let response = app.get(&page_path, Some(&user.access_token)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page_path}");
+        let page: Value = response.json().await.unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() as u64 <= limit);
+        found.extend(items.iter().map(|m| m["text"].as_str().unwrap().to_owned()));
+        match page["next"].as_i64() {
+            Some(before) => page_path = format!("{path}&limit={limit}&before={before}"),
+            None => return found,
+        }
+    }
+}
+
+#[tokio::test]
+async fn search_walks_many_messages_newest_first_in_pages_and_only_for_members() {
+    let app = spawn_app().await;
+    let [ann, bob, carl] = [
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("carl").await,
+    ];
+    let group = chat(
+        &app,
+        &ann,
+        json!({"type": "group", "name": "Часовщики", "member_ids": [bob.user_id, carl.user_id]}),
+    )
+    .await;
+    let other = chat(
+        &app,
+        &bob,
+        json!({"type": "private", "user_id": carl.user_id}),
+    )
+    .await;
+    // a common word in 90 messages, a rarer one in every 15th, and 20 distinct words
+    // starting with one prefix (more than are walked word by word)
+    let letters: Vec<char> = "абвгдежзийклмнопрсту".chars().collect();
+    let text = |n: usize| {
+        let rare = if n % 15 == 0 { " редкий" } else { "" };
+        let prefixed = match letters.get(n / 4) {
+            Some(letter) if n % 4 == 0 => format!(" ключ{letter}"),
+            _ => String::new(),
+        };
+        format!("часы {n}{rare}{prefixed}")
+    };
+    for n in 0..90 {
+        send(&app, &ann, group, &text(n)).await;
+    }
+    send(&app, &bob, other, "часы не отсюда редкий").await;
+    let in_group = |words: &str| format!("/api/v1/chats/{group}/messages?q={}", q(words));
+    let everywhere = |words: &str| format!("/api/v1/messages/search?q={}", q(words));
+
+    let newest: Vec<String> = texts(&app, &ann, &format!("{}&limit=3", everywhere("часы"))).await;
+    assert_eq!(newest, vec![text(89), text(88), text(87)]);
+
+    let rare: Vec<String> = (0..90).rev().filter(|n| n % 15 == 0).map(text).collect();
+    assert_eq!(all_pages(&app, &ann, &in_group("редк час"), 2).await, rare);
+    assert_eq!(all_pages(&app, &ann, &in_group("час редк"), 4).await, rare);
+    let mut with_other = vec!["часы не отсюда редкий".to_owned()];
+    with_other.extend(rare.iter().cloned());
+    assert_eq!(
+        all_pages(&app, &bob, &everywhere("часы редкий"), 3).await,
+        with_other
+    );
+
+    let all_group: Vec<String> = all_pages(&app, &carl, &in_group("час"), 7).await;
+    assert_eq!(all_group.len(), 90);
+    assert_eq!(all_group, (0..90).rev().map(text).collect::<Vec<_>>());
+
+    let prefixed: Vec<String> = all_pages(&app, &bob, &everywhere("ключ"), 6).await;
+    let expected: Vec<String> = (0..80).rev().filter(|n| n % 4 == 0).map(text).collect();
+    assert_eq!(prefixed, expected);
+
+    // carl leaves: the group's messages are no longer his to find, even the common word
+    let response = app
+        .delete(
+            &format!("/api/v1/chats/{group}/participants/{}", carl.user_id),
+            Some(&carl.access_token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        texts(&app, &carl, &everywhere("часы")).await,
+        vec!["часы не отсюда редкий"]
+    );
+    let response = app.get(&in_group("часы"), Some(&carl.access_token)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

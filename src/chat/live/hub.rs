@@ -1,10 +1,11 @@
 //! The sockets connected to this process, by member, each with a bounded queue.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::feed::Feeds;
 
@@ -39,6 +40,20 @@ pub enum Signal {
 struct Socket {
     session_id: i64,
     sender: mpsc::Sender<Signal>,
+    /// Woken when the hub drops the socket, so that it closes even while a send to its
+    /// client is stuck.
+    dropped: Arc<Notify>,
+}
+
+impl Socket {
+    /// Queues `signal`; false (and the socket told) when its queue is full.
+    fn offer(&self, signal: Signal) -> bool {
+        let queued = self.sender.try_send(signal).is_ok();
+        if !queued {
+            self.dropped.notify_one();
+        }
+        queued
+    }
 }
 
 #[derive(Default)]
@@ -50,13 +65,24 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A new socket of `user_id` signed in with `session_id`: its id, the receiving end
-    /// of its queue, and whether it is the member's only socket here.
-    pub fn register(&self, user_id: i64, session_id: i64) -> (u64, mpsc::Receiver<Signal>, bool) {
+    /// A new socket of `user_id` signed in with `session_id`, woken through `dropped`
+    /// when the hub drops it: its id, the receiving end of its queue, and whether it is
+    /// the member's only socket here.
+    pub fn register(
+        &self,
+        user_id: i64,
+        session_id: i64,
+        dropped: Arc<Notify>,
+    ) -> (u64, mpsc::Receiver<Signal>, bool) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(QUEUE_LEN);
         let mut sockets = self.sockets.entry(user_id).or_default();
-        sockets.insert(id, Socket { session_id, sender });
+        let socket = Socket {
+            session_id,
+            sender,
+            dropped,
+        };
+        sockets.insert(id, socket);
         let first = sockets.len() == 1;
         (id, receiver, first)
     }
@@ -85,7 +111,7 @@ impl Hub {
     pub fn notify(&self, users: &[i64], signal: Signal) {
         for user_id in users {
             if let Some(mut sockets) = self.sockets.get_mut(user_id) {
-                sockets.retain(|_, socket| socket.sender.try_send(signal).is_ok());
+                sockets.retain(|_, socket| socket.offer(signal));
             }
         }
         for user_id in users {
@@ -97,7 +123,7 @@ impl Hub {
     /// Queues `signal` for every socket of this process.
     pub fn broadcast(&self, signal: Signal) {
         self.sockets.retain(|_, sockets| {
-            sockets.retain(|_, socket| socket.sender.try_send(signal).is_ok());
+            sockets.retain(|_, socket| socket.offer(signal));
             !sockets.is_empty()
         });
     }
@@ -126,13 +152,17 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
 
     #[test]
     fn a_socket_that_stops_reading_is_dropped_and_others_are_not() {
         let hub = Hub::default();
-        let (_, mut reader, first) = hub.register(1, 10);
-        let (_, _stalled, second_first) = hub.register(1, 11);
+        let reader_dropped = Arc::new(Notify::new());
+        let stalled_dropped = Arc::new(Notify::new());
+        let (_, mut reader, first) = hub.register(1, 10, reader_dropped.clone());
+        let (_, _stalled, second_first) = hub.register(1, 11, stalled_dropped.clone());
         assert!(first && !second_first);
         for n in 0..QUEUE_LEN as i64 {
             hub.notify(&[1], Signal::Changed { chat_id: n });
@@ -142,13 +172,18 @@ mod tests {
         hub.notify(&[1], Signal::Changed { chat_id: 0 });
         assert_eq!(hub.len(), 1, "the stalled socket is gone");
         assert!(reader.try_recv().is_ok());
+        assert!(
+            stalled_dropped.notified().now_or_never().is_some(),
+            "and told at once"
+        );
+        assert!(reader_dropped.notified().now_or_never().is_none());
     }
 
     #[test]
     fn unregistering_leaves_no_entry_behind() {
         let hub = Hub::default();
-        let (id, _receiver, _) = hub.register(7, 70);
-        let (other, _receiver, _) = hub.register(7, 71);
+        let (id, _receiver, _) = hub.register(7, 70, Default::default());
+        let (other, _receiver, _) = hub.register(7, 71, Default::default());
         assert!(!hub.unregister(7, id), "another socket is left");
         assert!(hub.is_connected(7));
         assert!(hub.unregister(7, other), "the last one");
@@ -159,9 +194,9 @@ mod tests {
     #[test]
     fn broadcasts_reach_everyone_and_revocations_only_their_sessions() {
         let hub = Hub::default();
-        let (_, mut ann, _) = hub.register(1, 10);
-        let (_, mut anns_other_device, _) = hub.register(1, 11);
-        let (_, mut bob, _) = hub.register(2, 20);
+        let (_, mut ann, _) = hub.register(1, 10, Default::default());
+        let (_, mut anns_other_device, _) = hub.register(1, 11, Default::default());
+        let (_, mut bob, _) = hub.register(2, 20, Default::default());
         hub.broadcast(Signal::Recheck);
         for receiver in [&mut ann, &mut anns_other_device, &mut bob] {
             assert_eq!(receiver.try_recv().ok(), Some(Signal::Recheck));

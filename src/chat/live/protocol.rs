@@ -1,12 +1,14 @@
 //! What a socket and its client say to each other, and how it is sent.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use super::events::LiveEvent;
 
@@ -88,16 +90,44 @@ pub enum ServerMessage<'a> {
     },
 }
 
-pub type Sink = SplitSink<WebSocket, Message>;
+/// The sending half of a socket, and the hub's word that it dropped the socket.
+pub struct Sink {
+    frames: SplitSink<WebSocket, Message>,
+    dropped: Arc<Notify>,
+}
+
+impl Sink {
+    pub fn new(frames: SplitSink<WebSocket, Message>) -> Self {
+        Self {
+            frames,
+            dropped: Arc::default(),
+        }
+    }
+
+    /// What the hub wakes when it drops this socket.
+    pub fn dropped(&self) -> Arc<Notify> {
+        self.dropped.clone()
+    }
+}
 
 pub struct Closing(pub u16, pub &'static str);
 
 pub async fn send_json(sink: &mut Sink, message: &impl Serialize) -> Result<(), Closing> {
     let text = serde_json::to_string(message).map_err(|_| Closing(1011, "internal error"))?;
-    match tokio::time::timeout(SEND_WITHIN, sink.send(Message::Text(text.into()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Closing(1000, "gone")),
-        Err(_) => Err(Closing(close::TOO_SLOW, "too slow")),
+    send(sink, Message::Text(text.into())).await
+}
+
+/// Sends a frame. A client that does not take it within `SEND_WITHIN`, or that the hub
+/// gave up on meanwhile (its queue overflowed while this send waited), is too slow.
+pub async fn send(sink: &mut Sink, message: Message) -> Result<(), Closing> {
+    let too_slow = Closing(close::TOO_SLOW, "too slow");
+    tokio::select! {
+        sent = tokio::time::timeout(SEND_WITHIN, sink.frames.send(message)) => match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Closing(1000, "gone")),
+            Err(_) => Err(too_slow),
+        },
+        () = sink.dropped.notified() => Err(too_slow),
     }
 }
 
@@ -108,7 +138,7 @@ pub async fn close_with(sink: &mut Sink, Closing(code, reason): Closing) {
     };
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
-        sink.send(Message::Close(Some(frame))),
+        sink.frames.send(Message::Close(Some(frame))),
     )
     .await;
 }

@@ -12,14 +12,14 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::events;
 use super::hub::Signal;
 use super::presence;
 use super::protocol::{
-    ClientMessage, Closing, SEND_WITHIN, ServerMessage, Sink, close, close_with, send_json,
+    ClientMessage, Closing, ServerMessage, Sink, close, close_with, send, send_json,
 };
 use crate::auth::CurrentUser;
 use crate::bus::Notice;
@@ -68,7 +68,8 @@ pub async fn connect(State(state): State<AppState>, upgrade: WebSocketUpgrade) -
 struct Positions(HashMap<i64, i64>);
 
 async fn serve(state: AppState, socket: WebSocket) -> AppResult<()> {
-    let (mut sink, mut stream) = socket.split();
+    let (frames, mut stream) = socket.split();
+    let mut sink = Sink::new(frames);
     let first = tokio::time::timeout(AUTH_WITHIN, stream.next()).await;
     let Ok(Some(Ok(Message::Text(text)))) = first else {
         close_with(
@@ -91,7 +92,10 @@ async fn serve(state: AppState, socket: WebSocket) -> AppResult<()> {
         return Ok(());
     };
     // registered before reading positions: a change committed meanwhile is announced
-    let (socket_id, signals, first) = state.chat_hub.register(user.user_id, user.session_id);
+    let (socket_id, signals, first) =
+        state
+            .chat_hub
+            .register(user.user_id, user.session_id, sink.dropped());
     state.bus.listen();
     if first && let Err(err) = presence::connected(&state, user.user_id).await {
         tracing::warn!(error = %err, "could not record a member online");
@@ -230,9 +234,7 @@ async fn run(
                 if silent_beats > 3 {
                     return Err(Closing(1001, "no heartbeat"));
                 }
-                if tokio::time::timeout(SEND_WITHIN, sink.send(Message::Ping(Default::default()))).await.is_err() {
-                    return Err(Closing(close::TOO_SLOW, "too slow"));
-                }
+                send(sink, Message::Ping(Default::default())).await?;
             }
             _ = session_check.tick() => {
                 if session_ended(state, token).await {
