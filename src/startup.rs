@@ -90,6 +90,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let janitor = janitor::spawn(self.state.clone());
+        let backups = crate::backup::schedule::spawn(self.state.clone());
         let served = axum::serve(
             self.listener,
             self.router
@@ -99,6 +100,9 @@ impl Application {
         .await;
         if let Some(janitor) = janitor {
             janitor.abort();
+        }
+        if let Some(backups) = backups {
+            backups.abort();
         }
         served
     }
