@@ -13,7 +13,7 @@ use super::take::{Written, backup};
 use crate::state::AppState;
 
 const FOLDER_PREFIX: &str = "vitrine-";
-const FOLDER_TIME: &str = "%Y%m%dT%H%M%SZ";
+const FOLDER_TIME: &str = "%Y%m%dT%H%M%S%.3fZ";
 
 /// Runs scheduled backups until the task is aborted; `None` when they are off.
 pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
@@ -130,9 +130,9 @@ mod tests {
 
     #[test]
     fn folder_names_carry_their_time() {
-        let name = format!("{FOLDER_PREFIX}20261202T030405Z");
+        let name = format!("{FOLDER_PREFIX}20261202T030405.123Z");
         let time = folder_time(&name).unwrap();
-        assert_eq!(time.to_string(), "2026-12-02 03:04:05");
+        assert_eq!(time.to_string(), "2026-12-02 03:04:05.123");
         assert!(folder_time("vitrine-latest").is_none());
         assert!(folder_time("other-20261202T030405Z").is_none());
     }
