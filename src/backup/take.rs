@@ -13,7 +13,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use sea_orm::DatabaseConnection;
 
-use super::location::{Location, copy_hashing, open_file};
+use super::location::{Location, check_key, copy_hashing, open_file};
 use super::manifest::{Digest, FILES_FOLDER, FORMAT, FileEntry, MANIFEST, Manifest, StoragePart};
 use super::snapshot;
 use crate::config::Config;
@@ -148,6 +148,7 @@ async fn copy_blob(
     dest: &Location,
     key: &str,
 ) -> anyhow::Result<Option<Digest>> {
+    check_key(key)?;
     let Some(path) = storage.local_path(key) else {
         bail!("copying blobs needs local storage");
     };
