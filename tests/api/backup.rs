@@ -339,6 +339,50 @@ async fn a_corrupted_blob_is_reported_by_the_restore_check() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_blob_that_differs_from_its_row_is_named_by_the_backup() {
+    let app = spawn_app().await;
+    let member = app.register("collector").await;
+    let file = upload(&app, &member, "spoiled.txt", text(1, 50)).await;
+    let uid = file["uid"].as_str().unwrap();
+    let key = files::Entity::find()
+        .filter(files::Column::Uid.eq(uid))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .file_key;
+    // another length, so that S3, where only the size is looked up, sees it too
+    app.state
+        .storage
+        .store()
+        .put(
+            &ObjectPath::from(key.as_str()),
+            PutPayload::from(text(2, 60).into_bytes()),
+        )
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = backup_location(&app, dir.path(), "spoiled");
+    let backup = vitrine_cli(&app, &["backup", &dest]).await;
+    assert!(!backup.status.success(), "{}", stdout(&backup));
+    assert!(
+        stderr(&backup).contains(&format!("damaged: {key}")),
+        "{}",
+        stderr(&backup)
+    );
+    // the rest is written, and the restore check names the file again
+    let manifest = read_manifest(&Location::parse(&dest, &app.state.config.s3).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(manifest.files.len(), 1);
+    let target = restore_target(&app).await;
+    let restored = run_in(&target, &["restore", &dest]).await;
+    assert!(!restored.status.success());
+    assert!(stderr(&restored).contains(&key), "{}", stderr(&restored));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_refuses_a_data_directory_in_use_unless_forced() {
     let app = spawn_app().await;
     let member = app.register("collector").await;
