@@ -137,6 +137,13 @@ pub struct Config {
     /// must have been left alone before the janitor removes it; unset means the upload
     /// idle timeout.
     pub janitor_grace_secs: Option<u64>,
+    /// `VITRINE_BACKUP_EVERY`: how often the server takes a backup, e.g. `24h`, `30m`,
+    /// `7d`; empty turns the schedule off.
+    pub backup_every: String,
+    /// `VITRINE_BACKUP_KEEP`: scheduled backups kept; older ones are deleted.
+    pub backup_keep: usize,
+    /// `VITRINE_BACKUP_TO`: where scheduled backups go, a directory or `s3://bucket/prefix`.
+    pub backup_to: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +282,9 @@ impl Default for Config {
             rate_limit_max_keys: 100_000,
             janitor_interval_secs: 600,
             janitor_grace_secs: None,
+            backup_every: String::new(),
+            backup_keep: 7,
+            backup_to: "./backups".into(),
         }
     }
 }
@@ -378,6 +388,10 @@ impl Config {
         if self.rate_limit_max_keys == 0 {
             bail!("VITRINE_RATE_LIMIT_MAX_KEYS must be positive");
         }
+        self.backup_interval()?;
+        if self.backup_keep == 0 {
+            bail!("VITRINE_BACKUP_KEEP must be positive");
+        }
         Ok(())
     }
 
@@ -434,6 +448,49 @@ impl Config {
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")
     }
+
+    /// The period of scheduled backups; `None` when they are off.
+    pub fn backup_interval(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        let every = self.backup_every.trim();
+        if every.is_empty() || every == "0" {
+            return Ok(None);
+        }
+        parse_duration(every).map(Some).with_context(|| {
+            format!("VITRINE_BACKUP_EVERY={every}: expected e.g. 24h, 30m, 7d, 1h30m")
+        })
+    }
+}
+
+/// Reads `90s`, `30m`, `24h`, `7d` or a sequence of them such as `1h30m`.
+pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for character in text.chars() {
+        if character.is_ascii_digit() {
+            digits.push(character);
+            continue;
+        }
+        let unit: u64 = match character {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => bail!("unknown unit {character:?}"),
+        };
+        let amount: u64 = digits.parse().context("a number must precede each unit")?;
+        digits.clear();
+        total = amount
+            .checked_mul(unit)
+            .and_then(|seconds| total.checked_add(seconds))
+            .context("too long")?;
+    }
+    if !digits.is_empty() {
+        bail!("the last number has no unit (s, m, h or d)");
+    }
+    if total == 0 {
+        bail!("must be positive");
+    }
+    Ok(std::time::Duration::from_secs(total))
 }
 
 #[cfg(test)]
@@ -555,6 +612,38 @@ mod tests {
             assert!(Config::load(None).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn backup_periods_read_units_and_refuse_nonsense() {
+        let hours = |text: &str| parse_duration(text).map(|period| period.as_secs());
+        assert_eq!(hours("24h").ok(), Some(86_400));
+        assert_eq!(hours("1h30m").ok(), Some(5_400));
+        assert_eq!(hours("7d").ok(), Some(604_800));
+        assert_eq!(hours("90s").ok(), Some(90));
+        for bad in [
+            "24",
+            "h",
+            "1x",
+            "0h",
+            "-1h",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} must be refused");
+        }
+        let off = Config::default();
+        assert_eq!(off.backup_interval().ok(), Some(None));
+        let daily = Config {
+            backup_every: "24h".into(),
+            ..Config::default()
+        };
+        assert!(daily.validate().is_ok());
+        let broken = Config {
+            backup_every: "daily".into(),
+            ..Config::default()
+        };
+        assert!(broken.validate().is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod allocator;
 pub mod auth;
+pub mod backup;
 pub mod bus;
 pub mod catalog;
 pub mod chat;

@@ -50,6 +50,22 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Writes a consistent backup while the server keeps serving: the database
+    /// (`VACUUM INTO` or `pg_dump`), the files on local disk, and a manifest with counts and
+    /// a SHA-256 per file. S3 files stay in their bucket and are listed.
+    Backup {
+        /// A directory, or `s3://bucket/prefix` (reached with the configured S3 settings).
+        dest: String,
+    },
+    /// Restores a backup into an empty data directory (and, with PostgreSQL, an empty
+    /// database), then checks that every file row's blob is there with its checksum.
+    Restore {
+        /// A backup's directory or `s3://bucket/prefix`.
+        src: String,
+        /// Restore over a data directory or database that is not empty.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +136,10 @@ async fn run() -> anyhow::Result<()> {
                 },
         } => create_user(config, username, email, password, role).await,
         Command::Import { what } => import(config, what).await,
+        Command::Backup { dest } => vitrine::backup::backup_command(&config, &dest).await,
+        Command::Restore { src, force } => {
+            vitrine::backup::restore_command(&config, &src, force).await
+        }
     }
 }
 

@@ -92,6 +92,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let janitor = janitor::spawn(self.state.clone());
+        let backups = crate::backup::schedule::spawn(self.state.clone());
         let served = axum::serve(
             self.listener.tap_io(limit_unsent),
             self.router
@@ -101,6 +102,9 @@ impl Application {
         .await;
         if let Some(janitor) = janitor {
             janitor.abort();
+        }
+        if let Some(backups) = backups {
+            backups.abort();
         }
         served
     }

@@ -266,7 +266,7 @@ impl Storage {
     }
 }
 
-fn s3_client(s3: &S3Config, bucket: &str) -> anyhow::Result<AmazonS3> {
+pub(crate) fn s3_client(s3: &S3Config, bucket: &str) -> anyhow::Result<AmazonS3> {
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(&s3.region)

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod avatars;
+mod backup;
 mod catalog_cache;
 mod catalog_collections;
 mod catalog_drafts;
