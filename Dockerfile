@@ -8,11 +8,10 @@
 #
 # With a binary built outside the image (a glibc build for Debian 12 at
 # target/release/vitrine, `cargo build --release`), the Rust stage is skipped:
-#   docker build --build-arg BINARY=prebuilt -t vitrine .
+#   docker build --target runtime-prebuilt -t vitrine .
+# Both images are the same but for where the binary was built.
 
 ARG RUST_VERSION=1.95
-# `build` compiles in the image; `prebuilt` takes target/release/vitrine from the context.
-ARG BINARY=build
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
@@ -26,12 +25,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin vitrine \
     && install -D target/release/vitrine /out/vitrine
 
-FROM scratch AS prebuilt
-COPY target/release/vitrine /out/vitrine
-
-FROM ${BINARY} AS binary
-
-FROM debian:bookworm-slim AS runtime
+FROM debian:bookworm-slim AS runtime-base
 # ca-certificates for OAuth providers, SMTP and S3 over TLS; curl for the health check.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
@@ -40,7 +34,6 @@ RUN apt-get update \
         --home-dir /var/lib/vitrine --shell /usr/sbin/nologin vitrine \
     && install -d -o vitrine -g vitrine -m 0750 /var/lib/vitrine /var/log/vitrine \
     && install -d -m 0755 /etc/vitrine
-COPY --from=binary /out/vitrine /usr/local/bin/vitrine
 
 # Production refuses to start without JWT_SECRET (≥ 32 bytes) or with pending migrations:
 # run `vitrine migrate up` once per release before `serve` (docker-compose.yml does).
@@ -53,7 +46,15 @@ WORKDIR /etc/vitrine
 USER 10001:10001
 VOLUME ["/var/lib/vitrine", "/var/log/vitrine"]
 EXPOSE 8080
-HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["curl", "--fail", "--silent", "--show-error", "--max-time", "2", "--output", "/dev/null", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["vitrine"]
 CMD ["serve"]
+
+# A binary built outside the image: `--target runtime-prebuilt`.
+FROM runtime-base AS runtime-prebuilt
+COPY target/release/vitrine /usr/local/bin/vitrine
+
+# The default target, last: the binary of the build stage.
+FROM runtime-base AS runtime
+COPY --from=build /out/vitrine /usr/local/bin/vitrine

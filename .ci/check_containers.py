@@ -43,7 +43,6 @@ ignore = [
     if line.strip() and not line.strip().startswith("#")
 ]
 
-global_args = {}
 stages = []  # (name, base, [instructions])
 for instruction in instructions:
     keyword, _, rest = instruction.partition(" ")
@@ -53,22 +52,18 @@ for instruction in instructions:
         check(match is not None, f"Dockerfile: cannot read FROM {rest}")
         if match:
             stages.append((match.group(2), match.group(1), []))
-    elif not stages and keyword == "ARG":
-        name, _, default = rest.partition("=")
-        global_args[name.strip()] = default.strip()
     elif stages:
         stages[-1][2].append((keyword, rest.strip()))
 
 names = [name for name, _, _ in stages]
-check(names[-1:] == ["runtime"], "Dockerfile: the last stage must be `runtime`")
+bases = {name: base for name, base, _ in stages}
+check(names[-1:] == ["runtime"], "Dockerfile: the last stage (the default target) must be `runtime`")
+check(bases.get("runtime") == "runtime-base" and bases.get("runtime-prebuilt") == "runtime-base",
+      "Dockerfile: `runtime` and `runtime-prebuilt` must both start FROM runtime-base")
 for index, (name, base, body) in enumerate(stages):
     earlier = names[:index]
-    if base.startswith("${"):
-        arg = base.strip("${}")
-        check(global_args.get(arg) in earlier,
-              f"Dockerfile: FROM {base} defaults to {global_args.get(arg)!r}, not an earlier stage")
-        check(arg == "BINARY" and "prebuilt" in earlier and "build" in earlier,
-              "Dockerfile: FROM ${BINARY} must choose between the `build` and `prebuilt` stages")
+    check("$" not in base or base.startswith("rust:"),
+          f"Dockerfile: FROM {base}: an argument may choose the Rust version, not a stage")
     for keyword, rest in body:
         if keyword != "COPY":
             continue
@@ -81,10 +76,15 @@ for index, (name, base, body) in enumerate(stages):
         for source in sources:
             if source == "target/release/vitrine":
                 # built outside the image; only the context must let it in
+                check(name == "runtime-prebuilt", "Dockerfile: only runtime-prebuilt takes a binary from outside")
                 check(not ignored(source, ignore), ".dockerignore keeps out target/release/vitrine")
                 continue
             check((ROOT / source).exists(), f"Dockerfile: COPY {source}: no such path in the repository")
             check(not ignored(source, ignore), f".dockerignore keeps out {source}, which the Dockerfile copies")
+for name in ("runtime", "runtime-prebuilt"):
+    body = next((b for n, _, b in stages if n == name), [])
+    check(any(kw == "COPY" and rest.endswith("/usr/local/bin/vitrine") for kw, rest in body),
+          f"Dockerfile: {name} must put the binary at /usr/local/bin/vitrine")
 
 # Cargo reads every target named in Cargo.toml, so the build stage needs their folders.
 copied = {src for _, _, body in stages for kw, rest in body if kw == "COPY"
@@ -98,7 +98,7 @@ for member in re.findall(r'members\s*=\s*\[([^\]]*)\]', manifest)[0].replace('"'
     check(member in (".", "") or member in copied, f"Dockerfile: workspace member {member} not copied")
 
 runtime = dict()
-for keyword, rest in stages[-1][2]:
+for keyword, rest in next((b for n, _, b in stages if n == "runtime-base"), []):
     runtime.setdefault(keyword, []).append(rest)
 env_text = " ".join(runtime.get("ENV", []))
 check("VITRINE_ENV=production" in env_text, "Dockerfile: the runtime must set VITRINE_ENV=production")
