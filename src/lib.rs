@@ -14,6 +14,7 @@ pub mod file_grants;
 pub mod files;
 pub mod janitor;
 pub mod mail;
+pub mod online;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;

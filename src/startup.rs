@@ -33,6 +33,7 @@ use crate::bus::Bus;
 use crate::catalog::cache::{CatalogCache, invalidate_on_write, spawn_maintenance};
 use crate::config::Config;
 use crate::db::read::Reader;
+use crate::db::write::Writer;
 use crate::error::{PROBLEM_JSON, problem_response};
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
@@ -138,6 +139,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     tracing::info!(bus = bus.kind(), "chat events bus");
     let app = App {
         reader: Reader::new(&db, db::sqlite_file(&config)),
+        writer: Writer::new(&db, db::sqlite_file(&config)),
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
         passwords: Passwords::new()?,
         mailer: Mailer::from_config(&config)?,
@@ -151,6 +153,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         ),
         chat_hub: Default::default(),
         file_read_grants: Arc::new(chat::attachments::ChatFileGrants::new(db.clone())),
+        online: Arc::new(chat::live::presence::Presence),
+        file_references: Arc::new(accounts::avatars::AvatarFiles),
         bus,
         sessions,
         rate_limiter,

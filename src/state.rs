@@ -16,9 +16,11 @@ use crate::catalog::cache::CatalogCache;
 use crate::chat::live::Hub;
 use crate::config::Config;
 use crate::db::read::Reader;
-use crate::file_grants::FileReadGrants;
+use crate::db::write::Writer;
+use crate::file_grants::{FileReadGrants, FileReferences};
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
+use crate::online::OnlineStatus;
 use crate::storage::Storage;
 
 #[derive(Clone)]
@@ -29,6 +31,8 @@ pub struct App {
     pub db: DatabaseConnection,
     /// Reads on the request path (see [`crate::db::read`]).
     pub reader: Reader,
+    /// Write transactions on the request path (see [`crate::db::write`]).
+    pub writer: Writer,
     pub access_tokens: AccessTokens,
     pub passwords: Passwords,
     pub sessions: SessionRegistry,
@@ -43,6 +47,10 @@ pub struct App {
     pub chat_hub: Hub,
     /// Reads of files granted by the messenger (attachments), consulted by downloads.
     pub file_read_grants: Arc<dyn FileReadGrants>,
+    /// What other domains keep of files (avatars), let go when a file is deleted.
+    pub file_references: Arc<dyn FileReferences>,
+    /// Who is online, as the messenger knows it, consulted by profiles.
+    pub online: Arc<dyn OnlineStatus>,
     /// Notices between the server processes that share the database.
     pub bus: Bus,
 }

@@ -14,11 +14,11 @@ use super::model::{
     AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, SessionResponse, TokenResponse,
     UserResponse, check_username, normalize_email,
 };
+use super::presence;
 use super::repo::{self, NewUser};
 use super::sign_in::{self, ClientInfo};
 use crate::auth::password::{Verified, check_new_password};
 use crate::auth::{ClientIp, CurrentUser, Role, UserAgent};
-use crate::chat::live::presence;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path};
 use crate::files::repo as files_repo;

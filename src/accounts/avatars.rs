@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -19,6 +19,7 @@ use super::{identicon, repo as accounts_repo};
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path};
+use crate::file_grants::FileReferences;
 use crate::files::handlers::{check_declared_length, remove_blobs};
 use crate::files::ingest::{Rules, ingest};
 use crate::files::model::Visibility;
@@ -194,6 +195,16 @@ async fn store_avatar(
 
 /// Removes the avatar made of a file that is being deleted, and unsets it as the
 /// profile picture if it was the active one.
+/// Avatars let go of deleted files.
+pub struct AvatarFiles;
+
+#[async_trait::async_trait]
+impl FileReferences for AvatarFiles {
+    async fn release(&self, tx: &DatabaseTransaction, file_id: i64) -> AppResult<()> {
+        forget_file(tx, file_id).await
+    }
+}
+
 pub async fn forget_file(conn: &impl ConnectionTrait, file_id: i64) -> AppResult<()> {
     avatars::Entity::delete_many()
         .filter(avatars::Column::FileId.eq(file_id))

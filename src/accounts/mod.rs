@@ -8,6 +8,7 @@ mod identicon;
 pub mod model;
 pub mod oauth;
 mod password_handlers;
+pub mod presence;
 pub mod repo;
 pub mod sign_in;
 mod user_handlers;

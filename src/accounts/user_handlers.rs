@@ -10,9 +10,9 @@ use super::model::{
     AdminUpdateUserRequest, AdminUserQuery, PublicUserResponse, UpdateMeRequest, UserResponse,
     check_description, check_marketplace_url, check_phone_number, check_username,
 };
+use super::presence;
 use super::{repo, sign_in};
 use crate::auth::{AdminUser, CurrentUser};
-use crate::chat::live::presence;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::files::handlers::remove_blobs;
@@ -115,7 +115,10 @@ pub async fn update_me(
     };
     tx.commit().await?;
     if let Some(shown) = request.show_presence.filter(|_| presence_changed) {
-        presence::announce_shown(&state, current.user_id, shown).await?;
+        state
+            .online
+            .visibility_changed(&state, current.user_id, shown)
+            .await?;
     }
     Ok(Json(load_user(&state, current.user_id).await?))
 }

@@ -7,12 +7,14 @@ use std::collections::HashMap;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 
 use super::entity::{chat_participants, message_attachments};
 use super::model::{AttachmentKind, AttachmentView};
 use crate::accounts::avatars::file_url;
+use crate::db::read::{Queries, find_all};
+use crate::db::write::WriteTx;
 use crate::error::{AppError, AppResult};
 use crate::file_grants::FileReadGrants;
 use crate::files::entity::{self as files, STATUS_ACTIVE};
@@ -32,17 +34,17 @@ pub struct Attachable {
 /// The files behind `uids`, in their order. Each must be an active file of the sender's
 /// or a public one; any other uid, existing or not, is refused alike.
 pub async fn attachable(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     sender_id: i64,
     uids: &[String],
 ) -> AppResult<Vec<Attachable>> {
     if uids.is_empty() {
         return Ok(Vec::new());
     }
-    let found: HashMap<String, files::Model> = files::Entity::find()
+    let candidates = files::Entity::find()
         .filter(files::Column::Uid.is_in(uids.iter().cloned()))
-        .filter(files::Column::Status.eq(STATUS_ACTIVE))
-        .all(conn)
+        .filter(files::Column::Status.eq(STATUS_ACTIVE));
+    let found: HashMap<String, files::Model> = find_all(queries, candidates)
         .await?
         .into_iter()
         .map(|file| (file.uid.clone(), file))
@@ -71,7 +73,7 @@ pub async fn attachable(
 
 /// Ties the files to a message of a chat, in their order.
 pub async fn attach(
-    conn: &impl ConnectionTrait,
+    tx: &WriteTx<'_>,
     chat_id: i64,
     message_id: i64,
     files: &[Attachable],
@@ -89,19 +91,18 @@ pub async fn attach(
             kind: Set(file.kind.as_str().to_owned()),
             position: Set(position),
         });
-    message_attachments::Entity::insert_many(rows)
-        .exec_without_returning(conn)
+    tx.execute(&message_attachments::Entity::insert_many(rows).into_query())
         .await?;
     Ok(())
 }
 
 /// Unties a deleted message's files: they leave the chat's media and nobody reads them
 /// through it any more.
-pub async fn detach(conn: &impl ConnectionTrait, message_id: i64) -> AppResult<()> {
-    message_attachments::Entity::delete_many()
+pub async fn detach(tx: &WriteTx<'_>, message_id: i64) -> AppResult<()> {
+    let untie = message_attachments::Entity::delete_many()
         .filter(message_attachments::Column::MessageId.eq(message_id))
-        .exec(conn)
-        .await?;
+        .into_query();
+    tx.execute(&untie).await?;
     Ok(())
 }
 

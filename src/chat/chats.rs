@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 
 use super::entity::{chat_participants, chats, messages};
@@ -18,7 +17,7 @@ use super::live::announce;
 use super::model::{ChatRole, ChatType, ChatView, CreateChatRequest, MessagePreview, group_name};
 use super::repo;
 use crate::auth::CurrentUser;
-use crate::db::is_unique_violation;
+use crate::db::write::is_conflict;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::{Page, PageParams};
@@ -77,13 +76,16 @@ async fn create_private(
     other: i64,
 ) -> AppResult<(StatusCode, (chats::Model, ChatRole))> {
     let key = repo::private_key(me, other);
-    if let Some(chat) = repo::find_private_chat(&state.db, &key).await? {
+    if let Some(chat) = repo::find_private_chat(&state.reader, &key).await? {
         return Ok((StatusCode::OK, (chat, ChatRole::Member)));
     }
-    if repo::active_users(&state.db, &[other]).await?.is_empty() {
+    if repo::active_users(&state.reader, &[other])
+        .await?
+        .is_empty()
+    {
         return Err(user_not_found(other));
     }
-    let tx = state.db.begin().await?;
+    let tx = state.writer.begin().await?;
     let participants = [(me, ChatRole::Member), (other, ChatRole::Member)];
     let new = repo::new_chat(ChatType::Private, None, Some(key.clone()), me);
     match repo::insert_chat(&tx, new, &participants, me).await {
@@ -93,14 +95,14 @@ async fn create_private(
             Ok((StatusCode::CREATED, (chat, ChatRole::Member)))
         }
         // the other person started it at the same moment
-        Err(err) if is_unique_violation(&err) => {
-            tx.rollback().await?;
-            let chat = repo::find_private_chat(&state.db, &key)
+        Err(err) if is_conflict(&err) => {
+            drop(tx);
+            let chat = repo::find_private_chat(&state.reader, &key)
                 .await?
-                .ok_or_else(|| AppError::internal(err))?;
+                .ok_or(err)?;
             Ok((StatusCode::OK, (chat, ChatRole::Member)))
         }
-        Err(err) => Err(err.into()),
+        Err(err) => Err(err),
     }
 }
 
@@ -127,7 +129,7 @@ async fn create_group(
             format!("at most {} members at once", super::MAX_GROUP_MEMBERS),
         ));
     } else {
-        let active = repo::active_users(&state.db, &members).await?;
+        let active = repo::active_users(&state.reader, &members).await?;
         let missing: Vec<String> = members
             .iter()
             .filter(|id| !active.contains(id))
@@ -145,7 +147,7 @@ async fn create_group(
     }
     let mut participants = vec![(me, ChatRole::Owner)];
     participants.extend(members.into_iter().map(|id| (id, ChatRole::Member)));
-    let tx = state.db.begin().await?;
+    let tx = state.writer.begin().await?;
     let chat = repo::insert_chat(
         &tx,
         repo::new_chat(ChatType::Group, name, None, me),
@@ -153,12 +155,13 @@ async fn create_group(
         me,
     )
     .await
-    .map_err(|err| match err.sql_err() {
+    .map_err(|err| match err {
         // a member deleted meanwhile
-        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
-            AppError::invalid("member_ids", "a member no longer exists")
-        }
-        _ => err.into(),
+        AppError::Conflict {
+            code: "still_referenced",
+            ..
+        } => AppError::invalid("member_ids", "a member no longer exists"),
+        err => err,
     })?;
     tx.commit().await?;
     announce(state, chat.id, None).await;
@@ -258,7 +261,7 @@ pub async fn get_chat(
     user: CurrentUser,
     Path(chat_id): Path<i64>,
 ) -> AppResult<Json<ChatView>> {
-    let (chat, participant) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let (chat, participant) = repo::chat_for(&state.reader, chat_id, user.user_id).await?;
     let role = ChatRole::parse(&participant.role);
     let views = chat_views(&state, user.user_id, vec![(chat, role)]).await?;
     views
@@ -321,7 +324,7 @@ async fn chat_views(
             .collect()
     };
     let members = repo::members(
-        &state.db,
+        &state.reader,
         peers_by_chat.values().copied(),
         &state.config.public_url(),
     )
@@ -341,7 +344,7 @@ async fn chat_views(
             .map(|message| (message.id, message))
             .collect()
     };
-    let unread = repo::unread_counts(&state.db, me, &chat_ids).await?;
+    let unread = repo::unread_counts(&state.reader, me, &chat_ids).await?;
     Ok(chats
         .into_iter()
         .map(|(chat, role)| ChatView {

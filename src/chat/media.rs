@@ -93,7 +93,7 @@ pub async fn list_media(
                 .ok_or_else(|| AppError::invalid("type", "must be image, video or file"))
         })
         .transpose()?;
-    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    repo::chat_for(&state.reader, chat_id, user.user_id).await?;
     let mut select = with_files()
         .columns([
             messages::Column::Seq,

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 
 use super::attachments;
 use super::entity::{chats, messages};
@@ -17,7 +17,8 @@ use super::model::{
 use super::repo::{self, Event, event};
 use super::search::{self, Before};
 use crate::auth::CurrentUser;
-use crate::db::is_unique_violation;
+use crate::db::read::Queries;
+use crate::db::write::is_conflict;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::checked_limit;
@@ -55,7 +56,7 @@ pub async fn send_message(
 ) -> AppResult<(StatusCode, Json<MessageView>)> {
     let text = message_content(&request.text, &request.attachments)?;
     let nonce = client_id(request.client_id)?;
-    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    repo::chat_for(&state.reader, chat_id, user.user_id).await?;
     // a burst, then a steady rate
     let limits = [
         ("burst", state.config.chat_send_burst, SEND_BURST_WINDOW),
@@ -70,23 +71,24 @@ pub async fn send_message(
         state.rate_limiter.hit(&key, limit, window).await?;
     }
     if let Some(nonce) = &nonce
-        && let Some(sent) = repo::find_by_client_id(&state.db, chat_id, user.user_id, nonce).await?
+        && let Some(sent) =
+            repo::find_by_client_id(&state.reader, chat_id, user.user_id, nonce).await?
     {
         return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
     }
-    let files = attachments::attachable(&state.db, user.user_id, &request.attachments).await?;
+    let files = attachments::attachable(&state.reader, user.user_id, &request.attachments).await?;
     let reply_to_id = match request.reply_to {
         Some(seq) => Some(
-            repo::find_message_by_seq(&state.db, chat_id, seq)
+            repo::find_message_by_seq(&state.reader, chat_id, seq)
                 .await?
                 .ok_or_else(|| AppError::invalid("reply_to", "is not a message of this chat"))?
                 .id,
         ),
         None => None,
     };
-    let tx = state.db.begin().await?;
+    let tx = state.writer.begin().await?;
     let seq = repo::next_seq(&tx, chat_id).await?;
-    let inserted = messages::Entity::insert(messages::ActiveModel {
+    let mut insert = messages::Entity::insert(messages::ActiveModel {
         id: NotSet,
         chat_id: Set(chat_id),
         seq: Set(seq),
@@ -98,24 +100,29 @@ pub async fn send_message(
         edited_at: Set(None),
         deleted_at: Set(None),
     })
-    .exec_with_returning(&tx)
-    .await;
-    let message = match inserted {
-        Ok(message) => message,
+    .into_query();
+    insert.returning_all();
+    let message = match tx.one(&insert).await {
+        Ok(Some(row)) => row.model::<messages::Entity>("")?,
+        Ok(None) => {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "the new message was not returned"
+            )));
+        }
         // the same send, retried while the first was being written
-        Err(err) if is_unique_violation(&err) && nonce.is_some() => {
-            tx.rollback().await?;
+        Err(err) if is_conflict(&err) && nonce.is_some() => {
+            drop(tx);
             let sent = repo::find_by_client_id(
-                &state.db,
+                &state.reader,
                 chat_id,
                 user.user_id,
                 nonce.as_deref().unwrap_or_default(),
             )
             .await?
-            .ok_or_else(|| AppError::internal(err))?;
+            .ok_or(err)?;
             return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => return Err(err),
     };
     let created = Event {
         kind: event::MESSAGE_CREATED,
@@ -126,11 +133,11 @@ pub async fn send_message(
     repo::insert_event(&tx, chat_id, seq, created).await?;
     attachments::attach(&tx, chat_id, message.id, &files).await?;
     search::index(&tx, &message).await?;
-    chats::Entity::update_many()
+    let last = chats::Entity::update_many()
         .col_expr(chats::Column::LastMessageId, Expr::value(message.id))
         .filter(chats::Column::Id.eq(chat_id))
-        .exec(&tx)
-        .await?;
+        .into_query();
+    tx.execute(&last).await?;
     // sending means having seen the chat up to here
     repo::advance_watermarks(&tx, chat_id, user.user_id, Some(seq), seq).await?;
     tx.commit().await?;
@@ -204,9 +211,9 @@ pub(super) async fn views(
     chat_id: i64,
     rows: Vec<messages::Model>,
 ) -> AppResult<Vec<MessageView>> {
-    let watermarks = repo::watermarks(&state.db, chat_id).await?;
+    let watermarks = repo::watermarks(&state.reader, chat_id).await?;
     let replies = repo::messages_by_id(
-        &state.db,
+        &state.reader,
         rows.iter().filter_map(|m| m.reply_to_id).collect(),
     )
     .await?;
@@ -267,7 +274,7 @@ pub async fn list_messages(
     if query.before.is_some() && query.after.is_some() {
         return Err(AppError::invalid("after", "cannot be given with before"));
     }
-    let (_, me) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let (_, me) = repo::chat_for(&state.reader, chat_id, user.user_id).await?;
     let rows = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
         Some(q) => {
             if query.after.is_some() {
@@ -285,7 +292,7 @@ pub async fn list_messages(
             )
             .await?
         }
-        None => repo::history(&state.db, chat_id, query.before, query.after, limit + 1).await?,
+        None => repo::history(&state.reader, chat_id, query.before, query.after, limit + 1).await?,
     };
     let has_more = rows.len() as u64 > limit;
     let rows: Vec<messages::Model> = rows.into_iter().take(limit as usize).collect();
@@ -293,7 +300,7 @@ pub async fn list_messages(
     // written only when it moves: a write waits for SQLite's one writer
     if let Some(newest) = rows.iter().map(|m| m.seq).max()
         && newest > me.delivered_seq
-        && repo::advance_watermarks(&state.db, chat_id, user.user_id, None, newest).await?
+        && advance(&state, chat_id, user.user_id, None, newest).await?
     {
         announce_receipt(&state, chat_id, user.user_id).await;
     }
@@ -301,6 +308,21 @@ pub async fn list_messages(
         items: views(&state, chat_id, rows).await?,
         next,
     }))
+}
+
+/// Moves a participant's watermarks forward in a transaction of its own; whether either
+/// moved.
+pub(super) async fn advance(
+    state: &AppState,
+    chat_id: i64,
+    user_id: i64,
+    read_seq: Option<i64>,
+    delivered_seq: i64,
+) -> AppResult<bool> {
+    let tx = state.writer.begin().await?;
+    let moved = repo::advance_watermarks(&tx, chat_id, user_id, read_seq, delivered_seq).await?;
+    tx.commit().await?;
+    Ok(moved)
 }
 
 /// Moves my read watermark to `seq`; an older one than I have changes nothing.
@@ -323,15 +345,15 @@ pub async fn mark_read(
     Path(chat_id): Path<i64>,
     Json(request): Json<ReadRequest>,
 ) -> AppResult<StatusCode> {
-    let (chat, _) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    let (chat, _) = repo::chat_for(&state.reader, chat_id, user.user_id).await?;
     if !(0..=chat.last_seq).contains(&request.seq) {
         return Err(AppError::invalid(
             "seq",
             format!("must be between 0 and {}", chat.last_seq),
         ));
     }
-    let moved = repo::advance_watermarks(
-        &state.db,
+    let moved = advance(
+        &state,
         chat_id,
         user.user_id,
         Some(request.seq),
@@ -383,8 +405,8 @@ pub async fn edit_message(
     Json(request): Json<EditMessageRequest>,
 ) -> AppResult<Json<MessageView>> {
     let text = message_text(&request.text)?;
-    repo::chat_for(&state.db, chat_id, user.user_id).await?;
-    let tx = state.db.begin().await?;
+    repo::chat_for(&state.reader, chat_id, user.user_id).await?;
+    let tx = state.writer.begin().await?;
     let event_seq = repo::next_seq(&tx, chat_id).await?;
     let message = repo::find_message_by_seq(&tx, chat_id, seq)
         .await?
@@ -393,13 +415,17 @@ pub async fn edit_message(
     if message.sender_id != Some(user.user_id) {
         return Err(AppError::forbidden("only its sender edits a message"));
     }
-    let edited = messages::ActiveModel {
-        id: Set(message.id),
-        text: Set(text),
-        edited_at: Set(Some(Utc::now())),
-        ..Default::default()
-    };
-    let message = messages::Entity::update(edited).exec(&tx).await?;
+    let mut edit = messages::Entity::update_many()
+        .col_expr(messages::Column::Text, Expr::value(text))
+        .col_expr(messages::Column::EditedAt, Expr::value(Utc::now()))
+        .filter(messages::Column::Id.eq(message.id))
+        .into_query();
+    edit.returning_all();
+    let message = tx
+        .one(&edit)
+        .await?
+        .ok_or_else(|| message_not_found(seq))?
+        .model::<messages::Entity>("")?;
     search::unindex(&tx, message.id).await?;
     search::index(&tx, &message).await?;
     let updated = Event {
@@ -438,8 +464,8 @@ pub async fn delete_message(
     user: CurrentUser,
     Path((chat_id, seq)): Path<(i64, i64)>,
 ) -> AppResult<StatusCode> {
-    let (chat, me) = repo::chat_for(&state.db, chat_id, user.user_id).await?;
-    let message = repo::find_message_by_seq(&state.db, chat_id, seq)
+    let (chat, me) = repo::chat_for(&state.reader, chat_id, user.user_id).await?;
+    let message = repo::find_message_by_seq(&state.reader, chat_id, seq)
         .await?
         .ok_or_else(|| message_not_found(seq))?;
     let runs_group = ChatType::parse(&chat.chat_type) == ChatType::Group
@@ -449,18 +475,16 @@ pub async fn delete_message(
             "only its sender or the group's owner and admins delete a message",
         ));
     }
-    let tx = state.db.begin().await?;
+    let tx = state.writer.begin().await?;
     let event_seq = repo::next_seq(&tx, chat_id).await?;
-    let deleted = messages::Entity::update_many()
+    let delete = messages::Entity::update_many()
         .col_expr(messages::Column::Text, Expr::value(""))
         .col_expr(messages::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(messages::Column::Id.eq(message.id))
         .filter(messages::Column::DeletedAt.is_null())
-        .exec(&tx)
-        .await?;
-    if deleted.rows_affected == 0 {
-        // deleted already: no new event
-        tx.rollback().await?;
+        .into_query();
+    if tx.execute(&delete).await? == 0 {
+        // deleted already: no new event (dropping the transaction rolls it back)
         return Ok(StatusCode::NO_CONTENT);
     }
     let gone = Event {
@@ -497,17 +521,17 @@ pub async fn receipts(
     user: CurrentUser,
     Path((chat_id, seq)): Path<(i64, i64)>,
 ) -> AppResult<Json<Vec<Receipt>>> {
-    repo::chat_for(&state.db, chat_id, user.user_id).await?;
-    let message = repo::find_message_by_seq(&state.db, chat_id, seq)
+    repo::chat_for(&state.reader, chat_id, user.user_id).await?;
+    let message = repo::find_message_by_seq(&state.reader, chat_id, seq)
         .await?
         .ok_or_else(|| message_not_found(seq))?;
-    let others: Vec<(i64, i64, i64)> = repo::watermarks(&state.db, chat_id)
+    let others: Vec<(i64, i64, i64)> = repo::watermarks(&state.reader, chat_id)
         .await?
         .into_iter()
         .filter(|(user_id, _, _)| Some(*user_id) != message.sender_id)
         .collect();
     let members = repo::members(
-        &state.db,
+        &state.reader,
         others.iter().map(|(user_id, _, _)| *user_id),
         &state.config.public_url(),
     )

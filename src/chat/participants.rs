@@ -8,9 +8,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -19,7 +17,8 @@ use super::live::announce;
 use super::model::{ChatRole, ChatType, group_name};
 use super::repo::{self, Event, event};
 use crate::auth::CurrentUser;
-use crate::db::is_unique_violation;
+use crate::db::read::{Queries, find_all, find_one};
+use crate::db::write::{WriteTx, is_conflict};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
@@ -70,12 +69,12 @@ fn participant_not_found(user_id: i64) -> AppError {
 
 /// The group and my role in it, refusing anyone below `at_least`.
 async fn group_for(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     chat_id: i64,
     user_id: i64,
     at_least: ChatRole,
 ) -> AppResult<(chats::Model, ChatRole)> {
-    let (chat, participant) = repo::chat_for(conn, chat_id, user_id).await?;
+    let (chat, participant) = repo::chat_for(queries, chat_id, user_id).await?;
     if ChatType::parse(&chat.chat_type) != ChatType::Group {
         return Err(not_a_group());
     }
@@ -110,7 +109,7 @@ pub async fn list_participants(
     user: CurrentUser,
     Path(chat_id): Path<i64>,
 ) -> AppResult<Json<Vec<ParticipantView>>> {
-    repo::chat_for(&state.db, chat_id, user.user_id).await?;
+    repo::chat_for(&state.reader, chat_id, user.user_id).await?;
     let rows = chat_participants::Entity::find()
         .filter(chat_participants::Column::ChatId.eq(chat_id))
         .order_by_asc(chat_participants::Column::JoinedAt)
@@ -118,7 +117,7 @@ pub async fn list_participants(
         .all(&state.db)
         .await?;
     let members = repo::members(
-        &state.db,
+        &state.reader,
         rows.iter().map(|row| row.user_id),
         &state.config.public_url(),
     )
@@ -161,14 +160,14 @@ pub async fn add_participant(
     Path(chat_id): Path<i64>,
     Json(request): Json<AddParticipantRequest>,
 ) -> AppResult<StatusCode> {
-    group_for(&state.db, chat_id, user.user_id, ChatRole::Admin).await?;
-    if repo::active_users(&state.db, &[request.user_id])
+    group_for(&state.reader, chat_id, user.user_id, ChatRole::Admin).await?;
+    if repo::active_users(&state.reader, &[request.user_id])
         .await?
         .is_empty()
     {
         return Err(AppError::invalid("user_id", "is not an active user"));
     }
-    let tx = state.db.begin().await?;
+    let tx = state.writer.begin().await?;
     // the chat's row first: it orders this change among the chat's others
     let seq = repo::next_seq(&tx, chat_id).await?;
     let inserted = chat_participants::Entity::insert(chat_participants::ActiveModel {
@@ -181,17 +180,16 @@ pub async fn add_participant(
         read_seq: Set(seq),
         delivered_seq: Set(seq),
     })
-    .exec_without_returning(&tx)
-    .await;
-    match inserted {
+    .into_query();
+    match tx.execute(&inserted).await {
         Ok(_) => {}
-        Err(err) if is_unique_violation(&err) => {
+        Err(err) if is_conflict(&err) => {
             return Err(AppError::conflict(
                 "already_participant",
                 format!("user {} is in this chat already", request.user_id),
             ));
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => return Err(err),
     }
     let added = Event {
         kind: event::PARTICIPANT_ADDED,
@@ -230,14 +228,14 @@ pub async fn change_role(
     Path((chat_id, user_id)): Path<(i64, i64)>,
     Json(request): Json<ChangeRoleRequest>,
 ) -> AppResult<StatusCode> {
-    group_for(&state.db, chat_id, user.user_id, ChatRole::Owner).await?;
+    group_for(&state.reader, chat_id, user.user_id, ChatRole::Owner).await?;
     if request.role == ChatRole::Owner {
         return Err(AppError::invalid("role", "must be admin or member"));
     }
     if user_id == user.user_id {
         return Err(AppError::invalid("user_id", "is the owner"));
     }
-    let tx = state.db.begin().await?;
+    let tx = state.writer.begin().await?;
     let seq = repo::next_seq(&tx, chat_id).await?;
     let changed = chat_participants::Entity::update_many()
         .col_expr(
@@ -246,9 +244,8 @@ pub async fn change_role(
         )
         .filter(chat_participants::Column::ChatId.eq(chat_id))
         .filter(chat_participants::Column::UserId.eq(user_id))
-        .exec(&tx)
-        .await?;
-    if changed.rows_affected == 0 {
+        .into_query();
+    if tx.execute(&changed).await? == 0 {
         return Err(participant_not_found(user_id));
     }
     let role_changed = Event {
@@ -286,13 +283,15 @@ pub async fn remove_participant(
     user: CurrentUser,
     Path((chat_id, user_id)): Path<(i64, i64)>,
 ) -> AppResult<StatusCode> {
-    let (_, my_role) = group_for(&state.db, chat_id, user.user_id, ChatRole::Member).await?;
-    let tx = state.db.begin().await?;
+    let (_, my_role) = group_for(&state.reader, chat_id, user.user_id, ChatRole::Member).await?;
+    let tx = state.writer.begin().await?;
     let seq = repo::next_seq(&tx, chat_id).await?;
-    let leaving = chat_participants::Entity::find_by_id((chat_id, user_id))
-        .one(&tx)
-        .await?
-        .ok_or_else(|| participant_not_found(user_id))?;
+    let leaving = find_one(
+        &tx,
+        chat_participants::Entity::find_by_id((chat_id, user_id)),
+    )
+    .await?
+    .ok_or_else(|| participant_not_found(user_id))?;
     let their_role = ChatRole::parse(&leaving.role);
     let allowed = user_id == user.user_id
         || my_role == ChatRole::Owner
@@ -302,8 +301,7 @@ pub async fn remove_participant(
             "admins remove members; only the owner removes admins",
         ));
     }
-    chat_participants::Entity::delete_by_id((chat_id, user_id))
-        .exec(&tx)
+    tx.execute(&chat_participants::Entity::delete_by_id((chat_id, user_id)).into_query())
         .await?;
     let removed = Event {
         kind: event::PARTICIPANT_REMOVED,
@@ -322,37 +320,37 @@ pub async fn remove_participant(
 
 /// After the owner left: the longest-standing admin, else member, owns the group; with
 /// nobody left the chat is deleted.
-async fn pass_ownership(conn: &impl ConnectionTrait, chat_id: i64, actor_id: i64) -> AppResult<()> {
+async fn pass_ownership(tx: &WriteTx<'_>, chat_id: i64, actor_id: i64) -> AppResult<()> {
     let remaining = chat_participants::Entity::find()
         .filter(chat_participants::Column::ChatId.eq(chat_id))
         .order_by_asc(chat_participants::Column::JoinedAt)
-        .order_by_asc(chat_participants::Column::UserId)
-        .all(conn)
-        .await?;
+        .order_by_asc(chat_participants::Column::UserId);
+    let remaining = find_all(tx, remaining).await?;
     let heir = remaining
         .iter()
         .find(|row| ChatRole::parse(&row.role) == ChatRole::Admin)
         .or(remaining.first());
     let Some(heir) = heir else {
-        chats::Entity::delete_by_id(chat_id).exec(conn).await?;
+        tx.execute(&chats::Entity::delete_by_id(chat_id).into_query())
+            .await?;
         return Ok(());
     };
-    chat_participants::Entity::update_many()
+    let promote = chat_participants::Entity::update_many()
         .col_expr(
             chat_participants::Column::Role,
             Expr::value(ChatRole::Owner.as_str()),
         )
         .filter(chat_participants::Column::ChatId.eq(chat_id))
         .filter(chat_participants::Column::UserId.eq(heir.user_id))
-        .exec(conn)
-        .await?;
+        .into_query();
+    tx.execute(&promote).await?;
     let promoted = Event {
         kind: event::PARTICIPANT_ROLE_CHANGED,
         actor_id,
         message_id: None,
         subject_id: Some(heir.user_id),
     };
-    repo::log_event(conn, chat_id, promoted).await?;
+    repo::log_event(tx, chat_id, promoted).await?;
     Ok(())
 }
 
@@ -379,8 +377,8 @@ pub async fn rename_chat(
     Json(request): Json<RenameChatRequest>,
 ) -> AppResult<StatusCode> {
     let name = group_name(Some(&request.name)).map_err(|err| AppError::Validation(vec![err]))?;
-    group_for(&state.db, chat_id, user.user_id, ChatRole::Owner).await?;
-    let tx = state.db.begin().await?;
+    group_for(&state.reader, chat_id, user.user_id, ChatRole::Owner).await?;
+    let tx = state.writer.begin().await?;
     let renamed = Event {
         kind: event::CHAT_UPDATED,
         actor_id: user.user_id,
@@ -388,11 +386,11 @@ pub async fn rename_chat(
         subject_id: None,
     };
     repo::log_event(&tx, chat_id, renamed).await?;
-    chats::Entity::update_many()
+    let rename = chats::Entity::update_many()
         .col_expr(chats::Column::Name, Expr::value(name))
         .filter(chats::Column::Id.eq(chat_id))
-        .exec(&tx)
-        .await?;
+        .into_query();
+    tx.execute(&rename).await?;
     tx.commit().await?;
     announce(&state, chat_id, None).await;
     Ok(StatusCode::NO_CONTENT)
@@ -417,8 +415,11 @@ pub async fn delete_chat(
     user: CurrentUser,
     Path(chat_id): Path<i64>,
 ) -> AppResult<StatusCode> {
-    group_for(&state.db, chat_id, user.user_id, ChatRole::Owner).await?;
-    chats::Entity::delete_by_id(chat_id).exec(&state.db).await?;
+    group_for(&state.reader, chat_id, user.user_id, ChatRole::Owner).await?;
+    let tx = state.writer.begin().await?;
+    tx.execute(&chats::Entity::delete_by_id(chat_id).into_query())
+        .await?;
+    tx.commit().await?;
     // the sockets that have it find the chat gone and say so
     super::live::announce_deleted(&state, chat_id);
     Ok(StatusCode::NO_CONTENT)

@@ -7,14 +7,16 @@ use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationDef,
+    ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    RelationDef,
 };
 
 use super::entity::{chat_events, chat_participants, chats, messages};
 use super::model::{ChatMember, ChatRole};
 use crate::accounts::avatars::file_url;
 use crate::accounts::entity::{user_details, users};
+use crate::db::read::{Queries, find_all, find_one};
+use crate::db::write::WriteTx;
 use crate::error::{AppError, AppResult};
 use crate::files::entity as files;
 
@@ -36,17 +38,22 @@ pub fn chat_not_found(chat_id: i64) -> AppError {
 
 /// The chat and my place in it; a chat I am not in does not exist for me.
 pub async fn chat_for(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     chat_id: i64,
     user_id: i64,
 ) -> AppResult<(chats::Model, chat_participants::Model)> {
-    let participant = chat_participants::Entity::find_by_id((chat_id, user_id))
-        .one(conn)
+    let found = chats::Entity::find_by_id(chat_id)
+        .select_also(chat_participants::Entity)
+        .join(JoinType::InnerJoin, participation())
+        .filter(chat_participants::Column::UserId.eq(user_id))
+        .into_query();
+    let row = queries
+        .one(&found)
         .await?
         .ok_or_else(|| chat_not_found(chat_id))?;
-    let chat = chats::Entity::find_by_id(chat_id)
-        .one(conn)
-        .await?
+    let chat = row.model::<chats::Entity>("A_")?;
+    let participant = row
+        .model_optional::<chat_participants::Entity>("B_")?
         .ok_or_else(|| chat_not_found(chat_id))?;
     Ok((chat, participant))
 }
@@ -54,7 +61,7 @@ pub async fn chat_for(
 /// Takes the chat's next sequence number (and marks the chat active now). Within a
 /// transaction this locks the chat's row until commit, so concurrent changes of one chat
 /// are numbered one after the other.
-pub async fn next_seq(conn: &impl ConnectionTrait, chat_id: i64) -> AppResult<i64> {
+pub async fn next_seq(tx: &WriteTx<'_>, chat_id: i64) -> AppResult<i64> {
     let statement = Query::update()
         .table(chats::Entity)
         .value(
@@ -65,11 +72,11 @@ pub async fn next_seq(conn: &impl ConnectionTrait, chat_id: i64) -> AppResult<i6
         .and_where(Expr::col(chats::Column::Id).eq(chat_id))
         .returning_col(chats::Column::LastSeq)
         .to_owned();
-    let row = conn
-        .query_one(conn.get_database_backend().build(&statement))
+    let row = tx
+        .one(&statement)
         .await?
         .ok_or_else(|| chat_not_found(chat_id))?;
-    Ok(row.try_get("", "last_seq")?)
+    row.get("last_seq")
 }
 
 /// An event of a chat's log: what happened, who did it, to which message or member.
@@ -82,12 +89,12 @@ pub struct Event<'a> {
 
 /// Writes one event of the log under a sequence number taken by `next_seq`.
 pub async fn insert_event(
-    conn: &impl ConnectionTrait,
+    tx: &WriteTx<'_>,
     chat_id: i64,
     seq: i64,
     event: Event<'_>,
-) -> Result<(), DbErr> {
-    chat_events::Entity::insert(chat_events::ActiveModel {
+) -> AppResult<()> {
+    let insert = chat_events::Entity::insert(chat_events::ActiveModel {
         chat_id: Set(chat_id),
         seq: Set(seq),
         kind: Set(event.kind.to_owned()),
@@ -96,32 +103,32 @@ pub async fn insert_event(
         subject_id: Set(event.subject_id),
         at: Set(Utc::now()),
     })
-    .exec_without_returning(conn)
-    .await?;
+    .into_query();
+    tx.execute(&insert).await?;
     Ok(())
 }
 
 /// Takes the next sequence number and logs `event` under it.
-pub async fn log_event(
-    conn: &impl ConnectionTrait,
-    chat_id: i64,
-    event: Event<'_>,
-) -> AppResult<i64> {
-    let seq = next_seq(conn, chat_id).await?;
-    insert_event(conn, chat_id, seq, event).await?;
+pub async fn log_event(tx: &WriteTx<'_>, chat_id: i64, event: Event<'_>) -> AppResult<i64> {
+    let seq = next_seq(tx, chat_id).await?;
+    insert_event(tx, chat_id, seq, event).await?;
     Ok(seq)
 }
 
 /// Creates a chat with its participants and its first event.
 pub async fn insert_chat(
-    conn: &impl ConnectionTrait,
+    tx: &WriteTx<'_>,
     chat: chats::ActiveModel,
     participants: &[(i64, ChatRole)],
     creator: i64,
-) -> Result<chats::Model, DbErr> {
-    let chat = chats::Entity::insert(chat)
-        .exec_with_returning(conn)
-        .await?;
+) -> AppResult<chats::Model> {
+    let mut insert = chats::Entity::insert(chat).into_query();
+    insert.returning_all();
+    let chat = tx
+        .one(&insert)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the new chat was not returned")))?
+        .model::<chats::Entity>("")?;
     let now = Utc::now();
     let rows = participants
         .iter()
@@ -134,21 +141,20 @@ pub async fn insert_chat(
             read_seq: Set(0),
             delivered_seq: Set(0),
         });
-    chat_participants::Entity::insert_many(rows)
-        .exec_without_returning(conn)
+    tx.execute(&chat_participants::Entity::insert_many(rows).into_query())
         .await?;
-    chats::Entity::update_many()
+    let first_seq = chats::Entity::update_many()
         .col_expr(chats::Column::LastSeq, Expr::value(1))
         .filter(chats::Column::Id.eq(chat.id))
-        .exec(conn)
-        .await?;
+        .into_query();
+    tx.execute(&first_seq).await?;
     let created = Event {
         kind: event::CHAT_CREATED,
         actor_id: creator,
         message_id: None,
         subject_id: None,
     };
-    insert_event(conn, chat.id, 1, created).await?;
+    insert_event(tx, chat.id, 1, created).await?;
     Ok(chats::Model {
         last_seq: 1,
         ..chat
@@ -181,37 +187,34 @@ pub fn private_key(a: i64, b: i64) -> String {
 }
 
 pub async fn find_private_chat(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     key: &str,
 ) -> AppResult<Option<chats::Model>> {
-    Ok(chats::Entity::find()
-        .filter(chats::Column::PrivateKey.eq(key))
-        .one(conn)
-        .await?)
+    find_one(
+        queries,
+        chats::Entity::find().filter(chats::Column::PrivateKey.eq(key)),
+    )
+    .await
 }
 
 /// The ids among `user_ids` of active members.
-pub async fn active_users(conn: &impl ConnectionTrait, user_ids: &[i64]) -> AppResult<Vec<i64>> {
-    Ok(users::Entity::find()
+pub async fn active_users(queries: &impl Queries, user_ids: &[i64]) -> AppResult<Vec<i64>> {
+    let active = users::Entity::find()
         .select_only()
         .column(users::Column::UserId)
         .filter(users::Column::UserId.is_in(user_ids.iter().copied()))
         .filter(users::Column::IsActive.eq(true))
-        .into_tuple()
-        .all(conn)
-        .await?)
+        .into_query();
+    user_ids_of(queries.all(&active).await?)
 }
 
-#[derive(FromQueryResult)]
-struct MemberRow {
-    user_id: i64,
-    username: String,
-    avatar_uid: Option<String>,
+fn user_ids_of(rows: Vec<crate::db::read::Row>) -> AppResult<Vec<i64>> {
+    rows.iter().map(|row| row.get("user_id")).collect()
 }
 
 /// Members as chat lists show them, by id.
 pub async fn members(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     user_ids: impl IntoIterator<Item = i64>,
     public_url: &str,
 ) -> AppResult<HashMap<i64, ChatMember>> {
@@ -239,26 +242,27 @@ pub async fn members(
         )
         .and_where(Expr::col((users::Entity, users::Column::UserId)).is_in(ids))
         .to_owned();
-    let rows = MemberRow::find_by_statement(conn.get_database_backend().build(&statement))
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
+    queries
+        .all(&statement)
+        .await?
+        .iter()
         .map(|row| {
+            let user_id: i64 = row.get("user_id")?;
+            let avatar_uid: Option<String> = row.get("avatar_uid")?;
             let member = ChatMember {
-                user_id: row.user_id,
-                username: row.username,
-                avatar_url: row.avatar_uid.map(|uid| file_url(public_url, &uid)),
+                user_id,
+                username: row.get("username")?,
+                avatar_url: avatar_uid.map(|uid| file_url(public_url, &uid)),
             };
-            (row.user_id, member)
+            Ok((user_id, member))
         })
-        .collect())
+        .collect()
 }
 
 /// Unread counts of `user_id` in these chats: live messages after their watermark that
 /// they did not send. Computed from the messages each time, so it cannot drift.
 pub async fn unread_counts(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     user_id: i64,
     chat_ids: &[i64],
 ) -> AppResult<HashMap<i64, i64>> {
@@ -298,24 +302,17 @@ pub async fn unread_counts(
         )
         .group_by_col((messages::Entity, messages::Column::ChatId))
         .to_owned();
-    let rows = conn
-        .query_all(conn.get_database_backend().build(&statement))
-        .await?;
-    let mut counts = HashMap::new();
-    for row in rows {
-        let chat_id: i64 = row.try_get("", "chat_id")?;
-        let unread: i64 = row.try_get("", "unread")?;
-        counts.insert(chat_id, unread);
-    }
-    Ok(counts)
+    queries
+        .all(&statement)
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("chat_id")?, row.get("unread")?)))
+        .collect()
 }
 
 /// Every participant's read and delivered watermarks.
-pub async fn watermarks(
-    conn: &impl ConnectionTrait,
-    chat_id: i64,
-) -> AppResult<Vec<(i64, i64, i64)>> {
-    Ok(chat_participants::Entity::find()
+pub async fn watermarks(queries: &impl Queries, chat_id: i64) -> AppResult<Vec<(i64, i64, i64)>> {
+    let statement = chat_participants::Entity::find()
         .select_only()
         .columns([
             chat_participants::Column::UserId,
@@ -323,14 +320,24 @@ pub async fn watermarks(
             chat_participants::Column::DeliveredSeq,
         ])
         .filter(chat_participants::Column::ChatId.eq(chat_id))
-        .into_tuple()
-        .all(conn)
-        .await?)
+        .into_query();
+    queries
+        .all(&statement)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.get("user_id")?,
+                row.get("read_seq")?,
+                row.get("delivered_seq")?,
+            ))
+        })
+        .collect()
 }
 
 /// Moves a participant's watermarks forward, never back; whether either moved.
 pub async fn advance_watermarks(
-    conn: &impl ConnectionTrait,
+    tx: &WriteTx<'_>,
     chat_id: i64,
     user_id: i64,
     read_seq: Option<i64>,
@@ -343,64 +350,61 @@ pub async fn advance_watermarks(
     };
     let mut moved = 0;
     if let Some(read_seq) = read_seq {
-        moved += mine(chat_participants::Entity::update_many())
+        let read = mine(chat_participants::Entity::update_many())
             .col_expr(chat_participants::Column::ReadSeq, Expr::value(read_seq))
             .filter(chat_participants::Column::ReadSeq.lt(read_seq))
-            .exec(conn)
-            .await?
-            .rows_affected;
+            .into_query();
+        moved += tx.execute(&read).await?;
     }
-    moved += mine(chat_participants::Entity::update_many())
+    let delivered = mine(chat_participants::Entity::update_many())
         .col_expr(
             chat_participants::Column::DeliveredSeq,
             Expr::value(delivered_seq),
         )
         .filter(chat_participants::Column::DeliveredSeq.lt(delivered_seq))
-        .exec(conn)
-        .await?
-        .rows_affected;
+        .into_query();
+    moved += tx.execute(&delivered).await?;
     Ok(moved > 0)
 }
 
 /// The message a sender sent with this nonce in this chat, if any.
 pub async fn find_by_client_id(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     chat_id: i64,
     sender_id: i64,
     client_id: &str,
 ) -> AppResult<Option<messages::Model>> {
-    Ok(messages::Entity::find()
+    let sent = messages::Entity::find()
         .filter(messages::Column::ChatId.eq(chat_id))
         .filter(messages::Column::SenderId.eq(sender_id))
-        .filter(messages::Column::ClientId.eq(client_id))
-        .one(conn)
-        .await?)
+        .filter(messages::Column::ClientId.eq(client_id));
+    find_one(queries, sent).await
 }
 
 pub async fn find_message_by_seq(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     chat_id: i64,
     seq: i64,
 ) -> AppResult<Option<messages::Model>> {
-    Ok(messages::Entity::find()
+    let found = messages::Entity::find()
         .filter(messages::Column::ChatId.eq(chat_id))
-        .filter(messages::Column::Seq.eq(seq))
-        .one(conn)
-        .await?)
+        .filter(messages::Column::Seq.eq(seq));
+    find_one(queries, found).await
 }
 
 /// Messages by id (the ones replies answer).
 pub async fn messages_by_id(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     message_ids: Vec<i64>,
 ) -> AppResult<HashMap<i64, messages::Model>> {
     if message_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = messages::Entity::find()
-        .filter(messages::Column::Id.is_in(message_ids))
-        .all(conn)
-        .await?;
+    let rows = find_all(
+        queries,
+        messages::Entity::find().filter(messages::Column::Id.is_in(message_ids)),
+    )
+    .await?;
     Ok(rows
         .into_iter()
         .map(|message| (message.id, message))
@@ -410,7 +414,7 @@ pub async fn messages_by_id(
 /// A page of a chat's messages: before `before` newest first, or after `after` oldest
 /// first.
 pub async fn history(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     chat_id: i64,
     before: Option<i64>,
     after: Option<i64>,
@@ -426,53 +430,46 @@ pub async fn history(
             .order_by_desc(messages::Column::Seq),
         (None, None) => query.order_by_desc(messages::Column::Seq),
     };
-    Ok(query.limit(limit).all(conn).await?)
+    find_all(queries, query.limit(limit)).await
 }
 
 /// Everyone in a chat.
-pub async fn participant_ids(conn: &impl ConnectionTrait, chat_id: i64) -> AppResult<Vec<i64>> {
-    Ok(chat_participants::Entity::find()
+pub async fn participant_ids(queries: &impl Queries, chat_id: i64) -> AppResult<Vec<i64>> {
+    let statement = chat_participants::Entity::find()
         .select_only()
         .column(chat_participants::Column::UserId)
         .filter(chat_participants::Column::ChatId.eq(chat_id))
-        .into_tuple()
-        .all(conn)
-        .await?)
+        .into_query();
+    user_ids_of(queries.all(&statement).await?)
 }
 
 /// My place in a chat as a socket needs it: where I joined, and where the log is now.
 pub async fn membership(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     chat_id: i64,
     user_id: i64,
 ) -> AppResult<Option<(i64, i64)>> {
-    let Some(participant) = chat_participants::Entity::find_by_id((chat_id, user_id))
-        .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let last_seq = chats::Entity::find_by_id(chat_id)
-        .one(conn)
-        .await?
-        .map_or(0, |chat| chat.last_seq);
-    Ok(Some((participant.joined_seq, last_seq)))
+    match chat_for(queries, chat_id, user_id).await {
+        Ok((chat, participant)) => Ok(Some((participant.joined_seq, chat.last_seq))),
+        Err(AppError::NotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// The latest sequence number of each of my chats.
-pub async fn my_chat_seqs(
-    conn: &impl ConnectionTrait,
-    user_id: i64,
-) -> AppResult<HashMap<i64, i64>> {
-    let rows: Vec<(i64, i64)> = chats::Entity::find()
+pub async fn my_chat_seqs(queries: &impl Queries, user_id: i64) -> AppResult<HashMap<i64, i64>> {
+    let statement = chats::Entity::find()
         .select_only()
         .columns([chats::Column::Id, chats::Column::LastSeq])
         .join(JoinType::InnerJoin, participation())
         .filter(chat_participants::Column::UserId.eq(user_id))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().collect())
+        .into_query();
+    queries
+        .all(&statement)
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("id")?, row.get("last_seq")?)))
+        .collect()
 }
 
 /// Chats joined with their participants' rows.

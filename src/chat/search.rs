@@ -9,6 +9,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +18,7 @@ use super::entity::{chat_participants, message_search_token, messages};
 use super::messages::views_across;
 use super::model::MessageView;
 use crate::auth::CurrentUser;
+use crate::db::write::WriteTx;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Query as QueryParams};
 use crate::pagination::checked_limit;
@@ -28,7 +30,7 @@ pub const MAX_QUERY_CHARS: usize = 200;
 const DEFAULT_RESULTS: u64 = 20;
 
 /// Indexes a message's words (after it was written or edited; edits call `unindex` first).
-pub async fn index(conn: &impl ConnectionTrait, message: &messages::Model) -> AppResult<()> {
+pub async fn index(tx: &WriteTx<'_>, message: &messages::Model) -> AppResult<()> {
     let words: BTreeSet<String> = tokens(&message.text).into_iter().collect();
     if words.is_empty() {
         return Ok(());
@@ -40,17 +42,16 @@ pub async fn index(conn: &impl ConnectionTrait, message: &messages::Model) -> Ap
             message_id: Set(message.id),
             chat_id: Set(message.chat_id),
         });
-    message_search_token::Entity::insert_many(rows)
-        .exec_without_returning(conn)
+    tx.execute(&message_search_token::Entity::insert_many(rows).into_query())
         .await?;
     Ok(())
 }
 
-pub async fn unindex(conn: &impl ConnectionTrait, message_id: i64) -> AppResult<()> {
-    message_search_token::Entity::delete_many()
+pub async fn unindex(tx: &WriteTx<'_>, message_id: i64) -> AppResult<()> {
+    let words = message_search_token::Entity::delete_many()
         .filter(message_search_token::Column::MessageId.eq(message_id))
-        .exec(conn)
-        .await?;
+        .into_query();
+    tx.execute(&words).await?;
     Ok(())
 }
 

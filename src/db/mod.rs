@@ -1,6 +1,7 @@
 //! Database connection (SQLite or PostgreSQL) and the migration policy at start-up.
 
 pub mod read;
+pub mod write;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

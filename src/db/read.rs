@@ -18,8 +18,8 @@ use sea_orm::sea_query::ColumnType;
 use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder, Value};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    IdenStatic, Iterable, ProxyRow, QueryResult, QueryTrait, SelectTwo, StatementBuilder,
-    TryGetable,
+    IdenStatic, Iterable, ProxyRow, QueryResult, QuerySelect, QueryTrait, Select, SelectTwo,
+    StatementBuilder, TryGetable,
 };
 use std::collections::BTreeMap;
 
@@ -107,6 +107,56 @@ impl Reader {
     }
 }
 
+/// Runs selects: the request-path [`Reader`], or a write transaction
+/// ([`super::write::WriteTx`]) that must see its own changes.
+pub trait Queries: Sync {
+    fn all<S: QueryStatementWriter + StatementBuilder + Sync>(
+        &self,
+        statement: &S,
+    ) -> impl Future<Output = AppResult<Vec<Row>>> + Send;
+
+    fn one<S: QueryStatementWriter + StatementBuilder + Sync>(
+        &self,
+        statement: &S,
+    ) -> impl Future<Output = AppResult<Option<Row>>> + Send {
+        async { Ok(self.all(statement).await?.into_iter().next()) }
+    }
+}
+
+/// The models a SeaORM select finds, through any [`Queries`].
+pub async fn find_all<E: EntityTrait>(
+    queries: &impl Queries,
+    select: Select<E>,
+) -> AppResult<Vec<E::Model>> {
+    queries
+        .all(&select.into_query())
+        .await?
+        .iter()
+        .map(|row| row.model::<E>(""))
+        .collect()
+}
+
+/// The first model a SeaORM select finds, through any [`Queries`].
+pub async fn find_one<E: EntityTrait>(
+    queries: &impl Queries,
+    select: Select<E>,
+) -> AppResult<Option<E::Model>> {
+    queries
+        .one(&select.limit(1).into_query())
+        .await?
+        .map(|row| row.model::<E>(""))
+        .transpose()
+}
+
+impl Queries for Reader {
+    async fn all<S: QueryStatementWriter + StatementBuilder + Sync>(
+        &self,
+        statement: &S,
+    ) -> AppResult<Vec<Row>> {
+        Reader::all(self, statement).await
+    }
+}
+
 impl SqliteReader {
     fn query(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
         let connection = match self.take() {
@@ -147,11 +197,11 @@ impl SqliteReader {
     }
 }
 
-fn read_failed(err: rusqlite::Error) -> AppError {
+pub(super) fn read_failed(err: rusqlite::Error) -> AppError {
     AppError::Internal(anyhow::anyhow!("SQLite read failed: {err}"))
 }
 
-fn run(
+pub(super) fn run(
     connection: &rusqlite::Connection,
     sql: &str,
     values: Vec<Value>,
@@ -168,7 +218,7 @@ fn run(
         .map(|value| {
             to_sqlite(value).ok_or_else(|| {
                 rusqlite::Error::ToSqlConversionFailure(
-                    "a parameter of a type reads never bind".into(),
+                    "a parameter of a type SQLite is never sent".into(),
                 )
             })
         })
@@ -190,7 +240,7 @@ fn run(
 
 /// A parameter as sqlx would bind it, so comparisons with stored text (timestamps)
 /// behave the same on both paths.
-fn to_sqlite(value: Value) -> Option<SqliteValue> {
+pub(super) fn to_sqlite(value: Value) -> Option<SqliteValue> {
     Some(match value {
         Value::Bool(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
         Value::TinyInt(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),

@@ -15,7 +15,6 @@ use super::model::{
     Visibility,
 };
 use super::{entity, links, repo, thumbs};
-use crate::accounts::avatars;
 use crate::auth::{CurrentUser, OptionalUser, Role};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
@@ -324,7 +323,7 @@ pub async fn delete_file(
     let file = owned_file(&state, &user, &uid).await?;
     let tx = state.db.begin().await?;
     // a picture in use as an avatar stops being one
-    avatars::forget_file(&tx, file.file_id).await?;
+    state.file_references.release(&tx, file.file_id).await?;
     repo::mark_deleted(&tx, file.file_id).await?;
     tx.commit().await?;
     remove_blobs(&state, &file).await;

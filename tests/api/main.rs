@@ -22,6 +22,7 @@ mod chat_instances;
 mod chat_live;
 mod chat_model;
 mod chat_search;
+mod chat_writes;
 mod cli;
 mod file_ranges;
 mod files;

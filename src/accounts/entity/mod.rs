@@ -2,6 +2,7 @@
 
 pub mod avatars;
 pub mod oauth_identities;
+pub mod presence;
 pub mod sessions;
 pub mod tokens;
 pub mod user_credentials;

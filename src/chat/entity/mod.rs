@@ -6,5 +6,4 @@ pub mod chats;
 pub mod message_attachments;
 pub mod message_search_token;
 pub mod messages;
-pub mod presence;
 pub mod presence_leases;

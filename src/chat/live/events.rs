@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::chat::entity::{chat_events, chats, messages};
 use crate::chat::messages::views;
 use crate::chat::model::MessageView;
+use crate::db::read::{Queries, find_all, find_one};
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -36,17 +37,16 @@ pub struct LiveEvent {
 }
 
 pub async fn after(
-    conn: &impl ConnectionTrait,
+    queries: &impl Queries,
     chat_id: i64,
     seq: i64,
 ) -> AppResult<Vec<chat_events::Model>> {
-    Ok(chat_events::Entity::find()
+    let next = chat_events::Entity::find()
         .filter(chat_events::Column::ChatId.eq(chat_id))
         .filter(chat_events::Column::Seq.gt(seq))
         .order_by_asc(chat_events::Column::Seq)
-        .limit(BATCH)
-        .all(conn)
-        .await?)
+        .limit(BATCH);
+    find_all(queries, next).await
 }
 
 /// Events as participants receive them.
@@ -59,10 +59,11 @@ pub async fn render(
     let messages: HashMap<i64, MessageView> = if message_ids.is_empty() {
         HashMap::new()
     } else {
-        let found = messages::Entity::find()
-            .filter(messages::Column::Id.is_in(message_ids))
-            .all(&state.db)
-            .await?;
+        let found = find_all(
+            &state.reader,
+            messages::Entity::find().filter(messages::Column::Id.is_in(message_ids)),
+        )
+        .await?;
         views(state, chat_id, found)
             .await?
             .into_iter()
@@ -73,8 +74,7 @@ pub async fn render(
         .iter()
         .any(|row| row.kind == crate::chat::repo::event::CHAT_UPDATED);
     let name = if renamed {
-        chats::Entity::find_by_id(chat_id)
-            .one(&state.db)
+        find_one(&state.reader, chats::Entity::find_by_id(chat_id))
             .await?
             .and_then(|chat| chat.name)
     } else {

@@ -91,7 +91,7 @@ impl Feeds {
             let announced_before_read = feed.announced.load(Ordering::SeqCst);
             let replace = !covers(&recent);
             let from = if replace { position } else { recent.known };
-            let rows = events::after(&state.db, chat_id, from).await?;
+            let rows = events::after(&state.reader, chat_id, from).await?;
             if rows.len() as u64 >= events::BATCH {
                 return Ok(None);
             }

@@ -27,9 +27,11 @@ use crate::state::AppState;
 /// Tells the other participants that `user_id`'s watermarks in a chat moved.
 pub async fn announce_receipt(state: &AppState, chat_id: i64, user_id: i64) {
     // my row only: reading every participant's made each receipt cost the chat's size
-    let mine = super::entity::chat_participants::Entity::find_by_id((chat_id, user_id))
-        .one(&state.db)
-        .await;
+    let mine = crate::db::read::find_one(
+        &state.reader,
+        super::entity::chat_participants::Entity::find_by_id((chat_id, user_id)),
+    )
+    .await;
     match mine {
         Ok(Some(participant)) => state.bus.publish(Notice::Receipt {
             chat_id,

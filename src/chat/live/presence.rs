@@ -9,7 +9,7 @@
 //! unless another process still holds a live lease for them. Members who hide their
 //! presence have no `last_seen` and send no presence events.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,10 +18,13 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
+use crate::accounts::entity::presence;
 use crate::bus::Notice;
-use crate::chat::entity::{chat_participants, presence, presence_leases};
-use crate::db::read::Reader;
+use crate::chat::entity::{chat_participants, presence_leases};
+use crate::db::read::{Queries, find_all, find_one};
+use crate::db::write::WriteTx;
 use crate::error::AppResult;
+use crate::online::OnlineStatus;
 use crate::state::AppState;
 
 /// How long a lease lasts: a member is offline at most this long after their process
@@ -31,12 +34,6 @@ pub const LEASE: Duration = Duration::from_secs(90);
 pub const RENEW_EVERY: Duration = Duration::from_secs(60);
 /// Rows per batched statement.
 const BATCH: usize = 500;
-
-/// What a member's profile shows of their presence.
-pub struct PublicPresence {
-    pub last_seen: Option<DateTime<Utc>>,
-    pub online: bool,
-}
 
 fn lease_end(now: DateTime<Utc>) -> DateTime<Utc> {
     now + chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::seconds(90))
@@ -49,18 +46,15 @@ fn instance(state: &AppState) -> i64 {
 /// Whether someone holds a lease for `user_id` that is live at `now`, leaving out this
 /// process's own.
 async fn leased_elsewhere(state: &AppState, user_id: i64, now: DateTime<Utc>) -> AppResult<bool> {
-    let found = presence_leases::Entity::find()
+    let live = presence_leases::Entity::find()
         .filter(presence_leases::Column::UserId.eq(user_id))
         .filter(presence_leases::Column::Instance.ne(instance(state)))
-        .filter(presence_leases::Column::ExpiresAt.gt(now))
-        .one(&state.db)
-        .await?;
-    Ok(found.is_some())
+        .filter(presence_leases::Column::ExpiresAt.gt(now));
+    Ok(find_one(&state.reader, live).await?.is_some())
 }
 
-async fn is_hidden(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<bool> {
-    Ok(presence::Entity::find_by_id(user_id)
-        .one(conn)
+async fn is_hidden(queries: &impl Queries, user_id: i64) -> AppResult<bool> {
+    Ok(find_one(queries, presence::Entity::find_by_id(user_id))
         .await?
         .is_some_and(|row| row.hidden))
 }
@@ -68,12 +62,13 @@ async fn is_hidden(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<bool>
 /// Renews this process's leases of `users` and their `last_seen_at`, in batches.
 async fn renew(state: &AppState, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
     for chunk in users.chunks(BATCH) {
+        let tx = state.writer.begin().await?;
         let leases = chunk.iter().map(|user_id| presence_leases::ActiveModel {
             user_id: Set(*user_id),
             instance: Set(instance(state)),
             expires_at: Set(lease_end(now)),
         });
-        presence_leases::Entity::insert_many(leases)
+        let renewal = presence_leases::Entity::insert_many(leases)
             .on_conflict(
                 OnConflict::columns([
                     presence_leases::Column::UserId,
@@ -82,28 +77,29 @@ async fn renew(state: &AppState, users: &[i64], now: DateTime<Utc>) -> AppResult
                 .update_column(presence_leases::Column::ExpiresAt)
                 .to_owned(),
             )
-            .exec_without_returning(&state.db)
-            .await?;
-        touch(&state.db, chunk, now).await?;
+            .into_query();
+        tx.execute(&renewal).await?;
+        touch(&tx, chunk, now).await?;
+        tx.commit().await?;
     }
     Ok(())
 }
 
 /// Sets `last_seen_at` of `users` to `now`.
-async fn touch(conn: &impl ConnectionTrait, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
+async fn touch(tx: &WriteTx<'_>, users: &[i64], now: DateTime<Utc>) -> AppResult<()> {
     let rows = users.iter().map(|user_id| presence::ActiveModel {
         user_id: Set(*user_id),
         hidden: Set(false),
         last_seen_at: Set(Some(now)),
     });
-    presence::Entity::insert_many(rows)
+    let seen = presence::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(presence::Column::UserId)
                 .update_column(presence::Column::LastSeenAt)
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
+        .into_query();
+    tx.execute(&seen).await?;
     Ok(())
 }
 
@@ -116,7 +112,7 @@ pub async fn connected(state: &AppState, user_id: i64) -> AppResult<()> {
     let now = Utc::now();
     let was_online = leased_elsewhere(state, user_id, now).await?;
     renew(state, &[user_id], now).await?;
-    if !was_online && !is_hidden(&state.db, user_id).await? {
+    if !was_online && !is_hidden(&state.reader, user_id).await? {
         tell(state, user_id, true);
     }
     Ok(())
@@ -128,14 +124,16 @@ pub async fn disconnected(state: &AppState, user_id: i64) -> AppResult<()> {
         return Ok(());
     }
     let now = Utc::now();
-    presence_leases::Entity::delete_many()
+    let tx = state.writer.begin().await?;
+    let release = presence_leases::Entity::delete_many()
         .filter(presence_leases::Column::UserId.eq(user_id))
         .filter(presence_leases::Column::Instance.eq(instance(state)))
-        .exec(&state.db)
-        .await?;
-    touch(&state.db, &[user_id], now).await?;
+        .into_query();
+    tx.execute(&release).await?;
+    touch(&tx, &[user_id], now).await?;
+    tx.commit().await?;
     let gone = !leased_elsewhere(state, user_id, now).await?
-        && !is_hidden(&state.db, user_id).await?
+        && !is_hidden(&state.reader, user_id).await?
         // a socket that opened meanwhile keeps them online
         && !state.chat_hub.is_connected(user_id);
     if gone {
@@ -168,30 +166,54 @@ pub async fn sweep(state: &AppState) -> AppResult<()> {
     let now = Utc::now();
     let expired = presence_leases::Entity::find()
         .filter(presence_leases::Column::ExpiresAt.lte(now))
-        .limit(BATCH as u64)
-        .all(&state.db)
-        .await?;
+        .limit(BATCH as u64);
+    let expired = find_all(&state.reader, expired).await?;
     let mut maybe_offline = HashSet::new();
-    for lease in expired {
-        let removed = presence_leases::Entity::delete_many()
-            .filter(presence_leases::Column::UserId.eq(lease.user_id))
-            .filter(presence_leases::Column::Instance.eq(lease.instance))
-            .filter(presence_leases::Column::ExpiresAt.lte(now))
-            .exec(&state.db)
-            .await?;
-        if removed.rows_affected == 1 {
-            maybe_offline.insert(lease.user_id);
+    if !expired.is_empty() {
+        let tx = state.writer.begin().await?;
+        for lease in expired {
+            let remove = presence_leases::Entity::delete_many()
+                .filter(presence_leases::Column::UserId.eq(lease.user_id))
+                .filter(presence_leases::Column::Instance.eq(lease.instance))
+                .filter(presence_leases::Column::ExpiresAt.lte(now))
+                .into_query();
+            if tx.execute(&remove).await? == 1 {
+                maybe_offline.insert(lease.user_id);
+            }
         }
+        tx.commit().await?;
     }
     for user_id in maybe_offline {
         let gone = !state.chat_hub.is_connected(user_id)
             && !leased_elsewhere(state, user_id, now).await?
-            && !is_hidden(&state.db, user_id).await?;
+            && !is_hidden(&state.reader, user_id).await?;
         if gone {
             tell(state, user_id, false);
         }
     }
     Ok(())
+}
+
+/// The messenger's answer to who is online, for profiles.
+pub struct Presence;
+
+#[async_trait::async_trait]
+impl OnlineStatus for Presence {
+    async fn is_online(&self, state: &AppState, user_id: i64) -> AppResult<bool> {
+        is_online(state, user_id).await
+    }
+
+    async fn visibility_changed(
+        &self,
+        state: &AppState,
+        user_id: i64,
+        shown: bool,
+    ) -> AppResult<()> {
+        if is_online(state, user_id).await? {
+            tell(state, user_id, shown);
+        }
+        Ok(())
+    }
 }
 
 /// Whether `user_id` is connected to some process now.
@@ -200,73 +222,6 @@ async fn is_online(state: &AppState, user_id: i64) -> AppResult<bool> {
         state.chat_hub.is_connected(user_id)
             || leased_elsewhere(state, user_id, Utc::now()).await?,
     )
-}
-
-/// Stores `show_presence`; true when it changed.
-pub async fn set_shown(conn: &impl ConnectionTrait, user_id: i64, shown: bool) -> AppResult<bool> {
-    let was_hidden = is_hidden(conn, user_id).await?;
-    presence::Entity::insert(presence::ActiveModel {
-        user_id: Set(user_id),
-        hidden: Set(!shown),
-        last_seen_at: Set(None),
-    })
-    .on_conflict(
-        OnConflict::column(presence::Column::UserId)
-            .update_column(presence::Column::Hidden)
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    Ok(was_hidden == shown)
-}
-
-/// After `set_shown` changed the setting and its transaction committed: partners see
-/// the member go offline (hidden) or come back online (shown) if they are connected.
-pub async fn announce_shown(state: &AppState, user_id: i64, shown: bool) -> AppResult<()> {
-    if is_online(state, user_id).await? {
-        tell(state, user_id, shown);
-    }
-    Ok(())
-}
-
-/// What `user_id`'s public profile shows.
-pub async fn public(state: &AppState, user_id: i64) -> AppResult<PublicPresence> {
-    let row = presence::Entity::find_by_id(user_id).one(&state.db).await?;
-    if row.as_ref().is_some_and(|row| row.hidden) {
-        return Ok(PublicPresence {
-            last_seen: None,
-            online: false,
-        });
-    }
-    let online = is_online(state, user_id).await?;
-    Ok(PublicPresence {
-        last_seen: if online {
-            Some(Utc::now())
-        } else {
-            row.and_then(|row| row.last_seen_at)
-        },
-        online,
-    })
-}
-
-/// Whether each of `users` shows their presence (everyone does unless they hid it).
-pub async fn shown(reader: &Reader, users: &[i64]) -> AppResult<HashMap<i64, bool>> {
-    let query = presence::Entity::find()
-        .select_only()
-        .column(presence::Column::UserId)
-        .filter(presence::Column::UserId.is_in(users.to_vec()))
-        .filter(presence::Column::Hidden.eq(true))
-        .into_query();
-    let hidden = reader
-        .all(&query)
-        .await?
-        .iter()
-        .map(|row| row.get::<i64>("user_id"))
-        .collect::<AppResult<Vec<i64>>>()?;
-    Ok(users
-        .iter()
-        .map(|user_id| (*user_id, !hidden.contains(user_id)))
-        .collect())
 }
 
 /// The people who share a chat with `user_id`.

@@ -27,7 +27,7 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
     }
     match *notice {
         Notice::ChatChanged { chat_id, also } => {
-            let mut users = repo::participant_ids(&state.db, chat_id).await?;
+            let mut users = repo::participant_ids(&state.reader, chat_id).await?;
             users.extend(also);
             hub.feeds.changed(chat_id);
             hub.notify(&users, Signal::Changed { chat_id });
@@ -42,7 +42,7 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
             read_seq,
             delivered_seq,
         } => {
-            let mut others = repo::participant_ids(&state.db, chat_id).await?;
+            let mut others = repo::participant_ids(&state.reader, chat_id).await?;
             others.retain(|id| *id != user_id);
             let receipt = Signal::Receipt {
                 chat_id,
@@ -53,7 +53,7 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
             hub.notify(&others, receipt);
         }
         Notice::Typing { chat_id, user_id } => {
-            let users = repo::participant_ids(&state.db, chat_id).await?;
+            let users = repo::participant_ids(&state.reader, chat_id).await?;
             hub.notify(&users, Signal::Typing { chat_id, user_id });
         }
         Notice::SessionsRevoked { ref session_ids } => hub.end_sessions(session_ids),

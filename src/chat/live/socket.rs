@@ -133,7 +133,9 @@ async fn run(
     let internal = |_| Closing(1011, "internal error");
     // positions are fixed before `ready`: without a resume position a chat's events
     // start after `ready`, and anything older is history to load over HTTP
-    let current = repo::my_chat_seqs(&state.db, me).await.map_err(internal)?;
+    let current = repo::my_chat_seqs(&state.reader, me)
+        .await
+        .map_err(internal)?;
     let mut positions = Positions(HashMap::new());
     let mut behind = Vec::new();
     for (chat_id, last_seq) in &current {
@@ -324,7 +326,7 @@ async fn acknowledge(
     read_seq: Option<i64>,
     delivered_seq: i64,
 ) -> Result<(), Closing> {
-    let moved = repo::advance_watermarks(&state.db, chat_id, me, read_seq, delivered_seq)
+    let moved = crate::chat::messages::advance(state, chat_id, me, read_seq, delivered_seq)
         .await
         .map_err(|_| Closing(1011, "internal error"))?;
     if moved {
@@ -341,7 +343,7 @@ async fn recheck(
     positions: &mut Positions,
     sink: &mut Sink,
 ) -> Result<(), Closing> {
-    let current = repo::my_chat_seqs(&state.db, me)
+    let current = repo::my_chat_seqs(&state.reader, me)
         .await
         .map_err(|_| Closing(1011, "internal error"))?;
     let mut chat_ids: Vec<i64> = positions.0.keys().copied().collect();
@@ -402,7 +404,7 @@ async fn catch_up(
     sink: &mut Sink,
 ) -> Result<(), Closing> {
     let internal = |_| Closing(1011, "internal error");
-    let Some((joined_seq, last_seq)) = repo::membership(&state.db, chat_id, me)
+    let Some((joined_seq, last_seq)) = repo::membership(&state.reader, chat_id, me)
         .await
         .map_err(internal)?
     else {
@@ -418,7 +420,7 @@ async fn catch_up(
         return send_json(sink, &ServerMessage::ResyncRequired { chat_id, last_seq }).await;
     }
     loop {
-        let rows = events::after(&state.db, chat_id, position)
+        let rows = events::after(&state.reader, chat_id, position)
             .await
             .map_err(internal)?;
         let complete = (rows.len() as u64) < events::BATCH;

@@ -1,0 +1,160 @@
+//! The messenger's write transactions: they wait their turn behind another writer without
+//! holding up the server, and they work the same through the pool when SQLite's direct
+//! connections are turned off.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+
+async fn group(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> i64 {
+    let ids: Vec<i64> = members.iter().map(|member| member.user_id).collect();
+    let response = app
+        .post_json(
+            "/api/v1/chats",
+            Some(&owner.access_token),
+            &json!({"type": "group", "name": "writers", "member_ids": ids}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn send(app: &TestApp, user: &TestUser, chat: i64, text: &str) -> (StatusCode, Value) {
+    let response = app
+        .post_json(
+            &format!("/api/v1/chats/{chat}/messages"),
+            Some(&user.access_token),
+            &json!({"text": text}),
+        )
+        .await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_send_waits_for_another_writer_without_holding_up_other_requests() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let chat = group(&app, &ann, &[&bob]).await;
+
+    // another connection of the pool takes the write lock (SQLite) or the chat's row
+    // (PostgreSQL) and keeps it until told
+    let holder = app.state.db.begin().await.unwrap();
+    let backend = holder.get_database_backend();
+    holder
+        .execute(Statement::from_string(
+            backend,
+            format!("UPDATE chats SET name = name WHERE id = {chat}"),
+        ))
+        .await
+        .unwrap();
+
+    let sending = {
+        let (address, client, token) = (
+            app.address.clone(),
+            app.client.clone(),
+            ann.access_token.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(format!("{address}/api/v1/chats/{chat}/messages"))
+                .bearer_auth(token)
+                .json(&json!({"text": "after the other writer"}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // the server answers meanwhile, reads of the chat included
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let history = app
+        .get(
+            &format!("/api/v1/chats/{chat}/messages"),
+            Some(&bob.access_token),
+        )
+        .await;
+    assert_eq!(history.status(), StatusCode::OK);
+    assert!(!sending.is_finished(), "the send waits for the lock");
+
+    holder.commit().await.unwrap();
+    let response = sending.await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(message["seq"], 2, "the creation is event 1");
+    assert_eq!(message["text"], "after the other writer");
+}
+
+#[tokio::test]
+async fn messages_are_written_through_the_pool_when_direct_connections_are_off() {
+    let app = spawn_app_with(|config| config.sqlite_direct_reads = false).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let chat = group(&app, &ann, &[&bob]).await;
+
+    let (status, first) = send(&app, &ann, chat, "first").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, second) = send(&app, &bob, chat, "second").await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let edited = app
+        .patch_json(
+            &format!("/api/v1/chats/{chat}/messages/2"),
+            Some(&ann.access_token),
+            &json!({"text": "first, edited"}),
+        )
+        .await;
+    assert_eq!(edited.status(), StatusCode::OK);
+    let read = app
+        .post_json(
+            &format!("/api/v1/chats/{chat}/read"),
+            Some(&ann.access_token),
+            &json!({"seq": 3}),
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    let deleted = app
+        .delete(
+            &format!("/api/v1/chats/{chat}/messages/3"),
+            Some(&bob.access_token),
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    let history: Value = app
+        .get(
+            &format!("/api/v1/chats/{chat}/messages"),
+            Some(&bob.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = history["items"].as_array().unwrap();
+    let seqs: Vec<i64> = items.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, vec![3, 2]);
+    assert_eq!(items[0]["deleted"], true);
+    assert_eq!(items[1]["text"], "first, edited");
+    assert_eq!(
+        items[1]["status"], "read",
+        "bob, its one recipient, sent after it"
+    );
+    let chat_view: Value = app
+        .get(&format!("/api/v1/chats/{chat}"), Some(&ann.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        chat_view["last_seq"], 5,
+        "created, 2 sent, 1 edited, 1 deleted"
+    );
+    assert_eq!(chat_view["unread_count"], 0);
+}
