@@ -9,7 +9,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::catalog_watches::{create_watch, get_json, moderator};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, in_own_process, spawn_app_with};
 
 /// The resident memory of this process, which serves the app under test.
 fn resident_bytes() -> u64 {
@@ -104,6 +104,10 @@ async fn sign_ins_and_collections_keep_cached_answers_catalog_writes_renew_them(
 /// The way it was found: tens of thousands of distinct queries from one client.
 #[tokio::test]
 async fn distinct_queries_keep_memory_bounded_and_give_it_back() {
+    // it measures this process's memory, which must serve this test alone
+    if !in_own_process("catalog_cache::distinct_queries_keep_memory_bounded_and_give_it_back") {
+        return;
+    }
     const QUERIES: usize = 50_000;
     let app = spawn_app_with(|config| config.catalog_cache_ttl_secs = 2).await;
     seed_watches(&app, 100).await;

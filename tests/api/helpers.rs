@@ -437,3 +437,33 @@ pub fn s3_storage_env() -> Option<(String, Vec<(String, String)>)> {
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// For tests that measure the whole process (resident memory, metrics counters), which
+/// `cargo test` shares with the tests running beside it on other threads: runs the test
+/// `name` again in a process of its own and returns `true` there. In the calling process
+/// it waits for that run, fails when it failed or ran no test, and returns `false`; the
+/// caller then returns at once. (nextest runs each test alone already; the second
+/// process costs it little.)
+pub fn in_own_process(name: &str) -> bool {
+    const ALONE: &str = "VITRINE_TEST_ALONE";
+    if std::env::var(ALONE).as_deref() == Ok(name) {
+        return true;
+    }
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, name)
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{name}, run alone, failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "{name}, run alone, ran no test (renamed?):\n{stdout}"
+    );
+    print!("{stdout}");
+    false
+}
