@@ -8,6 +8,7 @@ mod identicon;
 pub mod model;
 pub mod oauth;
 mod password_handlers;
+pub mod refresh_cookie;
 pub mod repo;
 pub mod sign_in;
 mod user_handlers;

@@ -39,3 +39,4 @@ mod presence;
 mod refresh_reuse;
 mod sessions;
 mod users;
+mod web_cookie;
