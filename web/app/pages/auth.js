@@ -1,0 +1,88 @@
+// Register, sign in, and the forgotten-password pair (ask for a link, set a new password).
+
+import { h, append } from '../dom.js';
+import { t } from '../i18n.js';
+import { api, signIn, register } from '../api.js';
+import { navigate } from '../router.js';
+import { field, formAlert, showError, clearErrors } from '../ui.js';
+
+/** A form whose submit runs `action` and shows any problem where it belongs. */
+export function actionForm(fields, submitLabel, action, extra = {}) {
+  const submit = h('button', { type: 'submit' }, submitLabel);
+  const form = h('form', { class: 'stack-form', novalidate: true, ...extra }, fields, formAlert(), submit);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    submit.disabled = true;
+    submit.setAttribute('aria-busy', 'true');
+    try {
+      await action(Object.fromEntries(new FormData(form).entries()), form);
+    } catch (error) {
+      if (error && error.status !== undefined) showError(form, error);
+      else throw error;
+    } finally {
+      submit.disabled = false;
+      submit.removeAttribute('aria-busy');
+    }
+  });
+  return form;
+}
+
+function afterSignIn(query) {
+  const next = query.get('next');
+  navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
+}
+
+export function signInPage(container, { query }) {
+  append(container, h('section', { class: 'narrow' },
+    h('h1', {}, t('auth.sign_in_title')),
+    actionForm([
+      field({ label: t('auth.login'), name: 'login', autocomplete: 'username', required: true }),
+      field({ label: t('auth.password'), name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+    ], t('auth.sign_in'), async (values) => {
+      await signIn(values.login, values.password);
+      afterSignIn(query);
+    }),
+    h('p', {}, h('a', { href: '/forgot' }, t('auth.forgot_link'))),
+    h('p', {}, t('auth.no_account'), ' ', h('a', { href: '/register' }, t('nav.register')))));
+}
+
+export function registerPage(container, { query }) {
+  append(container, h('section', { class: 'narrow' },
+    h('h1', {}, t('auth.register_title')),
+    actionForm([
+      field({ label: t('auth.username'), name: 'username', autocomplete: 'username', required: true, hint: t('auth.username_hint') }),
+      field({ label: t('auth.email'), name: 'email', type: 'email', autocomplete: 'email', required: true }),
+      field({ label: t('auth.password'), name: 'password', type: 'password', autocomplete: 'new-password', required: true, hint: t('auth.password_hint') }),
+    ], t('auth.register'), async (values) => {
+      await register(values);
+      afterSignIn(query);
+    }),
+    h('p', {}, t('auth.have_account'), ' ', h('a', { href: '/signin' }, t('nav.sign_in')))));
+}
+
+export function forgotPage(container) {
+  const done = h('p', { role: 'status' });
+  append(container, h('section', { class: 'narrow' },
+    h('h1', {}, t('auth.forgot_title')),
+    h('p', {}, t('auth.forgot_text')),
+    actionForm([
+      field({ label: t('auth.email'), name: 'email', type: 'email', autocomplete: 'email', required: true }),
+    ], t('auth.forgot_send'), async (values) => {
+      await api('forgotPassword', { body: { email: values.email } });
+      done.textContent = t('auth.forgot_sent');
+    }),
+    done));
+}
+
+export function resetPage(container, { query }) {
+  const token = query.get('token') || '';
+  append(container, h('section', { class: 'narrow' },
+    h('h1', {}, t('auth.reset_title')),
+    actionForm([
+      field({ label: t('auth.new_password'), name: 'new_password', type: 'password', autocomplete: 'new-password', required: true, hint: t('auth.password_hint') }),
+    ], t('auth.reset_save'), async (values) => {
+      await api('resetPassword', { body: { token, new_password: values.new_password } });
+      navigate('/signin');
+    })));
+}
