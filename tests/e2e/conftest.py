@@ -119,5 +119,7 @@ def new_member(server, prefix):
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     password = "a long member password"
-    server.request("POST", "/auth/register", {"username": name, "email": f"{name}@example.com", "password": password})
+    answer = server.request("POST", "/auth/register", {"username": name, "email": f"{name}@example.com", "password": password})
+    # the registration's own session ends: the member's sessions are the browsers' ones
+    server.request("POST", "/auth/logout", token=answer["access_token"])
     return name, password

@@ -116,6 +116,7 @@ export async function api(name, options = {}) {
   let response = await send(name, options);
   if (response.status === 401 && accessToken && !name.startsWith('log')) {
     if (await refreshAccess()) response = await send(name, options);
+    else window.dispatchEvent(new CustomEvent('vitrine:signed-out'));
   }
   return parse(response);
 }

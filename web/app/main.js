@@ -11,6 +11,7 @@ import { signInPage, registerPage, forgotPage, resetPage } from './pages/auth.js
 import { accountPage } from './pages/account.js';
 import { draftsPage, newDraftPage, draftPage, proposeEditPage } from './pages/drafts.js';
 import { moderationPage, reviewPage } from './pages/moderation.js';
+import { adminUsersPage } from './pages/admin.js';
 import { emptyState } from './ui.js';
 
 const header = document.getElementById('top');
@@ -75,6 +76,7 @@ route('/drafts/new/:kind', newDraftPage);
 route('/drafts/:kind/:id', draftPage);
 route('/moderation', moderationPage);
 route('/moderation/:kind/:id', reviewPage);
+route('/admin/users', adminUsersPage);
 notFound((container) => append(container, 
   h('h1', {}, t('notfound.title')),
   emptyState(t('notfound.text'), h('a', { href: '/' }, t('notfound.home')))));
@@ -85,6 +87,12 @@ async function boot() {
   onSessionChange(() => renderHeader());
   renderHeader();
   afterEachRender(renderHeader);
+  // the session ended elsewhere (revoked, expired): sign in again, then come back
+  window.addEventListener('vitrine:signed-out', () => {
+    if (location.pathname === '/signin') return;
+    const here = location.pathname + location.search;
+    navigate(`/signin?expired=1&next=${encodeURIComponent(here)}`, { replace: true });
+  });
   await start(document.getElementById('main'));
 }
 

@@ -36,6 +36,7 @@ function afterSignIn(query) {
 export function signInPage(container, { query }) {
   append(container, h('section', { class: 'narrow' },
     h('h1', {}, t('auth.sign_in_title')),
+    query.get('expired') ? h('p', { class: 'notice', role: 'status' }, t('auth.session_ended')) : null,
     actionForm([
       field({ label: t('auth.login'), name: 'login', autocomplete: 'username', required: true }),
       field({ label: t('auth.password'), name: 'password', type: 'password', autocomplete: 'current-password', required: true }),

@@ -1,0 +1,94 @@
+"""Members' accounts: avatars, sessions, and an admin's change of a member's role."""
+
+import re
+
+from playwright.sync_api import expect
+
+from conftest import PHONE, new_member, page_check, sign_in
+from seed import PASSWORD, STAFF, watch_photo
+
+
+def test_an_uploaded_avatar_shows_progress_and_becomes_active(visitor, server, tmp_path):
+    name, password = new_member(server, "portrait")
+    page = visitor().page
+    sign_in(page, name, password)
+    page.get_by_role("link", name=name).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Мой профиль")
+    expect(page.get_by_text("Аватаров пока нет.")).to_be_visible()
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(watch_photo(7, "main"))
+    # progress events as the browser reports them, recorded before the upload starts
+    page.evaluate("""() => {
+        window.progressSeen = [];
+        const bar = document.querySelector('progress');
+        new MutationObserver(() => window.progressSeen.push(bar.value)).observe(bar, { attributes: true });
+        const original = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+        Object.defineProperty(bar, 'value', { set(v) { window.progressSeen.push(v); original.set.call(this, v); }, get() { return original.get.call(this); } });
+    }""")
+    page.get_by_label("Загрузить изображение (JPEG, PNG, GIF, WebP)").set_input_files(str(photo))
+    expect(page.get_by_text("Аватар загружен и выбран.")).to_be_visible()
+    progress = page.locator("progress")
+    expect(progress).to_be_visible()
+    expect(progress).to_have_attribute("value", "1")
+    assert page.evaluate("window.progressSeen")[-1] == 1
+    active = page.locator(".avatar-item.active")
+    expect(active).to_have_count(1)
+    expect(active.get_by_text("Используется")).to_be_visible()
+    page_check(page, "account")
+
+    page.get_by_role("button", name="Создать случайный аватар").click()
+    expect(page.locator(".avatar-item")).to_have_count(2)
+    page.locator(".avatar-item:not(.active)").get_by_role("button", name="Использовать").click()
+    expect(page.locator(".avatar-item.active img")).to_have_attribute("alt", "Загруженный аватар")
+    page.get_by_role("link", name="Посмотреть мой публичный профиль").click()
+    expect(page.locator(".profile-head img.avatar")).to_be_visible()
+    page_check(page, "profile")
+
+
+def test_revoking_the_other_session_signs_that_browser_out(visitor, server):
+    name, password = new_member(server, "two_devices")
+    laptop = visitor().page
+    phone = visitor(PHONE).page
+    sign_in(laptop, name, password)
+    sign_in(phone, name, password)
+
+    laptop.goto("/account")
+    sessions = laptop.locator(".sessions li")
+    expect(sessions).to_have_count(2)
+    expect(sessions.filter(has_text="это устройство")).to_have_count(1)
+    page_check(laptop, "sessions")
+    sessions.get_by_role("button", name="Завершить").click()
+    expect(sessions).to_have_count(1)
+
+    # the phone's next request finds its session gone and asks to sign in again
+    phone.get_by_role("link", name="Мои предложения").click()
+    expect(phone).to_have_url(re.compile(r"/signin\?expired=1"))
+    expect(phone.get_by_text("Сеанс завершён")).to_be_visible()
+    expect(phone.get_by_role("link", name=name)).to_have_count(0)
+    phone.reload()
+    expect(phone.get_by_role("navigation").get_by_role("link", name="Регистрация")).to_be_visible()
+    # the laptop goes on
+    laptop.reload()
+    expect(laptop.get_by_role("link", name=name)).to_be_visible()
+
+
+def test_an_admin_makes_a_member_a_moderator(visitor, server):
+    name, password = new_member(server, "promoted")
+    member = visitor().page
+    sign_in(member, name, password)
+    expect(member.get_by_role("link", name="Модерация")).to_have_count(0)
+
+    admin = visitor().page
+    sign_in(admin, STAFF["admin"], PASSWORD)
+    admin.get_by_role("link", name="Пользователи").click()
+    admin.get_by_label("Поиск по имени или почте").fill(name)
+    row = admin.locator(f"tr[data-user='{name}']")
+    expect(admin.locator("tbody tr")).to_have_count(1)
+    page_check(admin, "admin-users")
+    row.get_by_label(f"Роль пользователя {name}").select_option("moderator")
+    expect(row.get_by_text("Роль изменена: модератор")).to_be_visible()
+    admin.get_by_label("Роль", exact=True).select_option("moderator")
+    expect(admin.locator(f"tr[data-user='{name}']")).to_be_visible()
+
+    member.reload()
+    expect(member.get_by_role("link", name="Модерация")).to_be_visible()
