@@ -27,4 +27,4 @@ cargo build --bin vitrine
 export VITRINE_BIN=$PWD/target/debug/vitrine
 rm -rf target/e2e-artifacts
 "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/e2e "$@"
-echo "first visit: $(cat target/e2e-artifacts/measures.json | tr -d '\n ')"
+[ -f target/e2e-artifacts/measures.json ] && echo "first visit: $(tr -d "\n " <target/e2e-artifacts/measures.json)"

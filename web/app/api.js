@@ -40,6 +40,20 @@ export const ENDPOINTS = {
   moderationDraft: ['GET', '/moderation/drafts/{kind}/{id}'],
   approveDraft: ['POST', '/moderation/drafts/{kind}/{id}/approve'],
   rejectDraft: ['POST', '/moderation/drafts/{kind}/{id}/reject'],
+  uploadFile: ['POST', '/files'],
+  chats: ['GET', '/chats'],
+  createChat: ['POST', '/chats'],
+  chat: ['GET', '/chats/{id}'],
+  renameChat: ['PATCH', '/chats/{id}'],
+  deleteChat: ['DELETE', '/chats/{id}'],
+  messages: ['GET', '/chats/{id}/messages'],
+  sendMessage: ['POST', '/chats/{id}/messages'],
+  readChat: ['POST', '/chats/{id}/read'],
+  chatMedia: ['GET', '/chats/{id}/media'],
+  participants: ['GET', '/chats/{id}/participants'],
+  addParticipant: ['POST', '/chats/{id}/participants'],
+  removeParticipant: ['DELETE', '/chats/{id}/participants/{user_id}'],
+  updateParticipant: ['PATCH', '/chats/{id}/participants/{user_id}'],
   adminUsers: ['GET', '/admin/users'],
   adminUpdateUser: ['PATCH', '/admin/users/{id}'],
 };
@@ -216,6 +230,15 @@ export function upload(name, { params = {}, file, field = 'file', onProgress }) 
     form.append(field, file);
     request.send(form);
   });
+}
+
+/** A private file (a chat's attachment) as a blob: URL: <img> cannot send the token. */
+export async function privateFileUrl(path) {
+  const get = () => fetch(path, { headers: accessToken ? { Authorization: `Bearer ${accessToken}` } : {} });
+  let response = await get();
+  if (response.status === 401 && (await refreshAccess())) response = await get();
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
+  return URL.createObjectURL(await response.blob());
 }
 
 /** Every page of a cursor-paginated list. */

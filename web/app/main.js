@@ -12,6 +12,9 @@ import { accountPage } from './pages/account.js';
 import { draftsPage, newDraftPage, draftPage, proposeEditPage } from './pages/drafts.js';
 import { moderationPage, reviewPage } from './pages/moderation.js';
 import { adminUsersPage } from './pages/admin.js';
+import { chatsPage } from './pages/chats.js';
+import { conversationPage } from './pages/conversation.js';
+import { mediaPage, membersPage } from './pages/chat-extra.js';
 import { emptyState } from './ui.js';
 
 const header = document.getElementById('top');
@@ -31,6 +34,7 @@ function renderHeader() {
       h('ul', { class: 'nav-links' },
         navLink('/', t('nav.catalog')),
         user ? navLink(`/users/${user.user_id}`, t('nav.collection')) : null,
+        user ? navLink('/chats', t('nav.chats')) : null,
         user ? navLink('/drafts', t('nav.drafts')) : null,
         role === 'moderator' || role === 'admin' ? navLink('/moderation', t('nav.moderation')) : null,
         role === 'admin' ? navLink('/admin/users', t('nav.users')) : null),
@@ -77,6 +81,10 @@ route('/drafts/:kind/:id', draftPage);
 route('/moderation', moderationPage);
 route('/moderation/:kind/:id', reviewPage);
 route('/admin/users', adminUsersPage);
+route('/chats', chatsPage);
+route('/chats/:id', conversationPage);
+route('/chats/:id/media', mediaPage);
+route('/chats/:id/members', membersPage);
 notFound((container) => append(container, 
   h('h1', {}, t('notfound.title')),
   emptyState(t('notfound.text'), h('a', { href: '/' }, t('notfound.home')))));

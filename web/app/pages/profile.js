@@ -3,7 +3,8 @@
 import { h, fill, append } from '../dom.js';
 import { t, formatDate } from '../i18n.js';
 import { api, allPages, session } from '../api.js';
-import { errorBox, emptyState, watchCard, avatarImage, loading } from '../ui.js';
+import { errorBox, errorText, emptyState, watchCard, avatarImage, loading } from '../ui.js';
+import { openPrivateChat } from './chats.js';
 
 export async function profilePage(container, { params }) {
   append(container, loading());
@@ -28,7 +29,8 @@ export async function profilePage(container, { params }) {
         h('p', { class: 'links' },
           /^https?:\/\//.test(user.avito_url || '') ? h('a', { href: user.avito_url, rel: 'nofollow noopener', target: '_blank' }, 'Avito') : null,
           /^https?:\/\//.test(user.meshok_url || '') ? h('a', { href: user.meshok_url, rel: 'nofollow noopener', target: '_blank' }, 'Meshok') : null),
-        mine ? h('a', { href: '/account', class: 'button' }, t('profile.edit')) : null)),
+        mine ? h('a', { href: '/account', class: 'button' }, t('profile.edit')) : null,
+        session.user && !mine ? writeButton(user) : null)),
     h('section', {}, h('h2', {}, mine ? t('profile.my_collection') : t('profile.collection')), collection));
   try {
     const items = await allPages('collection', { params: { id: user.user_id } });
@@ -42,4 +44,18 @@ export async function profilePage(container, { params }) {
   } catch (error) {
     fill(collection, errorBox(error));
   }
+}
+
+function writeButton(user) {
+  const status = h('span', { role: 'status', class: 'status-line' });
+  const button = h('button', { type: 'button', onclick: async () => {
+    button.disabled = true;
+    try {
+      await openPrivateChat(user.user_id);
+    } catch (error) {
+      status.textContent = errorText(error);
+      button.disabled = false;
+    }
+  } }, t('profile.write'));
+  return h('p', {}, button, ' ', status);
 }
