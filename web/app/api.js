@@ -29,6 +29,14 @@ export const ENDPOINTS = {
   watch: ['GET', '/watches/{id}'],
   references: ['GET', '/{reference}'],
   mechanisms: ['GET', '/mechanisms'],
+  createReference: ['POST', '/{reference}'],
+  renameReference: ['PATCH', '/{reference}/{id}'],
+  deleteReference: ['DELETE', '/{reference}/{id}'],
+  createWatch: ['POST', '/watches'],
+  updateWatch: ['PATCH', '/watches/{id}'],
+  deleteWatch: ['DELETE', '/watches/{id}'],
+  putWatchPhoto: ['PUT', '/watches/{id}/images/{side}'],
+  deleteWatchPhoto: ['DELETE', '/watches/{id}/images/{side}'],
   myDrafts: ['GET', '/drafts'],
   draft: ['GET', '/drafts/{kind}/{id}'],
   createWatchDraft: ['POST', '/drafts/watches'],
@@ -205,8 +213,8 @@ export function dropSession() {
   setSession(null, null);
 }
 
-/** A multipart upload of one file with progress (0..1) reported as it goes. */
-export function upload(name, { params = {}, file, field = 'file', onProgress }) {
+/** An upload of one file (multipart, or `raw` as the body) with progress (0..1) as it goes. */
+export function upload(name, { params = {}, file, field = 'file', raw = false, onProgress }) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open(ENDPOINTS[name][0], url(name, params));
@@ -226,6 +234,12 @@ export function upload(name, { params = {}, file, field = 'file', onProgress }) 
       else reject(new ApiError(request.status, data));
     });
     request.addEventListener('error', () => reject(new ApiError(0, { code: 'network_error' })));
+    if (raw) {
+      // the body is the file itself
+      request.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+      request.send(file);
+      return;
+    }
     const form = new FormData();
     form.append(field, file);
     request.send(form);

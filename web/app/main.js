@@ -15,6 +15,7 @@ import { adminUsersPage } from './pages/admin.js';
 import { chatsPage } from './pages/chats.js';
 import { conversationPage } from './pages/conversation.js';
 import { mediaPage, membersPage } from './pages/chat-extra.js';
+import { watchEditorPage, referencesPage } from './pages/editor.js';
 import { emptyState } from './ui.js';
 
 const header = document.getElementById('top');
@@ -37,6 +38,7 @@ function renderHeader() {
         user ? navLink('/chats', t('nav.chats')) : null,
         user ? navLink('/drafts', t('nav.drafts')) : null,
         role === 'moderator' || role === 'admin' ? navLink('/moderation', t('nav.moderation')) : null,
+        role === 'moderator' || role === 'admin' ? navLink('/references', t('nav.references')) : null,
         role === 'admin' ? navLink('/admin/users', t('nav.users')) : null),
       h('div', { class: 'nav-end' },
         h('button', {
@@ -67,7 +69,10 @@ async function switchLanguage() {
 }
 
 route('/', catalogPage);
+route('/watches/new', watchEditorPage);
 route('/watches/:id', watchPage);
+route('/watches/:id/edit', watchEditorPage);
+route('/references', referencesPage);
 route('/users/:id', profilePage);
 route('/signin', signInPage);
 route('/register', registerPage);

@@ -24,11 +24,13 @@ const ERROR_KEYS = {
   not_found: 'error.not_found',
   wrong_password: 'error.wrong_password',
   invalid_reset_token: 'error.invalid_reset_token',
+  reference_in_use: 'error.in_use',
+  mechanism_in_use: 'error.in_use',
 };
 
 export function errorText(error) {
   const key = ERROR_KEYS[error && error.code];
-  if (key) return t(key);
+  if (key) return t(key, { detail: error.detail || '' });
   return (error && error.detail) || t('error.unknown');
 }
 

@@ -5,6 +5,7 @@ import { h, fill, localUrl, append } from '../dom.js';
 import { t } from '../i18n.js';
 import { api, allPages, session } from '../api.js';
 import { errorBox, errorText, years, watchTitle, loading } from '../ui.js';
+import { isModerator } from './editor.js';
 
 const SIDES = ['main', 'left', 'right', 'bottom'];
 
@@ -129,5 +130,6 @@ function collectionControl(watch) {
       draw();
     });
   return fill(box, h('div', { class: 'actions' }, button,
-    h('a', { href: `/watches/${watch.id}/propose`, class: 'button secondary' }, t('watch.propose_edit'))), status);
+    h('a', { href: `/watches/${watch.id}/propose`, class: 'button secondary' }, t('watch.propose_edit')),
+    isModerator() ? h('a', { href: `/watches/${watch.id}/edit`, class: 'button secondary' }, t('watch.edit')) : null), status);
 }
