@@ -101,3 +101,41 @@ def test_a_new_member_finds_a_watch_and_collects_it(visitor):
     assert refresh and refresh[0]["httpOnly"] and refresh[0]["sameSite"] == "Strict"
     assert refresh[0]["path"] == "/api/v1/auth/refresh"
     assert page.evaluate("document.cookie") == ""
+
+
+def test_the_app_speaks_english_on_request_and_keeps_it(visitor):
+    page = visitor().page
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Каталог часов")
+    page.get_by_role("button", name="Switch to English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Watch catalog")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.reload()
+    expect(page.get_by_label("Search by name, code or brand")).to_be_visible()
+    page_check(page, "catalog-en")
+    page.get_by_role("button", name="Переключить на русский").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Каталог часов")
+
+
+def test_the_catalog_is_used_by_keyboard_alone(visitor):
+    page = visitor(PHONE).page
+    page.goto("/")
+    expect(page.locator(".grid .card").first).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator("#skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    # from the main content: the search field is the first control
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Поиск по названию, коду, марке")).to_be_focused()
+    page.keyboard.type("амфибия")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile("q="))
+    expect(page.locator(".card-title").first).to_have_text("Амфибия")
+    # Tab on to the first card's link and open it
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('card-link')"):
+            break
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Амфибия")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
