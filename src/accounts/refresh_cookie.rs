@@ -53,6 +53,15 @@ impl FromRequestParts<AppState> for RefreshCookie {
 }
 
 impl RefreshCookie {
+    /// The cookie mode for a sign-in that is the web app's by how it began (OAuth).
+    pub fn for_web_app(state: &AppState) -> Self {
+        Self {
+            enabled: true,
+            secure: state.config.public_url().starts_with("https://"),
+            max_age_secs: state.config.refresh_token_ttl_secs,
+        }
+    }
+
     /// In cookie mode, moves the refresh token out of the answer into a `Set-Cookie`.
     pub fn take_token(&self, tokens: &mut TokenResponse) -> Option<(HeaderName, HeaderValue)> {
         if !self.enabled {

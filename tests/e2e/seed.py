@@ -66,6 +66,9 @@ class Server:
             "VITRINE_LOG_DIR": f"{self.dir.name}/logs",
             "VITRINE_ADDR": f"127.0.0.1:{self.port}",
             "RUST_LOG": "warn",
+            # enabled, so the sign-in page offers it (the tests never leave for Google)
+            "GOOGLE_CLIENT_ID": "e2e-client",
+            "GOOGLE_CLIENT_SECRET": "e2e-secret",
         }
         for name in ("DATABASE_URL", "REDIS_URL", "STORAGE"):
             self.env.pop(name, None)

@@ -92,3 +92,14 @@ def test_an_admin_makes_a_member_a_moderator(visitor, server):
 
     member.reload()
     expect(member.get_by_role("link", name="Модерация")).to_be_visible()
+
+
+def test_the_sign_in_page_offers_the_enabled_providers(visitor):
+    page = visitor().page
+    page.goto("/signin")
+    google = page.get_by_role("link", name="Войти через Google")
+    expect(google).to_have_attribute("href", "/api/v1/auth/oauth/google/start?web=1")
+    expect(page.get_by_role("link", name="Войти через Яндекс")).to_have_count(0)
+    page_check(page, "signin")
+    page.goto("/signin?oauth_error=oauth_denied")
+    expect(page.get_by_role("alert")).to_have_text("Вход отменён или отклонён на стороне сервиса.")

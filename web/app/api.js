@@ -11,6 +11,8 @@ export const ENDPOINTS = {
   sessions: ['GET', '/auth/sessions'],
   revokeSession: ['DELETE', '/auth/sessions/{id}'],
   forgotPassword: ['POST', '/auth/password/forgot'],
+  oauthProviders: ['GET', '/auth/oauth/providers'],
+  oauthStart: ['GET', '/auth/oauth/{provider}/start'],
   resetPassword: ['POST', '/auth/password/reset'],
   me: ['GET', '/users/me'],
   updateMe: ['PATCH', '/users/me'],

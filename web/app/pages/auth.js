@@ -1,6 +1,6 @@
 // Register, sign in, and the forgotten-password pair (ask for a link, set a new password).
 
-import { h, append } from '../dom.js';
+import { h, fill, append } from '../dom.js';
 import { t } from '../i18n.js';
 import { api, signIn, register } from '../api.js';
 import { navigate } from '../router.js';
@@ -33,10 +33,36 @@ function afterSignIn(query) {
   navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
 }
 
+/** "Sign in with Google / Yandex" links, for the providers the server has enabled. */
+function providerButtons() {
+  const box = h('div', { class: 'providers' });
+  api('oauthProviders')
+    .then(({ providers }) => {
+      const names = { google: t('auth.with_google'), yandex: t('auth.with_yandex') };
+      fill(box, providers.map((provider) => h('a', {
+        class: `button secondary provider-${provider}`,
+        // a navigation, not a fetch: the provider's page takes over the tab
+        href: `/api/v1/auth/oauth/${provider}/start?web=1`,
+        'data-endpoint': 'oauthStart',
+      }, names[provider] || provider)));
+    })
+    .catch(() => null);
+  return box;
+}
+
+function oauthErrorText(code) {
+  return {
+    oauth_denied: t('auth.oauth_denied'),
+    email_taken: t('auth.oauth_email_conflict'),
+    account_disabled: t('error.account_disabled'),
+  }[code] || t('auth.oauth_failed');
+}
+
 export function signInPage(container, { query }) {
   append(container, h('section', { class: 'narrow' },
     h('h1', {}, t('auth.sign_in_title')),
     query.get('expired') ? h('p', { class: 'notice', role: 'status' }, t('auth.session_ended')) : null,
+    query.get('oauth_error') ? h('p', { class: 'error', role: 'alert' }, oauthErrorText(query.get('oauth_error'))) : null,
     actionForm([
       field({ label: t('auth.login'), name: 'login', autocomplete: 'username', required: true }),
       field({ label: t('auth.password'), name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
@@ -44,6 +70,7 @@ export function signInPage(container, { query }) {
       await signIn(values.login, values.password);
       afterSignIn(query);
     }),
+    providerButtons(),
     h('p', {}, h('a', { href: '/forgot' }, t('auth.forgot_link'))),
     h('p', {}, t('auth.no_account'), ' ', h('a', { href: '/register' }, t('nav.register')))));
 }
