@@ -118,6 +118,11 @@ class Server:
             text = response.read()
             return json.loads(text) if text else None
 
+    def mail(self) -> list[str]:
+        """Mail written to the outbox (no SMTP in the tests), oldest first."""
+        outbox = Path(self.env["VITRINE_DATA_DIR"]) / "outbox"
+        return [path.read_text() for path in sorted(outbox.glob("*"))] if outbox.exists() else []
+
     def token(self, login: str, password: str = PASSWORD) -> str:
         return self.request("POST", "/auth/login", {"login": login, "password": password})["access_token"]
 

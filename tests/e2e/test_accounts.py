@@ -1,6 +1,7 @@
 """Members' accounts: avatars, sessions, and an admin's change of a member's role."""
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -103,3 +104,52 @@ def test_the_sign_in_page_offers_the_enabled_providers(visitor):
     page_check(page, "signin")
     page.goto("/signin?oauth_error=oauth_denied")
     expect(page.get_by_role("alert")).to_have_text("Вход отменён или отклонён на стороне сервиса.")
+
+
+def reset_link(server, email):
+    """The reset link of the newest mail to `email` (mail goes out after the answer)."""
+    for _ in range(100):
+        for message in reversed(server.mail()):
+            if email in message:
+                found = re.search(r"/reset-password\?token=[A-Za-z0-9_\-]+", message)
+                if found:
+                    return found.group(0)
+        time.sleep(0.05)
+    raise AssertionError(f"no reset mail to {email}")
+
+
+def test_a_forgotten_password_is_reset_then_changed_and_the_account_deleted(visitor, server):
+    name, _ = new_member(server, "forgetful")
+    page = visitor(PHONE).page
+    page.goto("/signin")
+    page.get_by_role("link", name="Забыли пароль?").click()
+    page.get_by_label("Электронная почта").fill(f"{name}@example.com")
+    page.get_by_role("button", name="Прислать ссылку").click()
+    expect(page.get_by_text("письмо со ссылкой уже в пути")).to_be_visible()
+    page_check(page, "forgot")
+
+    page.goto(reset_link(server, f"{name}@example.com"))
+    page.get_by_label("Новый пароль").fill("a brand new password")
+    page.get_by_role("button", name="Сохранить пароль").click()
+    expect(page).to_have_url(re.compile(r"/signin$"))
+    sign_in(page, name, "a brand new password")
+
+    page.goto("/account")
+    page.get_by_label("Текущий пароль").fill("not my password")
+    page.get_by_label("Новый пароль").fill("another new password")
+    page.get_by_role("button", name="Сменить пароль").click()
+    expect(page.locator(".panel").filter(has_text="Сменить пароль").get_by_role("alert")).not_to_be_empty()
+    page.get_by_label("Текущий пароль").fill("a brand new password")
+    page.get_by_role("button", name="Сменить пароль").click()
+    expect(page.get_by_text("Пароль изменён.")).to_be_visible()
+
+    page.get_by_role("button", name="Удалить аккаунт").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Удалить аккаунт навсегда?")
+    dialog.get_by_role("button", name="Удалить аккаунт").click()
+    expect(page.get_by_role("navigation").get_by_role("link", name="Войти")).to_be_visible()
+    page.goto("/signin")
+    page.get_by_label("Имя пользователя или почта").fill(name)
+    page.get_by_label("Пароль").fill("another new password")
+    page.get_by_role("button", name="Войти").click()
+    expect(page.locator(".form-error")).to_have_text("Неверный логин или пароль.")

@@ -101,3 +101,36 @@ def test_two_members_chat_live_with_read_ticks_files_and_a_reconnect(visitor, se
     alice.get_by_role("link", name="Медиа").click()
     expect(alice.locator(".media-grid img")).to_have_attribute("src", re.compile("^blob:"))
     page_check(alice, "chat-media")
+
+
+def test_a_member_makes_and_manages_a_group(visitor, server):
+    alice_name, alice_password, _ = member(server, "owner")
+    bob_name, _, bob_id = member(server, "bob")
+    carol_name, _, carol_id = member(server, "carol")
+    token = server.token(alice_name, alice_password)
+    for other in (bob_id, carol_id):
+        server.request("POST", "/chats", {"type": "private", "user_id": other}, token=token)
+    page = visitor().page
+    sign_in(page, alice_name, alice_password)
+    page.get_by_role("link", name="Чаты").click()
+    page.get_by_text("Новая группа").click()
+    page.get_by_label("Название группы").fill("Коллекционеры Востока")
+    page.get_by_label(bob_name).check()
+    page.get_by_label(carol_name).check()
+    page_check(page, "new-group")
+    page.get_by_role("button", name="Создать группу").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Коллекционеры Востока")
+    page.get_by_label("Сообщение", exact=True).fill("Добро пожаловать!")
+    page.get_by_role("button", name="Отправить").click()
+    expect(page.locator(".message.mine")).to_have_count(1)
+
+    page.get_by_role("link", name="Участники").click()
+    members = page.locator(".members li")
+    expect(members).to_have_count(3)
+    expect(members.filter(has_text=alice_name)).to_contain_text("владелец")
+    page_check(page, "group-members")
+    members.filter(has_text=carol_name).get_by_role("button", name="Исключить").click()
+    page.get_by_role("dialog").get_by_role("button", name="Исключить").click()
+    expect(page.locator(".members li")).to_have_count(2)
+    page.locator(".members li").filter(has_text=bob_name).get_by_role("button", name="Сделать админом").click()
+    expect(page.locator(".members li").filter(has_text=bob_name)).to_contain_text("админ")
