@@ -134,3 +134,21 @@ def test_a_member_makes_and_manages_a_group(visitor, server):
     expect(page.locator(".members li")).to_have_count(2)
     page.locator(".members li").filter(has_text=bob_name).get_by_role("button", name="Сделать админом").click()
     expect(page.locator(".members li").filter(has_text=bob_name)).to_contain_text("админ")
+
+
+def test_history_loads_as_one_scrolls_up(visitor, server):
+    alice_name, alice_password, _ = member(server, "reader")
+    _, _, bob_id = member(server, "writer")
+    token = server.token(alice_name, alice_password)
+    chat = server.request("POST", "/chats", {"type": "private", "user_id": bob_id}, token=token)
+    for number in range(1, 46):
+        server.request("POST", f"/chats/{chat['id']}/messages", {"text": f"сообщение {number}"}, token=token)
+    page = visitor(PHONE).page
+    sign_in(page, alice_name, alice_password)
+    page.goto(f"/chats/{chat['id']}")
+    messages = page.locator(".message .text")
+    expect(messages.last).to_have_text("сообщение 45")
+    expect(messages).to_have_count(30)
+    page.locator(".message-scroller").evaluate("scroller => { scroller.scrollTop = 0; }")
+    expect(messages).to_have_count(45)
+    expect(messages.first).to_have_text("сообщение 1")
