@@ -43,7 +43,10 @@ function gallery(watch, title) {
     return typeof image === 'string' ? image : image.url;
   };
   const big = h('img', { class: 'gallery-main', width: 512, height: 512, alt: '' });
-  const fullLink = h('a', { class: 'full-size', target: '_blank', rel: 'noopener' }, t('watch.full_size'));
+  const fullLink = h('a', { class: 'full-size', onclick: (event) => {
+    event.preventDefault();
+    showFullSize(fullLink.getAttribute('href'), big.alt);
+  } }, t('watch.full_size'));
   const thumbs = h('ul', { class: 'thumbs', 'aria-label': t('watch.photos') });
   function show(side) {
     big.src = localUrl(imageUrl(side), '512x512');
@@ -132,4 +135,14 @@ function collectionControl(watch) {
   return fill(box, h('div', { class: 'actions' }, button,
     h('a', { href: `/watches/${watch.id}/propose`, class: 'button secondary' }, t('watch.propose_edit')),
     isModerator() ? h('a', { href: `/watches/${watch.id}/edit`, class: 'button secondary' }, t('watch.edit')) : null), status);
+}
+
+/** The photo at full size in a modal view; Escape or the button closes it. */
+function showFullSize(url, alt) {
+  const dialog = h('dialog', { class: 'full-view', 'aria-label': alt },
+    h('button', { type: 'button', class: 'close', onclick: () => dialog.close() }, t('common.close')),
+    h('img', { src: url, alt }));
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
 }
