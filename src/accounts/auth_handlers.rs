@@ -40,6 +40,7 @@ type MaybeCookie = AppendHeaders<Option<(HeaderName, HeaderValue)>>;
     params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: the refresh token in an HttpOnly cookie")),
     responses(
         (status = 201, body = AuthResponse),
+        (status = 403, description = "the cookie mode asked from another site", body = Problem),
         (status = 409, description = "username or email taken", body = Problem),
         (status = 422, description = "invalid fields", body = Problem),
         (status = 429, description = "too many attempts from this address", body = Problem),

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from seed import ROOT, Server
 
 ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS", ROOT / "target" / "e2e-artifacts"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 375, "height": 740}
+# a shared CI machine can be slow: waits are generous, and a pass never depends on them
+expect.set_options(timeout=15_000)
 DESKTOP = {"width": 1280, "height": 900}
 
 

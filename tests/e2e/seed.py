@@ -69,6 +69,10 @@ class Server:
             # enabled, so the sign-in page offers it (the tests never leave for Google)
             "GOOGLE_CLIENT_ID": "e2e-client",
             "GOOGLE_CLIENT_SECRET": "e2e-secret",
+            # every test's browsers and members come from 127.0.0.1 within minutes
+            "VITRINE_REGISTER_LIMIT_PER_IP": "1000",
+            "VITRINE_LOGIN_LIMIT_PER_IP": "1000",
+            "VITRINE_LOGIN_LIMIT_PER_ACCOUNT": "1000",
             # a test fills a chat's history quickly
             "VITRINE_CHAT_SEND_BURST": "1000",
             "VITRINE_CHAT_SEND_PER_MINUTE": "1000",
@@ -92,7 +96,7 @@ class Server:
         self.log = open(f"{self.dir.name}/serve.log", "w")
         self.process = subprocess.Popen([str(vitrine_binary()), "serve"], env=self.env, cwd=self.dir.name,
                                         stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):
@@ -117,7 +121,7 @@ class Server:
             request.add_header("Content-Type", content_type)
         if token:
             request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             text = response.read()
             return json.loads(text) if text else None
 

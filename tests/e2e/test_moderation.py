@@ -41,6 +41,8 @@ def test_a_proposed_watch_is_approved_with_the_diff_in_view_and_found(visitor, s
     moderator.get_by_role("button", name="Одобрить и опубликовать").click()
     expect(moderator.get_by_role("heading", level=1)).to_have_text("Полярная Ракета")
 
+    found = server.request("GET", "/watches?q=%D0%BF%D0%BE%D0%BB%D1%8F%D1%80%D0%BD&limit=24")
+    assert "Полярная Ракета" in [item["title"] for item in found["items"]], found
     anyone = visitor(PHONE).page
     anyone.goto("/?q=полярн")
     expect(anyone.locator(".card-title").filter(has_text="Полярная Ракета")).to_have_count(1)

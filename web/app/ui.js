@@ -140,7 +140,8 @@ export function confirmDialog(question, confirmLabel) {
       h('p', { id: 'confirm-text' }, question),
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'danger', value: 'yes', onclick: () => dialog.close('yes') }, confirmLabel || t('common.confirm')),
-        h('button', { type: 'button', value: 'no', onclick: () => dialog.close('no') }, t('common.cancel'))));
+        // a slip of the Enter key keeps things as they are
+        h('button', { type: 'button', value: 'no', autofocus: true, onclick: () => dialog.close('no') }, t('common.cancel'))));
     dialog.addEventListener('close', () => {
       dialog.remove();
       resolve(dialog.returnValue === 'yes');

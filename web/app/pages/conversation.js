@@ -284,8 +284,8 @@ function composerForm(chatId, onSent, onTyping) {
     h('label', { for: 'message-text', class: 'visually-hidden' }, t('chat.message')),
     text,
     h('div', { class: 'composer-actions' },
-      h('label', { for: 'message-files', class: 'button secondary attach' }, t('chat.attach')),
       files,
+      h('label', { for: 'message-files', class: 'button secondary attach' }, t('chat.attach')),
       sendButton),
     previews,
     errorLine);
