@@ -37,6 +37,7 @@ export function chatsPage(container) {
       chats = await allPages('chats');
       list.removeAttribute('aria-busy');
       render();
+      group.refresh();
     } catch (error) {
       fill(list, errorBox(error));
     }
@@ -65,7 +66,8 @@ export function chatsPage(container) {
     }
   });
 
-  append(container, h('h1', {}, t('chat.title')), list, groupForm(() => chats));
+  const group = groupForm(() => chats);
+  append(container, h('h1', {}, t('chat.title')), list, group.element);
   load();
   return () => {
     unsubscribe();
@@ -82,14 +84,17 @@ function groupForm(currentChats) {
     formAlert(),
     h('button', { type: 'submit' }, t('chat.group_create')));
   const details = h('details', { class: 'panel new-group' }, h('summary', {}, t('chat.new_group')), form);
-  details.addEventListener('toggle', () => {
+  // drawn when opened and again when the list of chats arrives or changes
+  function refresh() {
     if (!details.open) return;
+    const chosen = new Set(new FormData(form).getAll('member_ids'));
     const peers = currentChats().filter((chat) => chat.type === 'private' && chat.peer).map((chat) => chat.peer);
     fill(people, h('legend', {}, t('chat.group_members')),
       peers.length
-        ? peers.map((peer) => h('label', {}, h('input', { type: 'checkbox', name: 'member_ids', value: peer.user_id }), ' ', peer.username))
+        ? peers.map((peer) => h('label', {}, h('input', { type: 'checkbox', name: 'member_ids', value: peer.user_id, checked: chosen.has(String(peer.user_id)) }), ' ', peer.username))
         : h('p', { class: 'muted' }, t('chat.group_no_people')));
-  });
+  }
+  details.addEventListener('toggle', refresh);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
@@ -103,7 +108,7 @@ function groupForm(currentChats) {
       showError(form, error);
     }
   });
-  return details;
+  return { element: details, refresh };
 }
 
 /** From a profile: the private chat with this member, made if needed. */
