@@ -24,4 +24,5 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod unread_body;
+pub mod web;
 pub mod words;

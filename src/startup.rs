@@ -41,7 +41,9 @@ use crate::mail::Mailer;
 use crate::openapi::ApiDoc;
 use crate::state::{App, AppState};
 use crate::storage::Storage;
-use crate::{accounts, catalog, chat, db, files, janitor, openapi, ops, telemetry, unread_body};
+use crate::{
+    accounts, catalog, chat, db, files, janitor, openapi, ops, telemetry, unread_body, web,
+};
 
 /// JSON bodies larger than this are refused; uploads have their own limits.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -204,6 +206,7 @@ pub fn router(state: AppState) -> Router {
 
     let routes = api
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::with_error_responses(openapi)))
+        .merge(web::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             invalidate_on_write,
@@ -232,7 +235,8 @@ pub fn with_middleware(routes: Router, config: &Config) -> Router {
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_ranged)))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     routes
-        .fallback(not_found)
+        // app paths get the web app's page, other unknown paths a problem
+        .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware)
 }
@@ -266,10 +270,6 @@ fn cors(config: &Config) -> CorsLayer {
             Method::DELETE,
         ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-}
-
-async fn not_found() -> Response {
-    problem_response(StatusCode::NOT_FOUND, "route_not_found", "no such route")
 }
 
 async fn method_not_allowed() -> Response {

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::AppendHeaders;
+use axum_extra::extract::cookie::CookieJar;
 use chrono::Utc;
 use sea_orm::TransactionTrait;
 
@@ -15,6 +17,7 @@ use super::model::{
     UserResponse, check_username, normalize_email,
 };
 use super::presence;
+use super::refresh_cookie::RefreshCookie;
 use super::repo::{self, NewUser};
 use super::sign_in::{self, ClientInfo};
 use crate::auth::password::{Verified, check_new_password};
@@ -24,14 +27,20 @@ use crate::extract::{Json, Path};
 use crate::files::repo as files_repo;
 use crate::state::AppState;
 
-/// Creates an account and signs it in.
+/// A `Set-Cookie` header, or none.
+type MaybeCookie = AppendHeaders<Option<(HeaderName, HeaderValue)>>;
+
+/// Creates an account and signs it in. With `X-Refresh-Cookie: 1` the refresh token
+/// comes in an HttpOnly cookie instead of the body (see `POST /auth/refresh`).
 #[utoipa::path(
     post,
     path = "/auth/register",
     tag = "auth",
     request_body = RegisterRequest,
+    params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: the refresh token in an HttpOnly cookie")),
     responses(
         (status = 201, body = AuthResponse),
+        (status = 403, description = "the cookie mode asked from another site", body = Problem),
         (status = 409, description = "username or email taken", body = Problem),
         (status = 422, description = "invalid fields", body = Problem),
         (status = 429, description = "too many attempts from this address", body = Problem),
@@ -41,8 +50,9 @@ pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
+    cookie_mode: RefreshCookie,
     Json(request): Json<RegisterRequest>,
-) -> AppResult<(StatusCode, Json<AuthResponse>)> {
+) -> AppResult<(StatusCode, MaybeCookie, Json<AuthResponse>)> {
     // every attempt counts: a 409 tells whether a username or email exists
     state
         .rate_limiter
@@ -96,7 +106,7 @@ pub async fn register(
         },
     )
     .await?;
-    let tokens = sign_in::start_session(
+    let mut tokens = sign_in::start_session(
         &tx,
         &state,
         &user,
@@ -108,15 +118,22 @@ pub async fn register(
     .await?;
     tx.commit().await?;
     let user = load_user(&state, user.user_id).await?;
-    Ok((StatusCode::CREATED, Json(AuthResponse { user, tokens })))
+    let cookie = cookie_mode.take_token(&mut tokens);
+    Ok((
+        StatusCode::CREATED,
+        AppendHeaders(cookie),
+        Json(AuthResponse { user, tokens }),
+    ))
 }
 
-/// Signs in with an email or username and a password.
+/// Signs in with an email or username and a password. With `X-Refresh-Cookie: 1` the
+/// refresh token comes in an HttpOnly cookie instead of the body.
 #[utoipa::path(
     post,
     path = "/auth/login",
     tag = "auth",
     request_body = LoginRequest,
+    params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: the refresh token in an HttpOnly cookie")),
     responses(
         (status = 200, body = AuthResponse),
         (status = 401, description = "wrong login or password", body = Problem),
@@ -128,8 +145,9 @@ pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
+    cookie_mode: RefreshCookie,
     Json(request): Json<LoginRequest>,
-) -> AppResult<Json<AuthResponse>> {
+) -> AppResult<(MaybeCookie, Json<AuthResponse>)> {
     let window = Duration::from_secs(state.config.login_limit_window_secs);
     state
         .rate_limiter
@@ -183,7 +201,7 @@ pub async fn login(
         tracing::info!(user_id = user.user_id, "password re-hashed with argon2id");
     }
     let tx = state.db.begin().await?;
-    let tokens = sign_in::start_session(
+    let mut tokens = sign_in::start_session(
         &tx,
         &state,
         &user,
@@ -195,39 +213,67 @@ pub async fn login(
     .await?;
     tx.commit().await?;
     let user = load_user(&state, user.user_id).await?;
-    Ok(Json(AuthResponse { user, tokens }))
+    let cookie = cookie_mode.take_token(&mut tokens);
+    Ok((AppendHeaders(cookie), Json(AuthResponse { user, tokens })))
 }
 
 /// Trades a refresh token for a new access and refresh token. Each refresh token works
 /// once; presenting a used one revokes its session.
+///
+/// Cookie mode (the web app): send `X-Refresh-Cookie: 1` and the body `{}`; the token is
+/// read from the `vitrine_refresh` cookie (HttpOnly, SameSite=Strict, path
+/// `/api/v1/auth/refresh`, Secure over HTTPS) and its successor set in it, never in the
+/// body. A cookie presented without that header, or with an `Origin` of another host, is
+/// refused with 403.
 #[utoipa::path(
     post,
     path = "/auth/refresh",
     tag = "auth",
     request_body = RefreshRequest,
+    params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: the refresh token in an HttpOnly cookie")),
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "invalid, expired, revoked or reused token", body = Problem),
+        (status = 403, description = "a refresh cookie without the cookie mode's header, or from another site", body = Problem),
+        (status = 422, description = "no refresh token", body = Problem),
     )
 )]
 pub async fn refresh(
     State(state): State<AppState>,
+    cookie_mode: RefreshCookie,
+    jar: CookieJar,
     Json(request): Json<RefreshRequest>,
-) -> AppResult<Json<TokenResponse>> {
-    Ok(Json(sign_in::rotate(&state, &request.refresh_token).await?))
+) -> AppResult<(MaybeCookie, Json<TokenResponse>)> {
+    let presented = cookie_mode
+        .presented_token(&jar, request.refresh_token)?
+        .ok_or_else(|| {
+            AppError::unauthorized(
+                "invalid_refresh_token",
+                "the refresh token is invalid or expired",
+            )
+        })?;
+    let mut tokens = sign_in::rotate(&state, &presented).await?;
+    let cookie = cookie_mode.take_token(&mut tokens);
+    Ok((AppendHeaders(cookie), Json(tokens)))
 }
 
-/// Ends the session of the access token.
+/// Ends the session of the access token; with `X-Refresh-Cookie: 1` also deletes the
+/// refresh cookie.
 #[utoipa::path(
     post,
     path = "/auth/logout",
     tag = "auth",
     security(("bearer" = [])),
+    params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: delete the refresh cookie")),
     responses((status = 204), (status = 401, body = Problem))
 )]
-pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    cookie_mode: RefreshCookie,
+    user: CurrentUser,
+) -> AppResult<(StatusCode, MaybeCookie)> {
     sign_in::revoke_sessions(&state, &[user.session_id]).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((StatusCode::NO_CONTENT, AppendHeaders(cookie_mode.removal())))
 }
 
 /// My live sessions, most recently used first.

@@ -9,6 +9,7 @@ pub mod model;
 pub mod oauth;
 mod password_handlers;
 pub mod presence;
+pub mod refresh_cookie;
 pub mod repo;
 pub mod sign_in;
 mod user_handlers;

@@ -35,7 +35,9 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    /// Required, except in the cookie mode (`X-Refresh-Cookie: 1`), which reads the cookie.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -187,6 +189,8 @@ impl From<UserResponse> for PublicUserResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// Absent in the cookie mode (`X-Refresh-Cookie: 1`): the token is in the cookie.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub refresh_token: String,
     /// Always `Bearer`.
     pub token_type: &'static str,

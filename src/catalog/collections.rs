@@ -14,12 +14,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::entity::{collection, watch};
+use super::entity::{alias, collection, watch, watch_image};
 use super::references::{Reference, ReferenceItem, items};
 use crate::accounts::repo as accounts_repo;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::files::repo as files_repo;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
@@ -33,11 +34,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CollectionItem {
     pub watch_id: i64,
+    /// The first alias: what the watch is called in lists.
+    pub title: Option<String>,
     pub folder: String,
     pub code: Option<String>,
     pub brand: Option<ReferenceItem>,
     pub start_release: Option<i32>,
     pub end_release: Option<i32>,
+    /// The main photo, if there is one.
+    pub main_image_url: Option<String>,
     /// When the member added it.
     pub added_at: DateTime<Utc>,
 }
@@ -157,7 +162,7 @@ pub async fn list_collection(
         HashMap::new()
     } else {
         watch::Entity::find()
-            .filter(watch::Column::Id.is_in(watch_ids))
+            .filter(watch::Column::Id.is_in(watch_ids.iter().copied()))
             .all(&state.db)
             .await?
             .into_iter()
@@ -173,6 +178,8 @@ pub async fn list_collection(
         .map(|brand| (brand.id, brand))
         .collect();
 
+    let titles = first_aliases(&state, &watch_ids).await?;
+    let main_images = main_image_urls(&state, &watch_ids).await?;
     let items = page
         .items
         .into_iter()
@@ -181,11 +188,13 @@ pub async fn list_collection(
             let watch = watches.get(&entry.watch_id)?;
             Some(CollectionItem {
                 watch_id: watch.id,
+                title: titles.get(&watch.id).cloned(),
                 folder: watch.folder.clone(),
                 code: watch.code.clone(),
                 brand: watch.brand_id.and_then(|id| brands.get(&id).cloned()),
                 start_release: watch.start_release,
                 end_release: watch.end_release,
+                main_image_url: main_images.get(&watch.id).cloned(),
                 added_at: entry.created_at,
             })
         })
@@ -194,4 +203,48 @@ pub async fn list_collection(
         items,
         next_cursor: page.next_cursor,
     }))
+}
+
+/// Each watch's first alias, its title in lists.
+async fn first_aliases(state: &AppState, watch_ids: &[i64]) -> AppResult<HashMap<i64, String>> {
+    if watch_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let aliases = alias::Entity::find()
+        .filter(alias::Column::WatchId.is_in(watch_ids.iter().copied()))
+        .order_by_asc(alias::Column::Id)
+        .all(&state.db)
+        .await?;
+    let mut titles = HashMap::new();
+    for alias in aliases {
+        titles.entry(alias.watch_id).or_insert(alias.key);
+    }
+    Ok(titles)
+}
+
+/// Each watch's main photo, for the cards of a collection.
+async fn main_image_urls(state: &AppState, watch_ids: &[i64]) -> AppResult<HashMap<i64, String>> {
+    if watch_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let images = watch_image::Entity::find()
+        .filter(watch_image::Column::WatchId.is_in(watch_ids.iter().copied()))
+        .filter(watch_image::Column::Side.eq("main"))
+        .all(&state.db)
+        .await?;
+    let uids: HashMap<i64, String> = files_repo::uids(
+        &state.reader,
+        images.iter().map(|image| image.file_id).collect(),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let public_url = state.config.public_url();
+    Ok(images
+        .into_iter()
+        .filter_map(|image| {
+            let uid = uids.get(&image.file_id)?;
+            Some((image.watch_id, format!("{public_url}/api/v1/files/{uid}")))
+        })
+        .collect())
 }

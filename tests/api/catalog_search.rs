@@ -272,6 +272,7 @@ async fn list_items_are_compact() {
         *first,
         json!({
             "id": amphibia,
+            "title": "Амфибия",
             "folder": "vostok_amphibia",
             "code": "2416-Б/420",
             "brand": {"id": refs.vostok, "name": "Восток"},

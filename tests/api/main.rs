@@ -41,3 +41,5 @@ mod presence;
 mod refresh_reuse;
 mod sessions;
 mod users;
+mod web;
+mod web_cookie;

@@ -6,6 +6,7 @@
 mod fake_provider;
 mod linking;
 mod refusals;
+mod web_sign_in;
 
 use std::collections::HashMap;
 

@@ -29,6 +29,9 @@ pub struct Flow {
     pub verifier: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// Started by the web app: the callback answers with a redirect back to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub web: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -133,6 +136,7 @@ mod tests {
             state: "state-1".into(),
             verifier: "verifier".into(),
             nonce: Some("nonce".into()),
+            web: false,
         }
     }
 

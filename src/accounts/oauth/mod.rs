@@ -6,6 +6,7 @@ mod exchange;
 mod flow_cookie;
 mod google;
 mod link;
+mod web_flow;
 mod yandex;
 
 use std::time::Duration;
@@ -110,12 +111,21 @@ pub struct CallbackQuery {
     pub error_description: Option<String>,
 }
 
+/// `GET /auth/oauth/{provider}/start` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// `1` for the web app: the callback then sets the refresh cookie of the cookie mode
+    /// and sends the browser to `/`, or to `/signin?oauth_error={code}` on a failure.
+    pub web: Option<String>,
+}
+
 /// Sends the browser to the provider's sign-in page.
 #[utoipa::path(
     get,
     path = "/auth/oauth/{provider}/start",
     tag = "auth",
-    params(("provider" = String, Path, description = "`google` or `yandex`", pattern = "^(google|yandex)$")),
+    params(("provider" = String, Path, description = "`google` or `yandex`", pattern = "^(google|yandex)$"), StartQuery),
     responses(
         (status = 302, description = "to the provider's sign-in page; sets a short-lived \
             cookie that the callback needs"),
@@ -125,6 +135,7 @@ pub struct CallbackQuery {
 pub async fn start(
     State(state): State<AppState>,
     Path(provider): Path<String>,
+    Query(query): Query<StartQuery>,
 ) -> AppResult<Response> {
     let provider = Provider::parse(&provider)?;
     let client = ProviderClient::new(&state.config, provider)?;
@@ -136,6 +147,7 @@ pub async fn start(
         state: csrf_state.into_secret(),
         verifier: verifier.into_secret(),
         nonce,
+        web: query.web.as_deref() == Some("1"),
     })?;
     let location = HeaderValue::try_from(url.as_str()).map_err(AppError::internal)?;
     Ok((
@@ -158,6 +170,8 @@ pub async fn start(
     params(("provider" = String, Path, description = "`google` or `yandex`", pattern = "^(google|yandex)$"), CallbackQuery),
     responses(
         (status = 200, body = AuthResponse),
+        (status = 303, description = "a sign-in started with `web=1`: to `/` with the refresh \
+            cookie set, or to `/signin?oauth_error={code}`"),
         (status = 400, description = "refused at the provider, or a missing or wrong state",
             body = Problem),
         (status = 401, description = "the provider did not confirm the sign-in", body = Problem),
@@ -184,7 +198,11 @@ pub async fn callback(
         ip: Some(ip.to_string()),
         user_agent,
     };
+    let web = state.oauth.cookies.open(&jar).is_ok_and(|flow| flow.web);
     let outcome = finish(&state, &client, &jar, query, info).await;
+    if web {
+        return Ok(web_flow::back_to_the_app(&state, outcome));
+    }
     // the flow cookie serves one attempt, whatever its outcome
     Ok((
         [
@@ -262,6 +280,7 @@ fn denied_detail(error: &str) -> String {
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(web_flow::providers))
         .routes(routes!(start))
         .routes(routes!(callback))
 }

@@ -19,7 +19,7 @@ use sea_orm::sea_query::{
 use serde::{Deserialize, Serialize};
 
 use super::model::{WatchListQuery, WatchSummary};
-use crate::catalog::entity::{mechanism, watch, watch_image, watch_search_token};
+use crate::catalog::entity::{alias, mechanism, watch, watch_image, watch_search_token};
 use crate::catalog::references::ReferenceItem;
 use crate::catalog::search;
 use crate::db::read::Reader;
@@ -437,6 +437,7 @@ fn direct_select(
             Expr::col((files::Entity, files::Column::Uid)),
             Alias::new("main_uid"),
         )
+        .expr_as(first_alias(page.clone()), Alias::new("title"))
         .from_subquery(rows, page.clone())
         .join(
             JoinType::LeftJoin,
@@ -520,6 +521,7 @@ async fn fetch(
             let main_uid: Option<String> = row.get("main_uid")?;
             Ok(WatchSummary {
                 id: row.get("id")?,
+                title: row.get("title")?,
                 folder: row.get("folder")?,
                 code: row.get("code")?,
                 brand: brand_id
@@ -572,6 +574,20 @@ async fn read_scan(
         return Ok(rows);
     }
     fetch(reader, &through_indexes(), public_url).await
+}
+
+/// The first alias of a page's watch: its name in lists (one lookup in `alias_watch_idx`).
+fn first_alias(page: Alias) -> SimpleExpr {
+    let mut first = Query::select();
+    first
+        .column((alias::Entity, alias::Column::Key))
+        .from(alias::Entity)
+        .and_where(
+            Expr::col((alias::Entity, alias::Column::WatchId)).equals((page, watch::Column::Id)),
+        )
+        .order_by((alias::Entity, alias::Column::Id), Order::Asc)
+        .limit(1);
+    SimpleExpr::SubQuery(None, Box::new(first.into_sub_query_statement()))
 }
 
 /// `(a, id) > (x, y)` or `<`, as the sort's direction says.

@@ -147,6 +147,8 @@ pub struct WatchDetail {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WatchSummary {
     pub id: i64,
+    /// The first alias: what the watch is called in lists.
+    pub title: Option<String>,
     pub folder: String,
     pub code: Option<String>,
     pub brand: Option<ReferenceItem>,
