@@ -40,6 +40,7 @@
 #   FANOUT_CLIENT=rust     vitrine's fan-out sockets in bench/chat_fanout.rs (one Python process
 #                          spent ~30 us of its own per delivery, most of the latency at 1,000
 #                          sockets); =python keeps them in chat_client.py like the peers' clients
+#   FANOUT_BIN=            this chat_fanout binary instead of building it
 #   BENCH_BIN=             this vitrine binary instead of building target/release/vitrine
 #   RESULTS=/tmp/vitrine-chat-<UTC time>   where the JSON results, logs and table stay
 #   KEEP_WORK=1            keep the vitrine data dir (the seeded database)
@@ -115,7 +116,9 @@ else
 fi
 [ -x "$BIN" ] || die "no server binary at $BIN"
 FANOUT_ARGS=()
-if [ "$FANOUT_CLIENT" = rust ]; then
+if [ "$FANOUT_CLIENT" = rust ] && [ -n "${FANOUT_BIN:-}" ]; then
+  FANOUT_ARGS=(--fanout-bin "$(realpath "$FANOUT_BIN")")
+elif [ "$FANOUT_CLIENT" = rust ]; then
   step "cargo build --release --example chat_fanout"
   (cd "$ROOT" && timeout 45m cargo build --release --example chat_fanout) || die "building the fan-out client failed"
   TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
