@@ -18,8 +18,12 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock clippy.toml ./
 COPY migration migration
 COPY src src
-# Cargo.toml names the test target, and cargo reads every target's path.
+# the web app, embedded in the binary
+COPY web web
+# Cargo.toml names the test target and the benchmark's client, and cargo reads every
+# target's path.
 COPY tests tests
+COPY bench/chat_fanout.rs bench/chat_fanout.rs
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin vitrine \

@@ -92,7 +92,13 @@ copied = {src for _, _, body in stages for kw, rest in body if kw == "COPY"
 manifest = (ROOT / "Cargo.toml").read_text()
 for path in re.findall(r'^path\s*=\s*"([^"]+)"', manifest, re.MULTILINE):
     top = path.split("/")[0]
-    check(top in copied, f"Dockerfile: the build stage does not copy {top}/ ({path} is in Cargo.toml)")
+    check(top in copied or path in copied,
+          f"Dockerfile: the build stage does not copy {top}/ ({path} is in Cargo.toml)")
+# Folders embedded in the binary at compile time (rust-embed's `#[folder = "…"]`).
+for source in (ROOT / "src").rglob("*.rs"):
+    for folder in re.findall(r'#\[folder\s*=\s*"([^"]+)"\]', source.read_text()):
+        top = folder.strip("/").split("/")[0]
+        check(top in copied, f"Dockerfile: the build stage does not copy {top}/ (embedded by {source.relative_to(ROOT)})")
 for member in re.findall(r'members\s*=\s*\[([^\]]*)\]', manifest)[0].replace('"', "").split(","):
     member = member.strip()
     check(member in (".", "") or member in copied, f"Dockerfile: workspace member {member} not copied")
