@@ -322,8 +322,7 @@ async fn presence_crosses_instances_and_a_second_device_elsewhere_keeps_one_onli
     let phone = one.login("bob", &bob.password).await.with_name(bob.clone());
     let chat = private_chat(&one, &ann, &bob).await;
     let mut anns = connect(&one, &ann, &HashMap::new()).await;
-    let presence =
-        |online: bool| json!({"type": "presence", "user_id": bob.user_id, "online": online});
+    let presence = |online: bool| json!({"type": "presence", "changes": [{"user_id": bob.user_id, "online": online}]});
 
     let laptop = connect(&two, &bob, &HashMap::new()).await;
     assert_eq!(next_message(&mut anns).await.unwrap(), presence(true));

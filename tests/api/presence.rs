@@ -41,7 +41,7 @@ async fn profile(app: &TestApp, of: &TestUser) -> Value {
 }
 
 fn presence(user: &TestUser, online: bool) -> Value {
-    json!({"type": "presence", "user_id": user.user_id, "online": online})
+    json!({"type": "presence", "changes": [{"user_id": user.user_id, "online": online}]})
 }
 
 #[tokio::test]
@@ -193,4 +193,55 @@ async fn a_process_that_stopped_leaves_nobody_online() {
         1,
         "only ann's own lease is left"
     );
+}
+
+#[tokio::test]
+async fn partners_who_connect_together_arrive_in_few_presence_messages() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let mut partners = Vec::new();
+    for name in ["bob", "carl", "dora", "emil", "fay", "gus"] {
+        let partner = app.register(name).await;
+        private_chat(&app, &ann, &partner).await;
+        partners.push(partner);
+    }
+    let mut anns = connect(&app, &ann, &HashMap::new()).await;
+    let no_resume = HashMap::new();
+    let sockets = futures_util::future::join_all(
+        partners
+            .iter()
+            .map(|partner| connect(&app, partner, &no_resume)),
+    )
+    .await;
+
+    let mut online = std::collections::BTreeSet::new();
+    let mut messages = 0;
+    while online.len() < partners.len() {
+        let message = next(&mut anns).await.expect("presence of every partner");
+        assert_eq!(message["type"], "presence", "{message}");
+        messages += 1;
+        let changes = message["changes"].as_array().expect("a list of changes");
+        let ids: Vec<i64> = changes
+            .iter()
+            .map(|change| {
+                assert_eq!(change["online"], true, "{message}");
+                change["user_id"].as_i64().unwrap()
+            })
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            ids, sorted,
+            "each person once per message, in order: {message}"
+        );
+        for id in ids {
+            assert!(online.insert(id), "{id} announced twice");
+        }
+    }
+    let expected: std::collections::BTreeSet<i64> =
+        partners.iter().map(|partner| partner.user_id).collect();
+    assert_eq!(online, expected);
+    assert!(messages <= partners.len());
+    drop(sockets);
 }

@@ -49,6 +49,13 @@ pub enum ClientMessage {
     Ping,
 }
 
+/// One person's presence in a `presence` message.
+#[derive(Debug, Serialize)]
+pub struct PresenceChange {
+    pub user_id: i64,
+    pub online: bool,
+}
+
 /// What the server sends besides events.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -71,10 +78,10 @@ pub enum ServerMessage<'a> {
         chat_id: i64,
         user_id: i64,
     },
-    /// Someone I share a chat with came online or went offline.
+    /// People I share a chat with came online or went offline: the changes of a short
+    /// while in one message, the latest per person.
     Presence {
-        user_id: i64,
-        online: bool,
+        changes: Vec<PresenceChange>,
     },
     /// Another participant's watermarks moved.
     Receipt {
