@@ -59,6 +59,14 @@ pub fn init(log_dir: &Path, filter: &str) -> anyhow::Result<LogGuards> {
 /// The process-wide Prometheus recorder (installed once, shared by every app instance).
 pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    // apps starting at the same moment (tests in one process) install it one at a time
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let _installing = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
@@ -69,10 +77,8 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
         .context("histogram buckets")?
         .build_recorder();
     let handle = recorder.handle();
-    if metrics::set_global_recorder(recorder).is_err() {
-        // another thread won the race; its handle is the one that sees the data
-        return HANDLE.get().cloned().context("metrics recorder");
-    }
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| anyhow::anyhow!("another metrics recorder is installed"))?;
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
