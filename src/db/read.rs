@@ -213,16 +213,7 @@ pub(super) fn run(
         .map(str::to_owned)
         .collect();
     let width = columns.len();
-    let params = values
-        .into_iter()
-        .map(|value| {
-            to_sqlite(value).ok_or_else(|| {
-                rusqlite::Error::ToSqlConversionFailure(
-                    "a parameter of a type SQLite is never sent".into(),
-                )
-            })
-        })
-        .collect::<rusqlite::Result<Vec<SqliteValue>>>()?;
+    let params = bind(values)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
@@ -238,9 +229,23 @@ pub(super) fn run(
     Ok(out)
 }
 
+/// Statement parameters as SQLite values; a type `to_sqlite` does not send is refused.
+pub(super) fn bind(values: Vec<Value>) -> rusqlite::Result<Vec<SqliteValue>> {
+    values
+        .into_iter()
+        .map(|value| {
+            to_sqlite(value).ok_or_else(|| {
+                rusqlite::Error::ToSqlConversionFailure(
+                    "a parameter of a type SQLite is never sent".into(),
+                )
+            })
+        })
+        .collect()
+}
+
 /// A parameter as sqlx would bind it, so comparisons with stored text (timestamps)
 /// behave the same on both paths.
-pub(super) fn to_sqlite(value: Value) -> Option<SqliteValue> {
+fn to_sqlite(value: Value) -> Option<SqliteValue> {
     Some(match value {
         Value::Bool(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),
         Value::TinyInt(v) => v.map_or(SqliteValue::Null, |v| SqliteValue::Integer(v.into())),

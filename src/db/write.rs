@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use rusqlite::types::Value as SqliteValue;
 use rusqlite::{ErrorCode, OpenFlags};
 use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder};
 use sea_orm::{
@@ -20,7 +19,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::read::{Queries, Row, run, to_sqlite};
+use super::read::{Queries, Row, bind, run};
 use crate::error::{AppError, AppResult};
 
 /// How long a write waits for another writer of the SQLite file before giving up (503).
@@ -201,19 +200,6 @@ pub fn is_conflict(err: &AppError) -> bool {
             ..
         }
     )
-}
-
-fn bind(values: Vec<sea_orm::sea_query::Value>) -> rusqlite::Result<Vec<SqliteValue>> {
-    values
-        .into_iter()
-        .map(|value| {
-            to_sqlite(value).ok_or_else(|| {
-                rusqlite::Error::ToSqlConversionFailure(
-                    "a parameter of a type SQLite is never sent".into(),
-                )
-            })
-        })
-        .collect()
 }
 
 impl WriteTx<'_> {
