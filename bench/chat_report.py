@@ -175,18 +175,18 @@ def main():
         ratio = f"{s_nm['rate'] / syn_send['rate']:.0f}× Synapse"
     if s_nm["rate"] and pb_send and pb_send["rate"]:
         ratio += f", {s_nm['rate'] / pb_send['rate']:.1f}× PocketBase"
-    row("send over HTTP, N=10 senders × M=100, one chat, no sockets", cell(s_nm, " msg/s"),
+    row("send over HTTP, 10 connections back to back (peers: N=10 senders × M=100), one chat, wrk", cell(s_nm, " msg/s"),
         cell(syn_send, " msg/s"), cell(pb_send, " rec/s"),
         f"≥ 20× Synapse, > PocketBase, p99 < 20 ms ({ratio})")
     s64 = vside(v, "send64")
     s64["missed"] = vit(v, lambda r: r["send64"]["errors"])
-    row("send over HTTP, 64 connections (64 members, one chat)", cell(s64, " msg/s"), "–", "–", "p99 < 20 ms")
+    row("send over HTTP, 64 connections (64 members, one chat), wrk", cell(s64, " msg/s"), "–", "–", "messages/s and p99")
 
     # history
     h64 = vside(v, "history_latest64")
-    row(f"history: newest page of 50, chat of {hist}, 64 connections", cell(h64, " req/s"), "–", "–", "p99 < 10 ms")
+    row(f"history: newest page of 50, chat of {hist}, 64 connections, wrk", cell(h64, " req/s"), "–", "–", "p99 < 10 ms")
     hd = vside(v, "history_deep64")
-    row("history: page of 50 before a random seq, 64 connections", cell(hd, " req/s"), "–", "–", "p99 < 10 ms")
+    row("history: page of 50 before a random seq, 64 connections, wrk", cell(hd, " req/s"), "–", "–", "p99 < 10 ms")
     hs = vside(v, "history_latest_seq", rate_key=None)
     row("history: newest page of 50 ×100, one connection (peers: 10,000 in the room)",
         cell(hs), cell(peer_row(syn, "history GET", "latest page")), cell(peer_row(pb, "history GET", "latest page")),
@@ -205,7 +205,7 @@ def main():
         row(f"search {corpus} msgs, one connection: {label}, q={q['q']!r} ({q['matches']:,} matches)",
             cell(d), "–", "–", "p99 < 20 ms")
     s64q = vside(v, "search64")
-    row(f"search {corpus} msgs, all queries mixed, 64 connections", cell(s64q, " req/s"), "–", "–", "p99 < 20 ms")
+    row(f"search {corpus} msgs, all queries mixed, 64 connections, wrk", cell(s64q, " req/s"), "–", "–", "p99 < 20 ms")
 
     # fan-out
     k = fnum(int(setup.get("users", 1000)))

@@ -4,6 +4,8 @@
 --               URL-encoded ("/api/v1/watches/17"); each request takes one at random.
 --               Without it every request asks for the URL given to wrk.
 --   WRK_TOKENS  file of bearer tokens, one per line; each request carries one at random.
+--   WRK_BODY    a JSON body: the requests become POSTs, and every "%UNIQUE%" in it is
+--               replaced by a value no other request of the run carries (a client_id).
 -- Requests are built once in init() when only one of the two varies, so the client spends
 -- as little CPU per request as it can on the two cores it shares with the servers.
 -- "non2xx" is wrk's status error count: responses with a status of 400 or more.
@@ -32,7 +34,8 @@ local function read_lines(path)
   return lines
 end
 
-local paths, tokens, prepared
+local paths, tokens, prepared, body
+local sent = 0
 
 function init(args)
   math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919)
@@ -40,6 +43,13 @@ function init(args)
   local tokens_file = os.getenv("WRK_TOKENS")
   paths = (paths_file and paths_file ~= "") and read_lines(paths_file) or { wrk.path }
   tokens = (tokens_file and tokens_file ~= "") and read_lines(tokens_file) or nil
+  body = os.getenv("WRK_BODY")
+  if body == "" then
+    body = nil
+  end
+  if body then
+    return
+  end
   if not tokens then
     prepared = {}
     for i, path in ipairs(paths) do
@@ -53,7 +63,20 @@ function init(args)
   end
 end
 
+local function post()
+  sent = sent + 1
+  local unique = (thread_number or 0) .. "-" .. sent .. "-" .. os.time()
+  local headers = { ["Content-Type"] = "application/json" }
+  if tokens then
+    headers.Authorization = "Bearer " .. tokens[math.random(#tokens)]
+  end
+  return wrk.format("POST", paths[math.random(#paths)], headers, (body:gsub("%%UNIQUE%%", unique)))
+end
+
 function request()
+  if body then
+    return post()
+  end
   if prepared then
     return prepared[math.random(#prepared)]
   end

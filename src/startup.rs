@@ -188,6 +188,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let state = AppState(Arc::new(app));
     tokio::spawn(chat::live::relay::run(state.clone(), deliveries));
     tokio::spawn(chat::live::presence::keep_leases(state.clone()));
+    tokio::spawn(chat::live::presence_fanout::run(state.clone()));
     Ok(state)
 }
 

@@ -8,12 +8,14 @@ use dashmap::DashMap;
 use tokio::sync::{Notify, mpsc};
 
 use super::feed::Feeds;
+use super::presence_fanout::PendingPresence;
+use super::protocol::PresenceChange;
 
 /// Announcements a socket's queue holds; a socket that falls this far behind is closed
 /// as too slow (it resumes when it reconnects).
 pub const QUEUE_LEN: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
     /// Chat `chat_id` has new events.
     Changed { chat_id: i64 },
@@ -26,8 +28,8 @@ pub enum Signal {
     Revoked,
     /// Someone is typing in a chat; never stored.
     Typing { chat_id: i64, user_id: i64 },
-    /// Someone one shares a chat with came online or went offline.
-    Presence { user_id: i64, online: bool },
+    /// People one shares a chat with came online or went offline.
+    Presence(Arc<[PresenceChange]>),
     /// Someone's read or delivered watermark moved.
     Receipt {
         chat_id: i64,
@@ -47,8 +49,8 @@ struct Socket {
 
 impl Socket {
     /// Queues `signal`; false (and the socket told) when its queue is full.
-    fn offer(&self, signal: Signal) -> bool {
-        let queued = self.sender.try_send(signal).is_ok();
+    fn offer(&self, signal: &Signal) -> bool {
+        let queued = self.sender.try_send(signal.clone()).is_ok();
         if !queued {
             self.dropped.notify_one();
         }
@@ -62,6 +64,8 @@ pub struct Hub {
     next_id: AtomicU64,
     /// The chats' recent events, shared by the sockets that send them.
     pub feeds: Feeds,
+    /// Presence changes waiting to be told to the partners connected here.
+    pub presence: PendingPresence,
 }
 
 impl Hub {
@@ -111,7 +115,7 @@ impl Hub {
     pub fn notify(&self, users: &[i64], signal: Signal) {
         for user_id in users {
             if let Some(mut sockets) = self.sockets.get_mut(user_id) {
-                sockets.retain(|_, socket| socket.offer(signal));
+                sockets.retain(|_, socket| socket.offer(&signal));
             }
         }
         for user_id in users {
@@ -123,7 +127,7 @@ impl Hub {
     /// Queues `signal` for every socket of this process.
     pub fn broadcast(&self, signal: Signal) {
         self.sockets.retain(|_, sockets| {
-            sockets.retain(|_, socket| socket.offer(signal));
+            sockets.retain(|_, socket| socket.offer(&signal));
             !sockets.is_empty()
         });
     }

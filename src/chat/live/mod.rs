@@ -13,6 +13,7 @@ pub mod events;
 mod feed;
 pub mod hub;
 pub mod presence;
+pub mod presence_fanout;
 mod protocol;
 pub mod relay;
 pub mod socket;

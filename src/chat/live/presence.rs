@@ -13,14 +13,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
-};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set};
 
 use crate::accounts::entity::presence;
 use crate::bus::Notice;
-use crate::chat::entity::{chat_participants, presence_leases};
+use crate::chat::entity::presence_leases;
 use crate::db::read::{Queries, find_all, find_one};
 use crate::db::write::WriteTx;
 use crate::error::AppResult;
@@ -222,25 +220,4 @@ async fn is_online(state: &AppState, user_id: i64) -> AppResult<bool> {
         state.chat_hub.is_connected(user_id)
             || leased_elsewhere(state, user_id, Utc::now()).await?,
     )
-}
-
-/// The people who share a chat with `user_id`.
-pub async fn partners(conn: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<i64>> {
-    Ok(chat_participants::Entity::find()
-        .select_only()
-        .column(chat_participants::Column::UserId)
-        .distinct()
-        .filter(
-            chat_participants::Column::ChatId.in_subquery(
-                Query::select()
-                    .column(chat_participants::Column::ChatId)
-                    .from(chat_participants::Entity)
-                    .and_where(chat_participants::Column::UserId.eq(user_id))
-                    .to_owned(),
-            ),
-        )
-        .filter(chat_participants::Column::UserId.ne(user_id))
-        .into_tuple()
-        .all(conn)
-        .await?)
 }

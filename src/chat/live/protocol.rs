@@ -50,7 +50,7 @@ pub enum ClientMessage {
 }
 
 /// One person's presence in a `presence` message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PresenceChange {
     pub user_id: i64,
     pub online: bool,
@@ -81,7 +81,7 @@ pub enum ServerMessage<'a> {
     /// People I share a chat with came online or went offline: the changes of a short
     /// while in one message, the latest per person.
     Presence {
-        changes: Vec<PresenceChange>,
+        changes: &'a [PresenceChange],
     },
     /// Another participant's watermarks moved.
     Receipt {

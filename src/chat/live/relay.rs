@@ -57,10 +57,7 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
             hub.notify(&users, Signal::Typing { chat_id, user_id });
         }
         Notice::SessionsRevoked { ref session_ids } => hub.end_sessions(session_ids),
-        Notice::Presence { user_id, online } => {
-            let partners = super::presence::partners(&state.db, user_id).await?;
-            hub.notify(&partners, Signal::Presence { user_id, online });
-        }
+        Notice::Presence { user_id, online } => hub.presence.record(user_id, online),
         Notice::Resync => hub.broadcast(Signal::Recheck),
     }
     Ok(())

@@ -19,7 +19,7 @@ use super::events;
 use super::hub::Signal;
 use super::presence;
 use super::protocol::{
-    ClientMessage, Closing, PresenceChange, ServerMessage, Sink, close, close_with, send, send_json,
+    ClientMessage, Closing, ServerMessage, Sink, close, close_with, send, send_json,
 };
 use crate::auth::CurrentUser;
 use crate::bus::Notice;
@@ -39,10 +39,6 @@ pub const MAX_REPLAY: i64 = 1000;
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// Typing notices relayed per socket and second.
 const TYPING_PER_SECOND: u32 = 3;
-/// Presence changes are gathered this long and sent as one message: when many people
-/// connect at once (a thousand members of one group), each socket sends a few messages
-/// instead of one per person.
-const PRESENCE_BATCH: Duration = Duration::from_millis(100);
 
 /// The live chat socket. The first message must be
 /// `{"type": "auth", "token": "<access token>", "resume": {"<chat id>": <seq>}}`.
@@ -176,26 +172,13 @@ async fn run(
     let expiry = tokio::time::sleep(seconds_until(expires_at));
     tokio::pin!(expiry);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut presence = std::collections::BTreeMap::new();
-    let presence_due = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(presence_due);
     let mut session_check = tokio::time::interval(SESSION_CHECK);
     session_check.reset();
     let mut silent_beats = 0u32;
     let mut typing_budget = (tokio::time::Instant::now(), 0u32);
     loop {
         tokio::select! {
-            () = &mut presence_due, if !presence.is_empty() => {
-                send_presence(sink, &mut presence).await?;
-            }
             signal = signals.recv() => {
-                // what was announced before this goes out before it
-                if signal
-                    .as_ref()
-                    .is_some_and(|signal| !matches!(signal, Signal::Presence { .. }))
-                {
-                    send_presence(sink, &mut presence).await?;
-                }
                 match signal {
                 Some(Signal::Changed { chat_id }) => {
                     follow(state, me, chat_id, &mut positions, sink).await?;
@@ -218,15 +201,8 @@ async fn run(
                         send_json(sink, &ServerMessage::Typing { chat_id, user_id }).await?;
                     }
                 }
-                Some(Signal::Presence { user_id, online }) => {
-                    if user_id != me {
-                        if presence.is_empty() {
-                            presence_due
-                                .as_mut()
-                                .reset(tokio::time::Instant::now() + PRESENCE_BATCH);
-                        }
-                        presence.insert(user_id, online);
-                    }
+                Some(Signal::Presence(changes)) => {
+                    send_json(sink, &ServerMessage::Presence { changes: &changes }).await?;
                 }
                 Some(Signal::Receipt { chat_id, user_id, read_seq, delivered_seq }) => {
                     if positions.0.contains_key(&chat_id) {
@@ -359,21 +335,6 @@ async fn acknowledge(
         super::announce_receipt(state, chat_id, me).await;
     }
     Ok(())
-}
-
-/// Sends the gathered presence changes, if any, as one message.
-async fn send_presence(
-    sink: &mut Sink,
-    gathered: &mut std::collections::BTreeMap<i64, bool>,
-) -> Result<(), Closing> {
-    if gathered.is_empty() {
-        return Ok(());
-    }
-    let changes = std::mem::take(gathered)
-        .into_iter()
-        .map(|(user_id, online)| PresenceChange { user_id, online })
-        .collect();
-    send_json(sink, &ServerMessage::Presence { changes }).await
 }
 
 /// Catches up every chat I am in now or this socket has: after announcements may have
