@@ -62,6 +62,8 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
             hub.notify(&partners, Signal::Presence { user_id, online });
         }
         Notice::Resync => hub.broadcast(Signal::Recheck),
+        // for the caches, which hear them from the bus directly
+        Notice::RoleChanged { .. } | Notice::CatalogChanged => {}
     }
     Ok(())
 }
