@@ -144,6 +144,9 @@ pub struct Config {
     pub backup_keep: usize,
     /// `VITRINE_BACKUP_TO`: where scheduled backups go, a directory or `s3://bucket/prefix`.
     pub backup_to: String,
+    /// `VITRINE_SESSION_CACHE`: live sessions are remembered between changes, so a valid
+    /// access token costs no database (or Redis) round trip; `false` checks every time.
+    pub session_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +288,7 @@ impl Default for Config {
             backup_every: String::new(),
             backup_keep: 7,
             backup_to: "./backups".into(),
+            session_cache: true,
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::auth::redis_link::RedisLink;
 use crate::auth::session_cache::SessionCache;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::AccessTokens;
-use crate::bus::Bus;
+use crate::bus::{Bus, Follower, Followers};
 use crate::catalog::cache::{CatalogCache, invalidate_on_write, spawn_maintenance};
 use crate::config::Config;
 use crate::db::read::Reader;
@@ -139,27 +139,30 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         }
         None => None,
     };
+    // other processes' changes reach both caches through the bus
+    let session_cache = Arc::new(SessionCache::new(config.session_cache, session_ttl));
+    let catalog_cache = Arc::new(CatalogCache::new(
+        Duration::from_secs(config.catalog_cache_ttl_secs),
+        config.catalog_cache_max_mb.saturating_mul(1024 * 1024),
+    ));
     let (sessions, rate_limiter) = match &redis {
         Some(link) => (
             SessionRegistry::redis(
                 link.clone(),
                 &config.redis_key_prefix,
                 config.access_token_ttl_secs,
-                // other instances' revocations cannot reach it yet
-                SessionCache::new(false, session_ttl),
+                session_cache.clone(),
             ),
             RateLimiter::redis(link.clone(), &config.redis_key_prefix),
         ),
         None => (
-            // one process per SQLite database: every revocation passes through it
-            SessionRegistry::database(SessionCache::new(
-                config.database_url().starts_with("sqlite:"),
-                session_ttl,
-            )),
+            SessionRegistry::database(session_cache.clone()),
             RateLimiter::in_process(config.rate_limit_max_keys),
         ),
     };
-    let (bus, deliveries) = Bus::new(&config, &db, redis)?;
+    let followers: Vec<Arc<dyn Follower>> = vec![session_cache, catalog_cache.clone()];
+    let followers = Followers::new(followers);
+    let (bus, deliveries) = Bus::new(&config, &db, redis, followers)?;
     tracing::info!(bus = bus.kind(), "chat events bus");
     let app = App {
         reader: Reader::new(&db, db::sqlite_file(&config)),
@@ -171,10 +174,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         metrics: telemetry::metrics_handle()?,
         storage: Storage::from_config(&config).await?,
         allowed_types: AllowedTypes::parse(&config.allowed_types),
-        catalog_cache: CatalogCache::new(
-            Duration::from_secs(config.catalog_cache_ttl_secs),
-            config.catalog_cache_max_mb.saturating_mul(1024 * 1024),
-        ),
+        catalog_cache,
         chat_hub: Default::default(),
         file_read_grants: Arc::new(chat::attachments::ChatFileGrants::new(db.clone())),
         online: Arc::new(chat::live::presence::Presence),
@@ -187,6 +187,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     };
     let state = AppState(Arc::new(app));
     tokio::spawn(chat::live::relay::run(state.clone(), deliveries));
+    state.bus.listen();
     tokio::spawn(chat::live::presence::keep_leases(state.clone()));
     tokio::spawn(chat::live::presence_fanout::run(state.clone()));
     Ok(state)

@@ -42,7 +42,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     pub storage: Storage,
     pub allowed_types: AllowedTypes,
-    pub catalog_cache: CatalogCache,
+    /// Shared with the bus, which tells it of other processes' writes.
+    pub catalog_cache: Arc<CatalogCache>,
     /// The chat sockets connected to this process.
     pub chat_hub: Hub,
     /// Reads of files granted by the messenger (attachments), consulted by downloads.

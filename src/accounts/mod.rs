@@ -11,6 +11,7 @@ mod password_handlers;
 pub mod presence;
 pub mod refresh_cookie;
 pub mod repo;
+mod session_notices;
 pub mod sign_in;
 mod user_handlers;
 

@@ -13,6 +13,7 @@ use super::model::{
 use super::presence;
 use super::{repo, sign_in};
 use crate::auth::{AdminUser, CurrentUser};
+use crate::bus::Notice;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::files::handlers::remove_blobs;
@@ -258,5 +259,8 @@ pub async fn update_user(
     tx.commit().await?;
     drop(revoking);
     state.bus.publish_sessions_revoked(&revoked);
+    if request.role.is_some() {
+        state.bus.publish(Notice::RoleChanged { user_id });
+    }
     Ok(Json(load_user(&state, user_id).await?))
 }

@@ -9,7 +9,11 @@
 //! always noticed, and answered with `Notice::Resync` — "re-read everything from the
 //! database" — once the link works again: by a process whose subscription came back,
 //! for itself, and by a process that could not publish, for every process.
+//!
+//! Caches follow the bus ([`Follower`]): they hear other processes' notices as the link
+//! brings them, and answer from memory only while the subscription is up.
 
+mod followers;
 pub mod notice;
 mod pg_notify;
 mod redis_pubsub;
@@ -21,6 +25,7 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use tokio::sync::mpsc;
 
+pub use followers::{Follower, Followers};
 pub use notice::Notice;
 use notice::{Envelope, sessions_revoked};
 
@@ -86,6 +91,7 @@ impl Deliveries {
 struct Local {
     sender: mpsc::Sender<Notice>,
     lost: Arc<AtomicBool>,
+    followers: Followers,
 }
 
 impl Local {
@@ -98,7 +104,10 @@ impl Local {
     /// A payload from the link, unless it is this process's own.
     fn deliver_payload(&self, origin: u64, payload: &str) {
         match Envelope::decode(payload) {
-            Some(envelope) if envelope.origin != origin => self.deliver(envelope.notice),
+            Some(envelope) if envelope.origin != origin => {
+                self.followers.heard(&envelope.notice);
+                self.deliver(envelope.notice);
+            }
             Some(_) => {}
             None => tracing::debug!(payload, "bus: ignored a notice this version does not know"),
         }
@@ -107,17 +116,20 @@ impl Local {
 
 impl Bus {
     /// The bus the configuration calls for, and the notices this process must act on.
-    /// `redis` is the application's Redis connection, used for publishing.
+    /// `redis` is the application's Redis connection, used for publishing; `followers`
+    /// hear the other processes' notices (see [`Bus::listen`]).
     pub fn new(
         config: &Config,
         db: &DatabaseConnection,
         redis: Option<RedisLink>,
+        followers: Followers,
     ) -> anyhow::Result<(Self, Deliveries)> {
         let (sender, receiver) = mpsc::channel(QUEUE_LEN);
         let lost = Arc::new(AtomicBool::new(false));
         let local = Local {
             sender,
             lost: lost.clone(),
+            followers,
         };
         let link = match (&config.redis_url, redis) {
             (Some(url), Some(publisher)) => Some(Link::Redis {
@@ -131,6 +143,10 @@ impl Bus {
             }),
             _ => None,
         };
+        if link.is_none() {
+            // one process: nothing can be missed
+            local.followers.heard(&Notice::Resync);
+        }
         let origin = rand::random();
         let remote = link.map(|link| {
             let link = Arc::new(link);
@@ -189,8 +205,8 @@ impl Bus {
     }
 
     /// Starts hearing the other processes' notices, once; a `Resync` is delivered each
-    /// time the subscription is (re)established. Called when the first socket connects:
-    /// a process without sockets has nobody to tell.
+    /// time the subscription is (re)established. Called at start, since the caches
+    /// follow the bus; until the first subscription they answer nothing from memory.
     pub fn listen(&self) {
         let Some(remote) = &self.remote else { return };
         if remote.listening.swap(true, Ordering::AcqRel) {
@@ -289,7 +305,13 @@ fn subscribed(link: &'static str, local: &Local, before: &mut bool) {
         );
     }
     *before = true;
+    local.followers.heard(&Notice::Resync);
     local.deliver(Notice::Resync);
+}
+
+/// The subscription is gone: the caches stop answering from memory until the next one.
+fn link_lost(local: &Local) {
+    local.followers.link_lost();
 }
 
 /// Waits that double from `MIN_BACKOFF` up to `MAX_BACKOFF`.
@@ -327,6 +349,7 @@ mod tests {
         let local = Local {
             sender,
             lost: lost.clone(),
+            followers: Followers::default(),
         };
         let mut deliveries = Deliveries { receiver, lost };
         for chat_id in 0..5 {
@@ -350,6 +373,7 @@ mod tests {
         let local = Local {
             sender,
             lost: lost.clone(),
+            followers: Followers::default(),
         };
         let mut deliveries = Deliveries { receiver, lost };
         let typing = Notice::Typing {

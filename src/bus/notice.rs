@@ -32,6 +32,10 @@ pub enum Notice {
     Typing { chat_id: i64, user_id: i64 },
     /// These sessions ended (sign-out, revocation, deactivation, password change).
     SessionsRevoked { session_ids: Vec<i64> },
+    /// A member's role changed: what their sessions may do is read again.
+    RoleChanged { user_id: i64 },
+    /// A write changed what catalog reads answer.
+    CatalogChanged,
     /// Someone came online or went offline.
     Presence { user_id: i64, online: bool },
     /// Notices may have been lost: re-read everything from the database.
@@ -112,6 +116,8 @@ mod tests {
             user_id: 12,
             online: false,
         });
+        round_trip(Notice::RoleChanged { user_id: 13 });
+        round_trip(Notice::CatalogChanged);
         round_trip(Notice::Resync);
     }
 

@@ -3,7 +3,7 @@
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
-use super::{Backoff, LINK_TIMEOUT, Local, subscribed};
+use super::{Backoff, LINK_TIMEOUT, Local, link_lost, subscribed};
 
 /// The channel every process of one database listens on.
 const CHANNEL: &str = "vitrine_bus";
@@ -48,6 +48,7 @@ pub(super) async fn listen(url: String, origin: u64, local: Local) {
                         }
                     }
                 }
+                link_lost(&local);
                 tracing::warn!("bus: the PostgreSQL LISTEN connection was lost");
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "bus: cannot LISTEN on PostgreSQL"),

@@ -2,7 +2,7 @@
 
 use futures_util::StreamExt;
 
-use super::{Backoff, LINK_TIMEOUT, Local, subscribed};
+use super::{Backoff, LINK_TIMEOUT, Local, link_lost, subscribed};
 use crate::auth::redis_link::RedisLink;
 
 pub(super) async fn publish(
@@ -46,6 +46,7 @@ pub(super) async fn subscribe(client: redis::Client, channel: String, origin: u6
                         Err(err) => tracing::debug!(error = %err, "bus: unreadable notice"),
                     }
                 }
+                link_lost(&local);
                 tracing::warn!("bus: the Redis subscription was lost");
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "bus: cannot subscribe to Redis"),

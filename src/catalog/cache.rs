@@ -1,11 +1,14 @@
 //! Rendered catalog answers kept in memory. Catalog reads far outnumber writes, so every
 //! successful write through the API moves the catalog to a new version and answers
-//! rendered under an older version are not served again. Writes this process does not
-//! see (another instance, an import) are bounded by a short lifetime.
+//! rendered under an older version are not served again. The write is announced on the
+//! bus (`catalog_changed`), and other processes move their catalog to a new version when
+//! they hear of it; they serve answers from memory only while the bus's subscription is
+//! up (see `crate::bus::Follower`). Writes nobody announces (an import run apart from the
+//! server) are bounded by a short lifetime.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -16,6 +19,7 @@ use axum::response::Response;
 use dashmap::DashMap;
 use tokio::sync::Mutex;
 
+use crate::bus::{Follower, Notice};
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -25,6 +29,9 @@ const ENTRY_OVERHEAD_BYTES: usize = 256;
 
 pub struct CatalogCache {
     version: AtomicU64,
+    /// Whether every write elsewhere reaches this cache: false while the bus's link is
+    /// down, and until its first subscription.
+    trusted: AtomicBool,
     /// Bounded in bytes; the least used answers are dropped first, expired ones at the
     /// next maintenance.
     entries: moka::sync::Cache<String, Entry>,
@@ -52,6 +59,7 @@ impl CatalogCache {
             .build();
         Self {
             version: AtomicU64::new(0),
+            trusted: AtomicBool::new(false),
             entries,
             renders: DashMap::new(),
             ttl,
@@ -65,12 +73,16 @@ impl CatalogCache {
     }
 
     pub fn get(&self, key: &str) -> Option<Bytes> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
         let entry = self.entries.get(key)?;
         (entry.version == self.version()).then_some(entry.body)
     }
 
     pub fn put(&self, key: String, version: u64, body: Bytes) {
-        if self.ttl.is_zero() || version != self.version() {
+        if self.ttl.is_zero() || version != self.version() || !self.trusted.load(Ordering::Acquire)
+        {
             return;
         }
         self.entries.insert(key, Entry { version, body });
@@ -114,6 +126,20 @@ impl CatalogCache {
         self.entries.invalidate_all();
     }
 
+    /// Writes elsewhere can be missed from now on: serve nothing from memory until
+    /// [`CatalogCache::resync`].
+    pub fn distrust(&self) {
+        self.trusted.store(false, Ordering::Release);
+        self.invalidate();
+    }
+
+    /// Every write reaches the cache from now on, and any may have been missed before:
+    /// start from a new version and serve again.
+    pub fn resync(&self) {
+        self.invalidate();
+        self.trusted.store(true, Ordering::Release);
+    }
+
     /// Drops expired and invalidated answers now rather than on a later access.
     pub fn run_maintenance(&self) {
         self.entries.run_pending_tasks();
@@ -122,6 +148,20 @@ impl CatalogCache {
     /// The bytes the answers take, as weighed against the bound.
     pub fn weighed_bytes(&self) -> u64 {
         self.entries.weighted_size()
+    }
+}
+
+impl Follower for CatalogCache {
+    fn heard(&self, notice: &Notice) {
+        match notice {
+            Notice::CatalogChanged => self.invalidate(),
+            Notice::Resync => self.resync(),
+            _ => {}
+        }
+    }
+
+    fn link_lost(&self) {
+        self.distrust();
     }
 }
 
@@ -183,6 +223,7 @@ pub async fn invalidate_on_write(
     let response = next.run(request).await;
     if writes && response.status().is_success() {
         state.catalog_cache.invalidate();
+        state.bus.publish(Notice::CatalogChanged);
     }
     response
 }
@@ -191,9 +232,16 @@ pub async fn invalidate_on_write(
 mod tests {
     use super::*;
 
+    /// A cache that hears every write, as with a working bus.
+    fn following(ttl: Duration) -> CatalogCache {
+        let cache = CatalogCache::new(ttl, 1 << 20);
+        cache.resync();
+        cache
+    }
+
     #[test]
     fn answers_expire_with_a_newer_version() {
-        let cache = CatalogCache::new(Duration::from_secs(60), 1 << 20);
+        let cache = following(Duration::from_secs(60));
         let version = cache.version();
         cache.put("a".into(), version, Bytes::from_static(b"old"));
         assert_eq!(cache.get("a").as_deref(), Some(&b"old"[..]));
@@ -206,7 +254,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_render_once() {
-        let cache = Arc::new(CatalogCache::new(Duration::from_secs(60), 1 << 20));
+        let cache = Arc::new(following(Duration::from_secs(60)));
         let renders = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for _ in 0..16 {
@@ -231,18 +279,18 @@ mod tests {
 
     #[test]
     fn answers_expire_with_time() {
-        let cache = CatalogCache::new(Duration::from_millis(20), 1 << 20);
+        let cache = following(Duration::from_millis(20));
         cache.put("a".into(), cache.version(), Bytes::from_static(b"x"));
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(cache.get("a"), None);
-        let off = CatalogCache::new(Duration::ZERO, 1 << 20);
+        let off = following(Duration::ZERO);
         off.put("a".into(), off.version(), Bytes::from_static(b"x"));
         assert_eq!(off.get("a"), None);
     }
 
     #[test]
     fn memory_is_bounded_in_bytes() {
-        let cache = CatalogCache::new(Duration::from_secs(60), 1 << 20);
+        let cache = following(Duration::from_secs(60));
         let body = Bytes::from(vec![b'x'; 1024]);
         for n in 0..10_000 {
             cache.put(
@@ -262,7 +310,7 @@ mod tests {
 
     #[test]
     fn maintenance_drops_expired_answers() {
-        let cache = CatalogCache::new(Duration::from_millis(20), 1 << 20);
+        let cache = following(Duration::from_millis(20));
         for n in 0..100 {
             cache.put(
                 format!("watch:{n}"),
@@ -276,6 +324,25 @@ mod tests {
         cache.run_maintenance();
         assert_eq!(cache.entries.entry_count(), 0);
         assert_eq!(cache.weighed_bytes(), 0);
+    }
+
+    #[test]
+    fn nothing_is_served_while_writes_elsewhere_can_be_missed() {
+        let cache = CatalogCache::new(Duration::from_secs(60), 1 << 20);
+        cache.put("a".into(), cache.version(), Bytes::from_static(b"x"));
+        assert_eq!(cache.get("a"), None, "before the first subscription");
+        cache.heard(&Notice::Resync);
+        let version = cache.version();
+        cache.put("a".into(), version, Bytes::from_static(b"x"));
+        assert_eq!(cache.get("a").as_deref(), Some(&b"x"[..]));
+        cache.heard(&Notice::CatalogChanged);
+        assert_eq!(cache.get("a"), None, "another process wrote");
+        cache.put("a".into(), cache.version(), Bytes::from_static(b"y"));
+        cache.link_lost();
+        assert_eq!(cache.get("a"), None, "the link is down");
+        cache.put("a".into(), cache.version(), Bytes::from_static(b"z"));
+        cache.heard(&Notice::Resync);
+        assert_eq!(cache.get("a"), None, "emptied when the link came back");
     }
 
     #[test]

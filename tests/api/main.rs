@@ -6,6 +6,7 @@
 mod accounts;
 mod avatars;
 mod backup;
+mod cache_instances;
 mod catalog_cache;
 mod catalog_collections;
 mod catalog_drafts;

@@ -25,6 +25,9 @@ async fn spawn_on(redis: Option<&RedisServer>, postgres: Option<&PgCluster>) -> 
     let database_url = postgres.map(PgCluster::url);
     spawn_app_with(move |config| {
         config.request_timeout_secs = REQUEST_TIMEOUT_SECS;
+        // every request checks its session in Redis or the database, which is what these
+        // tests take away (`cache_instances` covers the cache through outages)
+        config.session_cache = false;
         if let Some(url) = redis_url {
             config.redis_url = Some(url);
             config.redis_key_prefix = "outage".into();

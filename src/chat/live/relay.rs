@@ -59,6 +59,8 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
         Notice::SessionsRevoked { ref session_ids } => hub.end_sessions(session_ids),
         Notice::Presence { user_id, online } => hub.presence.record(user_id, online),
         Notice::Resync => hub.broadcast(Signal::Recheck),
+        // for the caches, which hear them from the bus directly
+        Notice::RoleChanged { .. } | Notice::CatalogChanged => {}
     }
     Ok(())
 }
