@@ -60,6 +60,8 @@ export const ENDPOINTS = {
   deleteChat: ['DELETE', '/chats/{id}'],
   messages: ['GET', '/chats/{id}/messages'],
   sendMessage: ['POST', '/chats/{id}/messages'],
+  editMessage: ['PATCH', '/chats/{id}/messages/{seq}'],
+  deleteMessage: ['DELETE', '/chats/{id}/messages/{seq}'],
   readChat: ['POST', '/chats/{id}/read'],
   chatMedia: ['GET', '/chats/{id}/media'],
   participants: ['GET', '/chats/{id}/participants'],
