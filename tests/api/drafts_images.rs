@@ -1,6 +1,8 @@
 //! Photos of watch drafts: proposed by side with a new watch or an edit, reviewed beside
 //! the live photos, published on approval, and never left behind by a draft that goes.
 
+use object_store::PutPayload;
+use object_store::path::Path as ObjectPath;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait};
 use serde_json::{Value, json};
@@ -388,6 +390,40 @@ async fn photos_of_a_draft_gone_with_its_target_watch_are_removed_by_the_janitor
         stored[0].starts_with(&format!("drafts/{kept}/main-")),
         "{stored:?}"
     );
+}
+
+#[tokio::test]
+async fn a_draft_photo_blob_whose_row_never_committed_is_swept() {
+    let app = spawn_app_with(|config| {
+        config.janitor_interval_secs = 0;
+        config.janitor_grace_secs = Some(1);
+    })
+    .await;
+    let member = app.register("photographer").await;
+    let draft = new_draft(&app, &member, json!({"folder": "luch"})).await;
+    let response = put_draft_photo(&app, &member, draft, "main", png(12, 12)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let kept = app.stored_objects().await;
+    // what a crash between storing an upload and committing its row leaves
+    let stray = format!("drafts/{draft}/left-crashed.png");
+    app.state
+        .storage
+        .store()
+        .put(
+            &ObjectPath::from(stray.as_str()),
+            PutPayload::from(png(12, 12)),
+        )
+        .await
+        .unwrap();
+    // older than the grace period
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let mut janitor = Janitor::new(app.state.clone());
+    janitor.run_once().await;
+    let report = janitor.run_once().await;
+
+    assert_eq!(report.orphans_removed, 1);
+    assert_eq!(app.stored_objects().await, kept);
 }
 
 /// Makes inserting a live photo fail, so that an approval fails after the draft's photos
