@@ -1,7 +1,7 @@
 //! What other domains do with files. The files domain answers who may read a file;
-//! other domains (the messenger: files attached to a chat's messages) grant reads of
-//! their own, and some keep references to files (accounts: avatars) that must go when a
-//! file is deleted. They plug in here, below both, so that files never depends on the
+//! other domains (the messenger: files attached to a chat's messages; drafts: their
+//! photos, for moderators) grant reads of their own, and some keep references to files
+//! (accounts: avatars) that must go when a file is deleted. They plug in here, below both, so that files never depends on the
 //! domains that use it.
 
 use sea_orm::DatabaseTransaction;
@@ -13,6 +13,21 @@ use crate::error::AppResult;
 pub trait FileReadGrants: Send + Sync {
     /// Whether the member `user_id` may read the file `file_id` through this domain.
     async fn may_read(&self, file_id: i64, user_id: i64) -> AppResult<bool>;
+}
+
+/// Reads granted when any of several domains grants them, asked in order.
+pub struct AnyGrant(pub Vec<std::sync::Arc<dyn FileReadGrants>>);
+
+#[async_trait::async_trait]
+impl FileReadGrants for AnyGrant {
+    async fn may_read(&self, file_id: i64, user_id: i64) -> AppResult<bool> {
+        for grants in &self.0 {
+            if grants.may_read(file_id, user_id).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// References to files that a domain keeps.

@@ -36,6 +36,7 @@ use crate::config::Config;
 use crate::db::read::Reader;
 use crate::db::write::Writer;
 use crate::error::{PROBLEM_JSON, problem_response};
+use crate::file_grants::AnyGrant;
 use crate::files::sniff::AllowedTypes;
 use crate::mail::Mailer;
 use crate::openapi::ApiDoc;
@@ -176,7 +177,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         allowed_types: AllowedTypes::parse(&config.allowed_types),
         catalog_cache,
         chat_hub: Default::default(),
-        file_read_grants: Arc::new(chat::attachments::ChatFileGrants::new(db.clone())),
+        file_read_grants: Arc::new(AnyGrant(vec![
+            Arc::new(chat::attachments::ChatFileGrants::new(db.clone())),
+            Arc::new(catalog::drafts::photos::DraftPhotoGrants::new(db.clone())),
+        ])),
         online: Arc::new(chat::live::presence::Presence),
         file_references: Arc::new(accounts::avatars::AvatarFiles),
         bus,

@@ -9,6 +9,7 @@ mod m20261201_000004_chat;
 mod m20261202_000005_chat_attachments;
 mod m20261202_000006_presence;
 mod m20261202_000007_message_search_order;
+mod m20261202_000008_draft_watch_image;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_chat_attachments::Migration),
             Box::new(m20261202_000006_presence::Migration),
             Box::new(m20261202_000007_message_search_order::Migration),
+            Box::new(m20261202_000008_draft_watch_image::Migration),
         ]
     }
 }

@@ -5,6 +5,8 @@
 //! - S3 multipart uploads whose writer died, found by their markers (`storage::uploads`),
 //! - blobs no live file row points to, and photos whose in-place replacement never
 //!   committed (`orphans`),
+//! - photos of drafts that went with their target watch or author
+//!   (`catalog::drafts::photos`),
 //! - expired tokens and sessions without any (`accounts`).
 //!
 //! Nothing in storage is touched before it has been left alone for the grace period
@@ -31,6 +33,8 @@ pub struct Report {
     pub orphans_removed: u64,
     pub orphan_bytes: u64,
     pub photos_restored: u64,
+    /// Photos of drafts that no longer exist, retired with their blobs.
+    pub draft_photos_removed: u64,
     /// Blobs without a row seen for the first time: removed next run if still so.
     pub orphans_suspected: u64,
     pub tokens_deleted: u64,
@@ -113,6 +117,10 @@ impl Janitor {
             }
             Err(err) => report.failed("unfinished uploads", &err),
         }
+        match crate::catalog::drafts::photos::remove_orphans(state).await {
+            Ok(removed) => report.draft_photos_removed = removed,
+            Err(err) => report.failed("draft photos", &err),
+        }
         match orphans::sweep(&state.db, &state.storage, &mut self.suspects, stale_before).await {
             Ok(swept) => {
                 report.orphans_removed = swept.removed;
@@ -144,6 +152,7 @@ fn record(report: &Report, took: Duration) {
         ("staging_file", report.staging_files),
         ("unfinished_upload", report.uploads_aborted),
         ("orphaned_blob", report.orphans_removed),
+        ("draft_photo", report.draft_photos_removed),
         ("expired_token", report.tokens_deleted),
         ("dead_session", report.sessions_deleted),
     ] {
@@ -160,6 +169,7 @@ fn record(report: &Report, took: Duration) {
         orphan_bytes = report.orphan_bytes,
         orphans_suspected = report.orphans_suspected,
         photos_restored = report.photos_restored,
+        draft_photos_removed = report.draft_photos_removed,
         tokens_deleted = report.tokens_deleted,
         sessions_deleted = report.sessions_deleted,
         failures = report.failures,

@@ -28,6 +28,7 @@ use crate::storage::Storage;
 /// The top-level folders vitrine writes blobs to; nothing else in a bucket is touched.
 const THUMBS: &str = "thumbs";
 const WATCH_PHOTOS: &str = "watches";
+const DRAFT_PHOTOS: &str = "drafts";
 /// Objects judged per batch of database lookups.
 const BATCH: usize = 500;
 
@@ -56,7 +57,9 @@ pub async fn sweep(
     let store = storage.store();
     let mut swept = Swept::default();
     let mut next_suspects = Suspects::default();
-    let prefixes = CATEGORIES.iter().chain([&THUMBS, &WATCH_PHOTOS]);
+    let prefixes = CATEGORIES
+        .iter()
+        .chain([&THUMBS, &WATCH_PHOTOS, &DRAFT_PHOTOS]);
     for prefix in prefixes {
         let mut listing = store
             .list(Some(&ObjectPath::from(*prefix)))

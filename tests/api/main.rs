@@ -26,6 +26,7 @@ mod chat_model;
 mod chat_search;
 mod chat_writes;
 mod cli;
+mod drafts_images;
 mod file_ranges;
 mod files;
 mod helpers;

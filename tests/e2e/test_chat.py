@@ -1,5 +1,6 @@
-"""Two members chat in real time: unread badges, read ticks, typing, files, and a dropped
-connection that comes back without losing or repeating a message."""
+"""Two members chat in real time: unread badges, read ticks, typing, files, a dropped
+connection that comes back without losing or repeating a message, and edits and deletions
+seen live by the other."""
 
 import re
 import uuid
@@ -20,7 +21,7 @@ def member(server, prefix):
     return name, password, answer["user"]["user_id"]
 
 
-def test_two_members_chat_live_with_read_ticks_files_and_a_reconnect(visitor, server, tmp_path):
+def test_two_members_chat_live_with_read_ticks_files_a_reconnect_edits_and_deletions(visitor, server, tmp_path):
     alice_name, alice_password, _ = member(server, "alice")
     bob_name, bob_password, bob_id = member(server, "bob")
     alice_person = visitor()
@@ -102,10 +103,46 @@ def test_two_members_chat_live_with_read_ticks_files_and_a_reconnect(visitor, se
     expect(alice.locator(".media-grid img")).to_have_attribute("src", re.compile("^blob:"))
     page_check(alice, "chat-media")
 
+    # Alice edits her first message from the keyboard; Bob sees the new text live
+    alice.go_back()
+    first = alice.locator(".message.mine").first
+    expect(first).to_contain_text("1985 года")
+    first.get_by_role("button", name="Изменить сообщение").focus()
+    alice.keyboard.press("Enter")
+    editor = alice.get_by_label("Новый текст сообщения")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("Привет! Есть «Командирские» 1985 года?")
+    editor.fill("Привет! Есть «Командирские» 1984 года?")
+    alice.keyboard.press("Enter")
+    expect(first.locator(".text")).to_have_text("Привет! Есть «Командирские» 1984 года?")
+    expect(first.get_by_role("button", name="Изменить сообщение")).to_be_focused()
+    edited = bob.locator(".message").first
+    expect(edited.locator(".text")).to_have_text("Привет! Есть «Командирские» 1984 года?", timeout=LIVE)
+    expect(edited).to_contain_text("изменено")
+    # Escape leaves a message as it was
+    first.get_by_role("button", name="Изменить сообщение").press("Enter")
+    alice.get_by_label("Новый текст сообщения").press("Escape")
+    expect(first.locator(".text")).to_have_text("Привет! Есть «Командирские» 1984 года?")
+    expect(first.get_by_role("button", name="Изменить сообщение")).to_be_focused()
+
+    # Alice deletes the photo message; it turns into a note for both, live for Bob
+    photo_message = alice.locator(".message.mine").filter(has_text="Вот фото")
+    photo_message.get_by_role("button", name="Удалить сообщение").click()
+    alice.get_by_role("dialog").get_by_role("button", name="Удалить").click()
+    expect(alice.locator(".message").filter(has_text="Вот фото")).to_have_count(0)
+    expect(alice.locator(".message .deleted")).to_have_count(1)
+    expect(bob.locator(".message").filter(has_text="Вот фото")).to_have_count(0, timeout=LIVE)
+    expect(bob.locator(".message .deleted")).to_have_text("Сообщение удалено")
+    expect(bob.locator(".message .attachment-image")).to_have_count(0)
+    # in a private chat nobody changes the other's messages
+    expect(bob.locator(".message:not(.mine) .message-actions button")).to_have_count(0)
+    expect(bob.locator(".message.mine .message-actions button").first).to_be_visible()
+    page_check(bob, "conversation-edited")
+
 
 def test_a_member_makes_and_manages_a_group(visitor, server):
     alice_name, alice_password, _ = member(server, "owner")
-    bob_name, _, bob_id = member(server, "bob")
+    bob_name, bob_password, bob_id = member(server, "bob")
     carol_name, _, carol_id = member(server, "carol")
     token = server.token(alice_name, alice_password)
     for other in (bob_id, carol_id):
@@ -123,6 +160,17 @@ def test_a_member_makes_and_manages_a_group(visitor, server):
     page.get_by_label("Сообщение", exact=True).fill("Добро пожаловать!")
     page.get_by_role("button", name="Отправить").click()
     expect(page.locator(".message.mine")).to_have_count(1)
+
+    # the owner deletes a member's message (and cannot edit it)
+    group_id = int(re.search(r"/chats/(\d+)", page.url).group(1))
+    bob_token = server.token(bob_name, bob_password)
+    server.request("POST", f"/chats/{group_id}/messages", {"text": "Продаю ремешок"}, token=bob_token)
+    bobs = page.locator(".message:not(.mine)").filter(has_text="Продаю ремешок")
+    expect(bobs).to_have_count(1, timeout=LIVE)
+    expect(bobs.get_by_role("button", name="Изменить сообщение")).to_have_count(0)
+    bobs.get_by_role("button", name="Удалить сообщение").click()
+    page.get_by_role("dialog").get_by_role("button", name="Удалить").click()
+    expect(page.locator(".message .deleted")).to_have_text("Сообщение удалено")
 
     page.get_by_role("link", name="Участники").click()
     members = page.locator(".members li")

@@ -46,6 +46,8 @@ export const ENDPOINTS = {
   updateDraft: ['PATCH', '/drafts/{kind}/{id}'],
   deleteDraft: ['DELETE', '/drafts/{kind}/{id}'],
   submitDraft: ['POST', '/drafts/{kind}/{id}/submit'],
+  putDraftPhoto: ['PUT', '/drafts/watches/{id}/images/{side}'],
+  deleteDraftPhoto: ['DELETE', '/drafts/watches/{id}/images/{side}'],
   moderationQueue: ['GET', '/moderation/drafts'],
   moderationDraft: ['GET', '/moderation/drafts/{kind}/{id}'],
   approveDraft: ['POST', '/moderation/drafts/{kind}/{id}/approve'],
@@ -58,6 +60,8 @@ export const ENDPOINTS = {
   deleteChat: ['DELETE', '/chats/{id}'],
   messages: ['GET', '/chats/{id}/messages'],
   sendMessage: ['POST', '/chats/{id}/messages'],
+  editMessage: ['PATCH', '/chats/{id}/messages/{seq}'],
+  deleteMessage: ['DELETE', '/chats/{id}/messages/{seq}'],
   readChat: ['POST', '/chats/{id}/read'],
   chatMedia: ['GET', '/chats/{id}/media'],
   participants: ['GET', '/chats/{id}/participants'],
@@ -248,7 +252,7 @@ export function upload(name, { params = {}, file, field = 'file', raw = false, o
   });
 }
 
-/** A private file (a chat's attachment) as a blob: URL: <img> cannot send the token. */
+/** A private file (a chat's attachment, a draft's photo) as a blob: URL: <img> cannot send the token. */
 export async function privateFileUrl(path) {
   const get = () => fetch(path, { headers: accessToken ? { Authorization: `Bearer ${accessToken}` } : {} });
   let response = await get();

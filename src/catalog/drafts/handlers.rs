@@ -10,13 +10,14 @@ use super::model::{
     MyDraftsQuery, WatchDraftInput, WatchDraftValues,
 };
 use super::repo;
-use super::{not_found, publish};
+use super::{not_found, photos, publish};
 use crate::auth::{CurrentUser, Role};
 use crate::catalog::mechanisms::model::distinct;
 use crate::catalog::model::{check_mechanism, check_watch, normalize_aliases};
 use crate::catalog::watches;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::files::handlers::remove_blobs;
 use crate::pagination::Page;
 use crate::state::AppState;
 
@@ -32,20 +33,20 @@ async fn visible_draft(
     kind: DraftKind,
     id: i64,
 ) -> AppResult<DraftResponse> {
-    repo::find(&state.db, kind, id)
+    repo::find(&state.db, &state.config.public_url(), kind, id)
         .await?
         .filter(|draft| draft.author_id == user.user_id || user.role >= Role::Moderator)
         .ok_or_else(not_found)
 }
 
 /// One of the caller's own drafts that they may still change.
-async fn editable_draft(
+pub(super) async fn editable_draft(
     state: &AppState,
     user: &CurrentUser,
     kind: DraftKind,
     id: i64,
 ) -> AppResult<DraftResponse> {
-    let draft = repo::find(&state.db, kind, id)
+    let draft = repo::find(&state.db, &state.config.public_url(), kind, id)
         .await?
         .filter(|draft| draft.author_id == user.user_id)
         .ok_or_else(not_found)?;
@@ -66,7 +67,7 @@ fn locked(draft: &DraftResponse) -> AppError {
 }
 
 /// A draft submitted by another request of its author's while this one ran.
-fn no_longer_editable() -> AppError {
+pub(super) fn no_longer_editable() -> AppError {
     AppError::conflict("draft_locked", "the draft was submitted meanwhile")
 }
 
@@ -102,7 +103,7 @@ async fn create(
     let tx = state.db.begin().await?;
     let id = repo::insert(&tx, user.user_id, target_id, &values).await?;
     tx.commit().await?;
-    let draft = repo::find(&state.db, kind, id)
+    let draft = repo::find(&state.db, &state.config.public_url(), kind, id)
         .await?
         .ok_or_else(not_found)?;
     Ok((StatusCode::CREATED, Json(draft)))
@@ -198,7 +199,9 @@ pub async fn list_my_drafts(
             query.cursor.as_deref(),
         )?
     };
-    Ok(Json(list::list(&state.db, &filter).await?))
+    Ok(Json(
+        list::list(&state.db, &state.config.public_url(), &filter).await?,
+    ))
 }
 
 /// One draft: my own, or anyone's for moderators. The moderator's message of a
@@ -281,7 +284,7 @@ pub async fn update_draft(
     }
     tx.commit().await?;
     Ok(Json(
-        repo::find(&state.db, kind, id)
+        repo::find(&state.db, &state.config.public_url(), kind, id)
             .await?
             .ok_or_else(not_found)?,
     ))
@@ -322,13 +325,13 @@ pub async fn submit_draft(
         return Err(no_longer_editable());
     }
     Ok(Json(
-        repo::find(&state.db, kind, id)
+        repo::find(&state.db, &state.config.public_url(), kind, id)
             .await?
             .ok_or_else(not_found)?,
     ))
 }
 
-/// Withdraws and deletes a draft of mine that was not approved.
+/// Withdraws and deletes a draft of mine that was not approved, with its photos.
 #[utoipa::path(
     delete,
     path = "/drafts/{kind}/{id}",
@@ -351,12 +354,22 @@ pub async fn delete_draft(
     Path((kind, id)): Path<(String, i64)>,
 ) -> AppResult<StatusCode> {
     let kind = kind_of(&kind)?;
-    let draft = repo::find(&state.db, kind, id)
+    let draft = repo::find(&state.db, &state.config.public_url(), kind, id)
         .await?
         .filter(|draft| draft.author_id == user.user_id)
         .ok_or_else(not_found)?;
-    if !repo::delete_unless_approved(&state.db, kind, id).await? {
+    let tx = state.db.begin().await?;
+    // its photos go with it (and stay if the deletion is refused: the rollback)
+    let retired = match kind {
+        DraftKind::Watch => photos::retire_all(&tx, id).await?,
+        DraftKind::Mechanism => Vec::new(),
+    };
+    if !repo::delete_unless_approved(&tx, kind, id).await? {
         return Err(locked(&draft));
+    }
+    tx.commit().await?;
+    for file in &retired {
+        remove_blobs(&state, file).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -167,6 +167,7 @@ impl Cursor {
 /// The page of drafts the filter names.
 pub async fn list(
     conn: &impl ConnectionTrait,
+    public_url: &str,
     filter: &ListFilter,
 ) -> AppResult<Page<DraftResponse>> {
     let (order, limit) = (filter.order, filter.limit);
@@ -200,7 +201,9 @@ pub async fn list(
             };
         }
         drafts.extend(match kind {
-            DraftKind::Watch => watch_responses(conn, page_of!(draft_watch::Entity)).await?,
+            DraftKind::Watch => {
+                watch_responses(conn, public_url, page_of!(draft_watch::Entity)).await?
+            }
             DraftKind::Mechanism => {
                 mechanism_responses(conn, page_of!(draft_mechanism::Entity)).await?
             }

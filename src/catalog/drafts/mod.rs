@@ -5,12 +5,15 @@
 //! checks it fully and hands it to the moderators (`submitted`), who either approve it,
 //! publishing it into the live catalog in one transaction and crediting the author, or
 //! reject it with a message. A rejected draft is edited back into `draft` and submitted
-//! again. Submitted and approved drafts are locked.
+//! again. Submitted and approved drafts are locked. A watch draft carries photos by side
+//! (`photos`), published with it.
 
 mod handlers;
+mod images;
 mod list;
 pub mod model;
 mod moderation;
+pub mod photos;
 mod publish;
 mod repo;
 mod values;
@@ -34,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             handlers::delete_draft
         ))
         .routes(routes!(handlers::submit_draft))
+        .routes(routes!(images::put_draft_photo, images::delete_draft_photo))
         .routes(routes!(moderation::list_submitted))
         .routes(routes!(moderation::review_draft))
         .routes(routes!(moderation::approve_draft))

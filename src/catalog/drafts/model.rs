@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+pub use super::photos::DraftImage;
 pub use super::values::{
     DraftValues, FieldChange, MechanismDraftInput, MechanismDraftValues, WatchDraftInput,
     WatchDraftValues, changes,
@@ -100,6 +101,8 @@ pub struct DraftResponse {
     /// The moderator's message of the last rejection.
     pub message: Option<String>,
     pub values: DraftValues,
+    /// The photos proposed with a watch draft, by side (always empty for mechanisms).
+    pub images: Vec<DraftImage>,
     pub author_id: i64,
     pub reviewed_by: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -117,6 +120,9 @@ pub struct DraftReview {
     pub live: Option<DraftValues>,
     /// Empty for a new record.
     pub changes: Vec<FieldChange>,
+    /// The photos of the live watch an edit proposal changes, to compare with `images`;
+    /// empty for a new record. A side in `images` replaces the live one on approval.
+    pub live_images: Vec<DraftImage>,
 }
 
 /// An approved draft and the live record it wrote.

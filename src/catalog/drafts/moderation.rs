@@ -7,15 +7,16 @@ use sea_orm::TransactionTrait;
 use super::handlers::kind_of;
 use super::list::{self, ListFilter, ListOrder};
 use super::model::{
-    ApprovalResponse, DraftResponse, DraftReview, DraftStatus, ModerationQuery, RejectRequest,
-    changes,
+    ApprovalResponse, DraftKind, DraftResponse, DraftReview, DraftStatus, ModerationQuery,
+    RejectRequest, changes,
 };
 use super::repo;
-use super::{not_found, publish};
+use super::{not_found, photos, publish};
 use crate::catalog::references_handlers::Moderator;
 use crate::catalog::watches::relocate_photos;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::files::handlers::remove_blobs;
 use crate::pagination::Page;
 use crate::state::AppState;
 
@@ -58,11 +59,13 @@ pub async fn list_submitted(
             query.cursor.as_deref(),
         )?
     };
-    Ok(Json(list::list(&state.db, &filter).await?))
+    Ok(Json(
+        list::list(&state.db, &state.config.public_url(), &filter).await?,
+    ))
 }
 
-/// A draft of any status with, for an edit proposal, the live record's values and the
-/// fields the draft changes (moderators and admins).
+/// A draft of any status with, for an edit proposal, the live record's values and photos
+/// and the fields the draft changes (moderators and admins).
 #[utoipa::path(
     get,
     path = "/moderation/drafts/{kind}/{id}",
@@ -85,7 +88,7 @@ pub async fn review_draft(
     Path((kind, id)): Path<(String, i64)>,
 ) -> AppResult<Json<DraftReview>> {
     let kind = kind_of(&kind)?;
-    let draft = repo::find(&state.db, kind, id)
+    let draft = repo::find(&state.db, &state.config.public_url(), kind, id)
         .await?
         .ok_or_else(not_found)?;
     let live = match draft.target_id {
@@ -96,15 +99,23 @@ pub async fn review_draft(
         .as_ref()
         .map(|live| changes(live, &draft.values))
         .unwrap_or_default();
+    let live_images = match (kind, draft.target_id) {
+        (DraftKind::Watch, Some(target)) => {
+            photos::live_images(&state.db, &state.config.public_url(), target).await?
+        }
+        _ => Vec::new(),
+    };
     Ok(Json(DraftReview {
         draft,
         live,
         changes,
+        live_images,
     }))
 }
 
 /// Publishes a submitted draft into the live catalog in one transaction: a new record
-/// with the draft's author as its author, or the changes to the target. The draft must
+/// with the draft's author as its author, or the changes to the target, with a watch
+/// draft's photos (each side it has replaces the live one; the others stay). The draft must
 /// still be valid against the catalog as it is now; the author gains a point of rating.
 #[utoipa::path(
     post,
@@ -141,16 +152,28 @@ pub async fn approve_draft(
         None,
     )
     .await?;
-    let draft = repo::find(&tx, kind, id).await?.ok_or_else(not_found)?;
+    let draft = repo::find(&tx, &state.config.public_url(), kind, id)
+        .await?
+        .ok_or_else(not_found)?;
     if !claimed {
         return Err(not_submitted(&draft));
     }
     let published = publish::publish(&tx, &draft).await?;
+    let (replaced, photos_published) = match kind {
+        DraftKind::Watch => {
+            photos::publish(&tx, id, published.record_id, moderator.user_id).await?
+        }
+        DraftKind::Mechanism => (Vec::new(), false),
+    };
     tx.commit().await?;
-    if published.folder_changed
+    // the replaced photos' blobs go before the new ones take their keys
+    for file in &replaced {
+        remove_blobs(&state, file).await;
+    }
+    if (published.folder_changed || photos_published)
         && let Err(err) = relocate_photos(&state, published.record_id).await
     {
-        tracing::warn!(error = %err, watch_id = published.record_id, "could not move the photos to the new folder");
+        tracing::warn!(error = %err, watch_id = published.record_id, "could not move the photos to the watch's folder");
     }
     Ok(Json(ApprovalResponse {
         record_id: published.record_id,
@@ -196,7 +219,7 @@ pub async fn reject_draft(
         Some(message),
     )
     .await?;
-    let draft = repo::find(&state.db, kind, id)
+    let draft = repo::find(&state.db, &state.config.public_url(), kind, id)
         .await?
         .ok_or_else(not_found)?;
     if !rejected {

@@ -13,6 +13,7 @@ use sea_orm::{
 use super::model::{
     DraftKind, DraftResponse, DraftStatus, DraftValues, MechanismDraftValues, WatchDraftValues,
 };
+use super::photos;
 use crate::catalog::entity::{draft_alias, draft_mechanism, draft_mechanism_function, draft_watch};
 use crate::error::{AppError, AppResult};
 
@@ -34,13 +35,14 @@ fn status_of(value: &str) -> AppResult<DraftStatus> {
 /// One draft, if it exists.
 pub async fn find(
     conn: &impl ConnectionTrait,
+    public_url: &str,
     kind: DraftKind,
     id: i64,
 ) -> AppResult<Option<DraftResponse>> {
     Ok(match kind {
         DraftKind::Watch => {
             let rows = draft_watch::Entity::find_by_id(id).all(conn).await?;
-            watch_responses(conn, rows).await?.pop()
+            watch_responses(conn, public_url, rows).await?.pop()
         }
         DraftKind::Mechanism => {
             let rows = draft_mechanism::Entity::find_by_id(id).all(conn).await?;
@@ -51,8 +53,11 @@ pub async fn find(
 
 pub(super) async fn watch_responses(
     conn: &impl ConnectionTrait,
+    public_url: &str,
     rows: Vec<draft_watch::Model>,
 ) -> AppResult<Vec<DraftResponse>> {
+    let mut images =
+        photos::images_by_draft(conn, public_url, rows.iter().map(|row| row.id).collect()).await?;
     let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
     if !rows.is_empty() {
         let links = draft_alias::Entity::find()
@@ -89,6 +94,7 @@ pub(super) async fn watch_responses(
                 target_id: row.target_id,
                 message: row.message,
                 values: DraftValues::Watch(values),
+                images: images.remove(&row.id).unwrap_or_default(),
                 author_id: row.user_id,
                 reviewed_by: row.reviewed_by,
                 created_at: row.created_at,
@@ -139,6 +145,7 @@ pub(super) async fn mechanism_responses(
                 target_id: row.target_id,
                 message: row.message,
                 values: DraftValues::Mechanism(values),
+                images: Vec::new(),
                 author_id: row.user_id,
                 reviewed_by: row.reviewed_by,
                 created_at: row.created_at,

@@ -8,6 +8,7 @@ pub mod draft_alias;
 pub mod draft_mechanism;
 pub mod draft_mechanism_function;
 pub mod draft_watch;
+pub mod draft_watch_image;
 pub mod mechanism;
 pub mod mechanism_function;
 pub mod watch;

@@ -63,7 +63,7 @@ pub struct PhotoResponse {
     pub size: i64,
 }
 
-fn check_side(side: &str) -> AppResult<&'static str> {
+pub(crate) fn check_side(side: &str) -> AppResult<&'static str> {
     SIDES
         .into_iter()
         .find(|known| *known == side)
@@ -84,7 +84,7 @@ pub fn photo_key(folder: &str, side: &str, mime: &str) -> String {
     format!("watches/{folder}/{side}.{}", extension(mime))
 }
 
-fn max_photo_bytes(state: &AppState) -> u64 {
+pub(crate) fn max_photo_bytes(state: &AppState) -> u64 {
     state.config.max_upload_bytes.min(MAX_PHOTO_BYTES)
 }
 
@@ -323,7 +323,7 @@ async fn record_photo(
 }
 
 /// Reads a request body of at most `max` bytes.
-async fn read_body(body: Body, max: u64) -> AppResult<Bytes> {
+pub(crate) async fn read_body(body: Body, max: u64) -> AppResult<Bytes> {
     let mut stream = body.into_data_stream();
     let mut bytes = BytesMut::new();
     while let Some(chunk) = stream.next().await {

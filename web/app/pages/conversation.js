@@ -1,5 +1,6 @@
-// One chat: history that loads as one scrolls up, live messages, typing, read and
-// delivered ticks, and a composer that sends text and files with progress and previews.
+// One chat: history that loads as one scrolls up, live messages (edits and deletions
+// too), typing, read and delivered ticks, and a composer that sends text and files with
+// progress and previews.
 
 import { h, fill, append, localUrl } from '../dom.js';
 import { t, formatDate } from '../i18n.js';
@@ -7,6 +8,7 @@ import { api, upload, session, privateFileUrl } from '../api.js';
 import * as live from '../live.js';
 import { errorBox, errorText, loading } from '../ui.js';
 import { chatName, requireMember } from './chats.js';
+import { messageActions } from './message-actions.js';
 
 const PAGE = 30;
 
@@ -79,6 +81,7 @@ export async function conversationPage(container, { params }) {
   let typingTimer = null;
   let statusTimer = null;
   let lastTypingSent = 0;
+  let editingSeq = null;
 
   const list = h('ol', { class: 'messages' });
   const sentinel = h('li', { class: 'history-edge', 'aria-hidden': 'true' });
@@ -112,22 +115,41 @@ export async function conversationPage(container, { params }) {
       h('span', { class: 'meta' },
         h('time', { datetime: message.sent_at }, formatDate(message.sent_at)),
         message.edited_at ? ` · ${t('chat.edited')}` : '',
-        mine && !message.deleted ? tick(message.status) : null));
+        mine && !message.deleted ? tick(message.status) : null),
+      messageActions({
+        message,
+        chat,
+        me,
+        show: (changed, seq) => place(changed || messages.get(seq).message),
+        editing: (seq) => { editingSeq = seq; },
+        focusAfterDelete: () => scroller.focus(),
+      }));
   }
 
-  /** Puts a message in its place by seq; an update replaces the old item. */
+  /** Puts a message in its place by seq and returns its item; an update replaces the old item. */
   function place(message) {
-    const item = messageItem(message);
     const existing = messages.get(message.seq);
+    if (existing && editingSeq === message.seq && !message.deleted) {
+      // being edited here: drawn again when the editor closes
+      messages.set(message.seq, { message, item: existing.item });
+      return existing.item;
+    }
+    if (existing && editingSeq === message.seq) editingSeq = null;
+    const item = messageItem(message);
     messages.set(message.seq, { message, item });
     if (existing) {
+      // the keyboard's place survives a redraw (a live edit, a receipt)
+      const focused = existing.item.contains(document.activeElement) ? document.activeElement.dataset.action : null;
       existing.item.replaceWith(item);
-      return;
+      const again = focused && item.querySelector(`[data-action="${focused}"]`);
+      if (again) again.focus();
+      return item;
     }
     const after = [...list.querySelectorAll('li.message')].find((other) => Number(other.dataset.seq) > message.seq);
     if (after) after.before(item);
     else list.append(item);
     if (oldest === null || message.seq < oldest) oldest = message.seq;
+    return item;
   }
 
   async function loadOlder() {

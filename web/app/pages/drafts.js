@@ -1,5 +1,6 @@
 // Members' proposals: the list with status and the moderator's message, and the form that
-// writes a new watch or mechanism, or an edit of a live watch, and sends it to moderation.
+// writes a new watch or mechanism, or an edit of a live watch, with photos by side, and
+// sends it to moderation.
 
 import { h, fill, append } from '../dom.js';
 import { t, formatDate } from '../i18n.js';
@@ -8,6 +9,7 @@ import { navigate } from '../router.js';
 import { errorBox, emptyState, formAlert, showError, clearErrors, loading, confirmDialog, errorText } from '../ui.js';
 import { loadReferences, loadMechanisms } from '../references.js';
 import { pathKind, draftTitle, statusLabel, watchFields, mechanismFields, readForm } from '../drafts-form.js';
+import { photosSection } from '../photos.js';
 
 function requireMember(path) {
   if (session.user) return true;
@@ -105,6 +107,27 @@ async function draftForm(container, { kind, draft }) {
     formAlert(),
     h('div', { class: 'actions' }, saveButton, submitButton));
 
+  // a watch draft's photos by side, once the draft exists (the first save makes it)
+  const photos = h('div', { class: 'draft-photos' });
+  function showPhotos() {
+    if (kind !== 'watch') return;
+    if (!current) {
+      fill(photos, h('p', { class: 'muted' }, t('drafts.photos_after_save')));
+      return;
+    }
+    const editable = current.status === 'draft' || current.status === 'rejected';
+    fill(photos, photosSection({
+      title: t('drafts.photos'),
+      images: current.images,
+      endpoints: { put: 'putDraftPhoto', remove: 'deleteDraftPhoto' },
+      params: { id: current.id },
+      isPrivate: true,
+      readOnly: !editable,
+      hint: editable ? t('drafts.photos_hint') : null,
+    }));
+  }
+  showPhotos();
+
   async function save() {
     const body = readForm(kind, form);
     if (current) {
@@ -112,6 +135,7 @@ async function draftForm(container, { kind, draft }) {
     } else {
       current = await api(kind === 'mechanism' ? 'createMechanismDraft' : 'createWatchDraft', { body });
       history.replaceState(null, '', `/drafts/${kind}/${current.id}`);
+      showPhotos();
     }
   }
 
@@ -149,6 +173,7 @@ async function draftForm(container, { kind, draft }) {
     draft && draft.status === 'submitted' ? h('p', { class: 'muted' }, t('drafts.waiting')) : null,
     form,
     status,
+    photos,
     draft ? h('p', {}, h('button', { type: 'button', class: 'danger', onclick: async () => {
       if (!(await confirmDialog(t('drafts.delete_confirm'), t('common.delete')))) return;
       try {

@@ -1,16 +1,15 @@
 // Moderators edit the catalog directly: watches (fields, photos by side, deletion) and
 // the reference lists, confirming each deletion and saying in words what still uses a row.
 
-import { h, fill, append, localUrl } from '../dom.js';
+import { h, fill, append } from '../dom.js';
 import { t } from '../i18n.js';
-import { api, upload, session } from '../api.js';
+import { api, session } from '../api.js';
 import { navigate } from '../router.js';
-import { errorBox, errorText, loading, formAlert, showError, clearErrors, confirmDialog, progressBar, emptyState } from '../ui.js';
+import { errorBox, errorText, loading, formAlert, showError, clearErrors, confirmDialog, emptyState } from '../ui.js';
 import { loadReferences, loadMechanisms, forgetReferences } from '../references.js';
 import { watchFields, readForm } from '../drafts-form.js';
-import { sideName } from './watch.js';
+import { photosSection, imagesOf } from '../photos.js';
 
-const SIDES = ['main', 'left', 'right', 'bottom'];
 const KINDS = ['brands', 'factories', 'genders', 'case-materials', 'mechanism-types', 'functions'];
 
 export function isModerator() {
@@ -88,62 +87,8 @@ export async function watchEditorPage(container, { params }) {
     watch ? h('p', { class: 'crumbs' }, h('a', { href: `/watches/${watch.id}` }, watch.aliases[0] || watch.folder)) : null,
     h('h1', {}, watch ? t('editor.edit_watch') : t('editor.new_watch')),
     form,
-    watch ? photosSection(watch) : null,
+    watch ? photosSection({ title: t('editor.photos'), images: imagesOf(watch), endpoints: { put: 'putWatchPhoto', remove: 'deleteWatchPhoto' }, params: { id: watch.id } }) : null,
     watch ? deleteWatchSection(watch) : null);
-}
-
-function photosSection(watch) {
-  return h('section', { class: 'panel' }, h('h2', {}, t('editor.photos')),
-    h('ul', { class: 'side-editors' }, SIDES.map((side) => sideEditor(watch, side))));
-}
-
-function sideEditor(watch, side) {
-  let image = watch.images ? watch.images[side] : null;
-  const preview = h('div', { class: 'side-preview' });
-  const status = h('p', { role: 'status', class: 'status-line' });
-  const progress = progressBar(t('editor.photo_progress', { side: sideName(side) }));
-  progress.element.hidden = true;
-  const inputId = `photo-${side}`;
-  const input = h('input', { id: inputId, type: 'file', accept: 'image/jpeg,image/png,image/webp' });
-  const remove = h('button', { type: 'button', class: 'danger small' }, t('editor.photo_delete'));
-  function draw() {
-    fill(preview, image
-      ? h('img', { src: localUrl(image.url, '256x256'), alt: sideName(side), width: 128, height: 128 })
-      : h('div', { class: 'no-photo', role: 'img', 'aria-label': t('editor.no_photo') }));
-    remove.hidden = !image;
-  }
-  input.addEventListener('change', async () => {
-    const file = input.files[0];
-    if (!file) return;
-    progress.element.hidden = false;
-    progress.set(0);
-    try {
-      image = await upload('putWatchPhoto', { params: { id: watch.id, side }, file, raw: true, onProgress: progress.set });
-      progress.set(1);
-      status.textContent = t('editor.photo_saved');
-      draw();
-    } catch (error) {
-      status.textContent = errorText(error);
-    } finally {
-      input.value = '';
-    }
-  });
-  remove.addEventListener('click', async () => {
-    if (!(await confirmDialog(t('editor.photo_delete_confirm', { side: sideName(side) }), t('common.delete')))) return;
-    try {
-      await api('deleteWatchPhoto', { params: { id: watch.id, side } });
-      image = null;
-      status.textContent = t('editor.photo_deleted');
-      draw();
-    } catch (error) {
-      status.textContent = errorText(error);
-    }
-  });
-  draw();
-  return h('li', { class: 'side-editor' },
-    h('h3', {}, sideName(side)), preview,
-    h('label', { for: inputId }, t('editor.photo_upload')), input,
-    progress.element, remove, status);
 }
 
 function deleteWatchSection(watch) {

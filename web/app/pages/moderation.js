@@ -1,5 +1,5 @@
 // Moderators: the queue of submitted drafts and the review of one, with each change beside
-// the live value, then approve or reject with a message for the author.
+// the live value (photos too), then approve or reject with a message for the author.
 
 import { h, fill, append } from '../dom.js';
 import { t, formatDate } from '../i18n.js';
@@ -8,6 +8,8 @@ import { navigate } from '../router.js';
 import { errorBox, emptyState, loading, field, formAlert, showError, clearErrors } from '../ui.js';
 import { loadReferences, loadMechanisms, forgetReferences } from '../references.js';
 import { pathKind, draftTitle, fieldLabel, showValue, WATCH_FIELDS, MECHANISM_FIELDS } from '../drafts-form.js';
+import { SIDES, bySide, photoThumb } from '../photos.js';
+import { sideName } from './watch.js';
 
 function isModerator() {
   return session.user && (session.user.role === 'moderator' || session.user.role === 'admin');
@@ -43,6 +45,31 @@ export async function moderationPage(container) {
   } catch (error) {
     fill(list, errorBox(error));
   }
+}
+
+/** The draft's photos beside the live ones, side by side; a side the draft has replaces the live one. */
+function photoDiff(review, isEdit) {
+  const proposed = bySide(review.images);
+  const live = bySide(review.live_images);
+  const sides = SIDES.filter((side) => proposed[side] || live[side]);
+  if (!sides.length) return h('p', { class: 'muted' }, t('moderation.no_photos'));
+  const rows = sides.map((side) => {
+    const changed = isEdit && Boolean(proposed[side]);
+    return h('tr', { class: changed ? 'changed' : null },
+      h('th', { scope: 'row' }, sideName(side), changed ? h('span', { class: 'visually-hidden' }, ` (${t('moderation.changed')})`) : null),
+      isEdit ? h('td', { class: 'live' }, live[side] ? photoThumb(live[side], `${sideName(side)} — ${t('moderation.live')}`, 128) : '—') : null,
+      h('td', { class: 'proposed' }, proposed[side]
+        ? photoThumb(proposed[side], `${sideName(side)} — ${t('moderation.proposed')}`, 128, { isPrivate: true })
+        : t('moderation.photo_kept')));
+  });
+  return h('div', { class: 'table-scroll' },
+    h('table', { class: 'photo-diff' },
+      h('caption', { class: 'visually-hidden' }, t('moderation.photos_caption')),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, t('moderation.side')),
+        isEdit ? h('th', { scope: 'col' }, t('moderation.live')) : null,
+        h('th', { scope: 'col' }, t('moderation.proposed')))),
+      h('tbody', {}, rows)));
 }
 
 export async function reviewPage(container, { params }) {
@@ -121,5 +148,6 @@ export async function reviewPage(container, { params }) {
           isEdit ? h('th', { scope: 'col' }, t('moderation.live')) : null,
           h('th', { scope: 'col' }, t('moderation.proposed')))),
         h('tbody', {}, rows))),
+    kind === 'watch' ? [h('h2', {}, t('moderation.photos')), photoDiff(review, isEdit)] : null,
     h('section', { class: 'panel' }, h('h2', {}, t('moderation.decision')), h('p', {}, approve), status, rejectForm));
 }
