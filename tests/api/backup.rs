@@ -433,7 +433,7 @@ async fn the_server_takes_backups_on_its_schedule() {
 
     // this app's own folder, not the metrics: other apps in the process count there too
     let root = Location::parse(&app.state.config.backup_to, &app.state.config.s3).unwrap();
-    let mut finished = 0;
+    let (mut finished, mut runs, mut metrics) = (0, 0, String::new());
     for _ in 0..600 {
         finished = 0;
         for name in root.folders().await.unwrap_or_default() {
@@ -441,18 +441,19 @@ async fn the_server_takes_backups_on_its_schedule() {
                 finished += 1;
             }
         }
-        if finished >= 1 {
+        // the run is counted once its manifest is written, a moment later
+        metrics = app.get("/metrics", None).await.text().await.unwrap();
+        runs = metrics
+            .lines()
+            .find(|line| line.starts_with("backup_runs_total{outcome=\"ok\"}"))
+            .and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if finished >= 1 && runs >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(finished >= 1, "no scheduled backup finished under {root}");
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
-    let runs = metrics
-        .lines()
-        .find(|line| line.starts_with("backup_runs_total{outcome=\"ok\"}"))
-        .and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .unwrap_or(0);
     assert!(runs >= 1, "the run is counted: {metrics}");
 }
 
