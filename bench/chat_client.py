@@ -23,7 +23,9 @@ Phases:
               (bench/wrk_random.lua), random token and path per request.
   history     the 100,000-message chat: GET …/messages?limit=50, the newest page and pages
               before a random seq, 64 connections for --history-s seconds each; the newest
-              page ×100 on one connection (the peers' shape).
+              page ×100 on one connection (the peers' shape). Each 64-connection run is
+              made twice: back to back (saturation: the p99 is mostly queueing), and
+              steady, each connection pausing ~--steady-delay-ms between requests.
   search      GET /messages/search?q= over the searcher's 1,000,000 messages: each query of
               chat_corpus.QUERIES ×--search-reqs on one connection (answers compared with
               chat_seed.py's expectations), then all of them on 64 connections.
@@ -401,16 +403,18 @@ async def phase_fanout(a, api, proc, state, results):
 WRK_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_random.lua")
 
 
-async def wrk_loop(a, conns, seconds, paths, tokens, body=None):
+async def wrk_loop(a, conns, seconds, paths, tokens, body=None, delay_ms=None):
     """`conns` connections of wrk (bench/wrk_random.lua) issuing requests back to back for
     `seconds`, each to a random path of `paths` with a random token of `tokens`; POSTs of
-    `body` when given. wrk, in C, keeps the client's own cost per request far below the
+    `body` when given. With `delay_ms` each connection pauses about that long between
+    requests: a steady load below saturation. wrk, in C, keeps the client's own cost per request far below the
     server's, where one Python process capped the load at ~1,400 requests/s."""
     with tempfile.TemporaryDirectory() as tmp:
         paths_file, tokens_file = os.path.join(tmp, "paths"), os.path.join(tmp, "tokens")
         open(paths_file, "w").write("\n".join(paths) + "\n")
         open(tokens_file, "w").write("\n".join(tokens) + "\n")
-        env = dict(os.environ, WRK_PATHS=paths_file, WRK_TOKENS=tokens_file, WRK_BODY=body or "")
+        env = dict(os.environ, WRK_PATHS=paths_file, WRK_TOKENS=tokens_file, WRK_BODY=body or "",
+                   WRK_DELAY_MS=str(delay_ms) if delay_ms else "")
         proc = await asyncio.create_subprocess_exec(
             "wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
             "-s", WRK_LUA, a.base, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -454,11 +458,12 @@ async def phase_history(a, api, proc, state, results):
     rng = random.Random(a.round)
     deep_paths = [f"{path}?limit=50&before={rng.randint(52, total)}" for _ in range(20_000)]
     for name, paths in (("history_latest64", [f"{path}?limit=50"]), ("history_deep64", deep_paths)):
-        rec = {}
-        with Phase(proc, rec):
-            rec.update(await wrk_loop(a, 64, a.history_s, paths, [token]))
-        results[name] = rec
-        log(f"{name}:", json.dumps(rec))
+        for suffix, delay in (("", None), ("_steady", a.steady_delay_ms)):
+            rec = {}
+            with Phase(proc, rec):
+                rec.update(await wrk_loop(a, 64, a.history_s, paths, [token], delay_ms=delay))
+            results[name + suffix] = rec
+            log(f"{name}{suffix}:", json.dumps(rec))
     rec = {}
     with Phase(proc, rec):
         lat = []
@@ -496,11 +501,12 @@ async def phase_search(a, api, proc, state, results, expect):
     results["search_checks"] = checks
     results["search_seq"] = per_query
     paths = [f"/api/v1/messages/search?q={urllib.parse.quote(e['q'])}" for e in expect["queries"]]
-    rec = {}
-    with Phase(proc, rec):
-        rec.update(await wrk_loop(a, 64, a.search_s, paths, [token]))
-    results["search64"] = rec
-    log("search 64:", json.dumps(rec))
+    for suffix, delay in (("", None), ("_steady", a.steady_delay_ms)):
+        rec = {}
+        with Phase(proc, rec):
+            rec.update(await wrk_loop(a, 64, a.search_s, paths, [token], delay_ms=delay))
+        results["search64" + suffix] = rec
+        log(f"search64{suffix}:", json.dumps(rec))
     if not all(c["ok"] for c in checks):
         raise SystemExit("search answers differ from the seeded corpus")
 
@@ -580,6 +586,8 @@ def main():
     r.add_argument("--history-s", type=float, default=5.0)
     r.add_argument("--search-reqs", type=int, default=30)
     r.add_argument("--search-s", type=float, default=5.0)
+    r.add_argument("--steady-delay-ms", type=int, default=60,
+                   help="the steady runs' pause per connection between requests (64 connections: ~1,000 req/s)")
     r.add_argument("--idle-sockets", type=int, default=10_000)
     r.add_argument("--idle-hold", type=float, default=5.0)
     r.add_argument("--max-seconds", type=float, default=1500)

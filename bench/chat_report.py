@@ -187,6 +187,10 @@ def main():
     row(f"history: newest page of 50, chat of {hist}, 64 connections, wrk", cell(h64, " req/s"), "–", "–", "p99 < 10 ms")
     hd = vside(v, "history_deep64")
     row("history: page of 50 before a random seq, 64 connections, wrk", cell(hd, " req/s"), "–", "–", "p99 < 10 ms")
+    for key, label in (("history_latest64_steady", "newest page"), ("history_deep64_steady", "page before a random seq")):
+        if all(key in r for r in v):
+            row(f"history: {label}, 64 connections at a steady rate (each pausing between requests), wrk",
+                cell(vside(v, key), " req/s"), "–", "–", "p99 < 10 ms")
     hs = vside(v, "history_latest_seq", rate_key=None)
     row("history: newest page of 50 ×100, one connection (peers: 10,000 in the room)",
         cell(hs), cell(peer_row(syn, "history GET", "latest page")), cell(peer_row(pb, "history GET", "latest page")),
@@ -206,6 +210,9 @@ def main():
             cell(d), "–", "–", "p99 < 20 ms")
     s64q = vside(v, "search64")
     row(f"search {corpus} msgs, all queries mixed, 64 connections, wrk", cell(s64q, " req/s"), "–", "–", "p99 < 20 ms")
+    if all("search64_steady" in r for r in v):
+        row(f"search {corpus} msgs, all queries mixed, 64 connections at a steady rate, wrk",
+            cell(vside(v, "search64_steady"), " req/s"), "–", "–", "p99 < 20 ms")
 
     # fan-out
     k = fnum(int(setup.get("users", 1000)))

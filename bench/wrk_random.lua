@@ -4,6 +4,8 @@
 --               URL-encoded ("/api/v1/watches/17"); each request takes one at random.
 --               Without it every request asks for the URL given to wrk.
 --   WRK_TOKENS  file of bearer tokens, one per line; each request carries one at random.
+--   WRK_DELAY_MS  each connection waits this long between its requests (a steady load
+--               below saturation, where latency is the server's rather than the queue's).
 --   WRK_BODY    a JSON body: the requests become POSTs, and every "%UNIQUE%" in it is
 --               replaced by a value no other request of the run carries (a client_id).
 -- Requests are built once in init() when only one of the two varies, so the client spends
@@ -71,6 +73,14 @@ local function post()
     headers.Authorization = "Bearer " .. tokens[math.random(#tokens)]
   end
   return wrk.format("POST", paths[math.random(#paths)], headers, (body:gsub("%%UNIQUE%%", unique)))
+end
+
+local pause = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if pause then
+  function delay()
+    -- spread evenly around the pause, so connections do not move in step
+    return math.random(0, 2 * pause)
+  end
 end
 
 function request()

@@ -194,6 +194,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     state.bus.listen();
     tokio::spawn(chat::live::presence::keep_leases(state.clone()));
     tokio::spawn(chat::live::presence_fanout::run(state.clone()));
+    state.writer.spawn_checkpoints();
     Ok(state)
 }
 

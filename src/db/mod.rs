@@ -1,5 +1,6 @@
 //! Database connection (SQLite or PostgreSQL) and the migration policy at start-up.
 
+mod checkpoint;
 pub mod read;
 pub mod write;
 

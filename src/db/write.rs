@@ -86,6 +86,15 @@ impl Writer {
     }
 }
 
+impl Writer {
+    pub(super) fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(writer) => Some(&writer.path),
+            Self::Pool(_) => None,
+        }
+    }
+}
+
 impl SqliteWriter {
     /// Takes SQLite's write lock, waiting (without blocking the thread) while another
     /// connection holds it.
@@ -144,13 +153,15 @@ impl SqliteWriter {
     }
 }
 
-fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+pub(super) fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let connection = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     // pragmas are per connection: the same as the pool's
     connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    // a commit must not wait for a checkpoint's disk writes: see `super::checkpoint`
+    connection.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
     // waiting for the lock happens in `begin_immediate`, off the thread
     connection.busy_timeout(Duration::ZERO)?;
     connection.set_prepared_statement_cache_capacity(128);

@@ -158,3 +158,38 @@ async fn messages_are_written_through_the_pool_when_direct_connections_are_off()
     );
     assert_eq!(chat_view["unread_count"], 0);
 }
+
+#[tokio::test]
+async fn what_the_writer_commits_reaches_the_database_file_without_a_commit_waiting_for_it() {
+    let app = spawn_app().await;
+    // the log and its checkpoints are SQLite's; PostgreSQL has nothing like them here
+    let Some(file) = vitrine::db::sqlite_file(&app.state.config) else {
+        assert_ne!(
+            app.state.db.get_database_backend(),
+            sea_orm::DbBackend::Sqlite
+        );
+        return;
+    };
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let chat = group(&app, &ann, &[&bob]).await;
+    let before = std::fs::metadata(&file).unwrap().len();
+    // ~1.2 MB of messages: fewer pages than SQLite's own checkpoint threshold, so only
+    // the server's checkpoints copy them into the file
+    let text = "ч".repeat(2000);
+    for _ in 0..300 {
+        assert_eq!(send(&app, &ann, chat, &text).await.0, StatusCode::CREATED);
+    }
+    let mut size = before;
+    for _ in 0..100 {
+        size = std::fs::metadata(&file).unwrap().len();
+        if size > before + 1_000_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        size > before + 1_000_000,
+        "the database file stayed at {size} bytes (from {before})"
+    );
+}

@@ -1,0 +1,50 @@
+//! Checkpoints of the SQLite log, off the request path. The writer's connection does not
+//! checkpoint by itself (`wal_autocheckpoint = 0`): the commit that crossed SQLite's
+//! threshold would otherwise copy the log into the database file and wait for the disk,
+//! on a thread that serves requests. A task does it instead, on a blocking thread.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::write::{Writer, open};
+
+/// How often the log is copied into the database file. Between two checkpoints the log
+/// grows by what was written meanwhile; after one it is reused from its start.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+impl Writer {
+    /// Starts checkpointing the SQLite file the writer writes; nothing for PostgreSQL.
+    pub fn spawn_checkpoints(&self) {
+        if let Some(path) = self.sqlite_path() {
+            tokio::spawn(keep_checkpointing(path.to_path_buf()));
+        }
+    }
+}
+
+async fn keep_checkpointing(path: PathBuf) {
+    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+    let mut connection = None;
+    loop {
+        ticks.tick().await;
+        let file = path.clone();
+        let kept = connection.take();
+        match tokio::task::spawn_blocking(move || checkpoint(kept, &file)).await {
+            Ok(Ok(done)) => connection = Some(done),
+            Ok(Err(err)) => tracing::warn!(error = %err, "SQLite checkpoint failed"),
+            Err(err) => tracing::warn!(error = %err, "SQLite checkpoint task failed"),
+        }
+    }
+}
+
+/// A passive checkpoint: it copies what no reader still needs and never blocks writers.
+fn checkpoint(
+    kept: Option<rusqlite::Connection>,
+    path: &Path,
+) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = match kept {
+        Some(connection) => connection,
+        None => open(path)?,
+    };
+    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(connection)
+}
