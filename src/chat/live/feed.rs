@@ -12,9 +12,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 
 use super::events::{self, LiveEvent};
+use super::protocol::ServerMessage;
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -43,7 +45,13 @@ struct Recent {
     known: i64,
     /// Announcements counted before the latest read of the log.
     announced_before_read: u64,
-    events: VecDeque<Arc<LiveEvent>>,
+    events: VecDeque<Arc<SharedEvent>>,
+}
+
+/// An event with its frame, serialized once for every socket that sends it.
+pub struct SharedEvent {
+    pub event: LiveEvent,
+    pub frame: Utf8Bytes,
 }
 
 impl Feeds {
@@ -77,7 +85,7 @@ impl Feeds {
         state: &AppState,
         chat_id: i64,
         position: i64,
-    ) -> AppResult<Option<Vec<Arc<LiveEvent>>>> {
+    ) -> AppResult<Option<Vec<Arc<SharedEvent>>>> {
         // fetched afresh each time: a feed dropped meanwhile counts nothing more
         let feed = self.feed(chat_id);
         let announced = feed.announced.load(Ordering::SeqCst);
@@ -101,7 +109,7 @@ impl Feeds {
                 recent.complete_after = Some(from);
                 recent.known = from;
             }
-            recent.extend(rendered);
+            recent.extend(rendered)?;
             recent.announced_before_read = announced_before_read;
         }
         if !covers(&recent) {
@@ -111,7 +119,7 @@ impl Feeds {
             recent
                 .events
                 .iter()
-                .filter(|event| event.seq > position)
+                .filter(|shared| shared.event.seq > position)
                 .cloned()
                 .collect(),
         ))
@@ -119,15 +127,21 @@ impl Feeds {
 }
 
 impl Recent {
-    fn extend(&mut self, rendered: Vec<LiveEvent>) {
+    fn extend(&mut self, rendered: Vec<LiveEvent>) -> AppResult<()> {
         for event in rendered {
+            let frame = serde_json::to_string(&ServerMessage::Event(&event))
+                .map_err(crate::error::AppError::internal)?;
             self.known = event.seq;
-            self.events.push_back(Arc::new(event));
+            self.events.push_back(Arc::new(SharedEvent {
+                event,
+                frame: frame.into(),
+            }));
         }
         while self.events.len() > KEPT {
             if let Some(dropped) = self.events.pop_front() {
-                self.complete_after = Some(dropped.seq);
+                self.complete_after = Some(dropped.event.seq);
             }
         }
+        Ok(())
     }
 }

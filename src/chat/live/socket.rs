@@ -375,13 +375,14 @@ async fn follow(
         .after(state, chat_id, position)
         .await
         .map_err(|_| Closing(1011, "internal error"))?;
-    let Some(shared) = shared.filter(|events| !events.iter().any(|event| about_me(event, me)))
+    let Some(shared) =
+        shared.filter(|events| !events.iter().any(|shared| about_me(&shared.event, me)))
     else {
         return catch_up(state, me, chat_id, positions, sink).await;
     };
-    for event in &shared {
-        send_json(sink, &ServerMessage::Event(event)).await?;
-        positions.0.insert(chat_id, event.seq);
+    for shared in &shared {
+        send(sink, Message::Text(shared.frame.clone())).await?;
+        positions.0.insert(chat_id, shared.event.seq);
     }
     Ok(())
 }
