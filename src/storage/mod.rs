@@ -21,6 +21,12 @@ mod uploads;
 
 pub use uploads::{LiveUpload, MARKER_PREFIX, UploadMarker};
 
+/// Parts of an upload to S3: the smallest part size S3 accepts (the last excepted).
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts of an upload to local disk: large enough for few system calls, small enough
+/// that the parts in flight cost little memory.
+const LOCAL_PART_BYTES: usize = 1024 * 1024;
+
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     backend: Backend,
@@ -112,7 +118,7 @@ impl Storage {
     /// The directory of local storage.
     pub fn local_root(&self) -> Option<&std::path::Path> {
         match &self.backend {
-            Backend::Local { root } => Some(root),
+            Backend::Local { root, .. } => Some(root),
             Backend::S3 { .. } => None,
         }
     }
@@ -120,8 +126,16 @@ impl Storage {
     /// The file behind a key on local storage, for reads that skip the object store.
     pub fn local_path(&self, key: &str) -> Option<PathBuf> {
         match &self.backend {
-            Backend::Local { root } => Some(root.join(key)),
+            Backend::Local { root, .. } => Some(root.join(key)),
             Backend::S3 { .. } => None,
+        }
+    }
+
+    /// The size of an upload's parts; objects up to this size are written in one piece.
+    pub fn part_bytes(&self) -> usize {
+        match self.backend {
+            Backend::Local { .. } => LOCAL_PART_BYTES,
+            Backend::S3 { .. } => S3_PART_BYTES,
         }
     }
 
@@ -243,7 +257,7 @@ impl Storage {
     /// Reachable when asking for an object that does not exist answers "not found"
     /// (and, on local storage, when the root is still a directory).
     pub async fn ping(&self) -> Result<(), object_store::Error> {
-        if let Backend::Local { root } = &self.backend {
+        if let Backend::Local { root, .. } = &self.backend {
             let is_dir = tokio::fs::metadata(root)
                 .await
                 .map(|meta| meta.is_dir())
