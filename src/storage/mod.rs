@@ -17,8 +17,10 @@ use url::Url;
 
 use crate::config::{Config, S3Config, StorageBackend};
 
+mod small_blobs;
 mod uploads;
 
+pub use small_blobs::{SMALL_BLOB_MAX, SmallBlobs};
 pub use uploads::{LiveUpload, MARKER_PREFIX, UploadMarker};
 
 /// Parts of an upload to S3: the smallest part size S3 accepts (the last excepted).
@@ -38,6 +40,7 @@ pub struct Storage {
 enum Backend {
     Local {
         root: PathBuf,
+        small_blobs: SmallBlobs,
     },
     S3 {
         client: Arc<AmazonS3>,
@@ -74,7 +77,11 @@ impl Storage {
                 let store = LocalFileSystem::new_with_prefix(&root)
                     .context("opening the local file store")?
                     .with_automatic_cleanup(true);
-                Ok((Arc::new(store), Backend::Local { root }))
+                let backend = Backend::Local {
+                    root,
+                    small_blobs: SmallBlobs::default(),
+                };
+                Ok((Arc::new(store), backend))
             }
             StorageBackend::S3 => {
                 let s3 = &config.s3;
@@ -127,6 +134,14 @@ impl Storage {
     pub fn local_path(&self, key: &str) -> Option<PathBuf> {
         match &self.backend {
             Backend::Local { root, .. } => Some(root.join(key)),
+            Backend::S3 { .. } => None,
+        }
+    }
+
+    /// Small local blobs kept in memory (local storage only).
+    pub fn small_blobs(&self) -> Option<&SmallBlobs> {
+        match &self.backend {
+            Backend::Local { small_blobs, .. } => Some(small_blobs),
             Backend::S3 { .. } => None,
         }
     }
