@@ -26,8 +26,9 @@ pub use uploads::{LiveUpload, MARKER_PREFIX, UploadMarker};
 /// Parts of an upload to S3: the smallest part size S3 accepts (the last excepted).
 const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 /// Parts of an upload to local disk: large enough for few system calls, small enough
-/// that the parts in flight cost little memory.
-const LOCAL_PART_BYTES: usize = 1024 * 1024;
+/// to stay in the CPU's cache between being filled and being written (1 MiB parts
+/// made a 1 GiB upload 40% slower than the 400 KiB receive chunks written as they came).
+const LOCAL_PART_BYTES: usize = 256 * 1024;
 
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
