@@ -1,32 +1,18 @@
 //! Serving a file's bytes: access rules, conditional requests, byte ranges and the
 //! headers a browser or download manager expects.
 
-use std::io::SeekFrom;
-
-use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
-use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
-use super::entity;
 use super::links::{self, LinkProblem};
 use super::model::{DownloadQuery, Visibility};
 use super::ranges::{RangeAnswer, if_range_holds, requested_range};
+use super::{blob_body, entity};
 use crate::auth::{CurrentUser, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-
-/// Read size for local files: large reads keep system calls few.
-const READ_CHUNK: usize = 256 * 1024;
-/// Answers up to this size are sent from a memory map of the blob: no copy through a
-/// buffer of ours and one trip to the blocking pool instead of one per chunk.
-const MAP_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// RFC 5987 `attr-char`s stay; everything else is percent-encoded.
 const FILENAME_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -198,93 +184,8 @@ pub async fn respond(
                 .into_response());
         }
     }
-    let body = read_body(state, &blob.key, start, length).await?;
+    let body = blob_body::read_body(state, &blob, start, length).await?;
     Ok((status, headers, body).into_response())
-}
-
-/// A local blob ready to send: small ones mapped whole, larger ones streamed from the file.
-enum LocalBlob {
-    Mapped(bytes::Bytes),
-    Open(std::fs::File),
-}
-
-async fn read_body(state: &AppState, key: &str, start: u64, length: u64) -> AppResult<Body> {
-    if length == 0 {
-        return Ok(Body::empty());
-    }
-    if let Some(path) = state.storage.local_path(key) {
-        let key = key.to_owned();
-        let opened = tokio::task::spawn_blocking(move || -> AppResult<LocalBlob> {
-            let file = open_blob(&path, &key, start + length)?;
-            if length > MAP_LIMIT {
-                return Ok(LocalBlob::Open(file));
-            }
-            // SAFETY: blobs are written once under a fresh key (a staged file renamed into
-            // place) and only ever unlinked, never truncated or rewritten, and the file was
-            // just checked to be long enough, so the mapping stays valid while it lives.
-            let map = unsafe {
-                memmap2::MmapOptions::new()
-                    .offset(start)
-                    .len(length as usize)
-                    .populate()
-                    .map(&file)
-            }
-            .map_err(AppError::internal)?;
-            Ok(LocalBlob::Mapped(bytes::Bytes::from_owner(map)))
-        })
-        .await
-        .map_err(AppError::internal)?;
-        let file = match opened? {
-            LocalBlob::Mapped(bytes) => return Ok(Body::from(bytes)),
-            LocalBlob::Open(file) => file,
-        };
-        let mut file = tokio::fs::File::from_std(file);
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(AppError::internal)?;
-        }
-        let reader = file.take(length);
-        return Ok(Body::from_stream(ReaderStream::with_capacity(
-            reader, READ_CHUNK,
-        )));
-    }
-    let options = GetOptions {
-        range: Some(GetRange::Bounded(start..start + length)),
-        ..GetOptions::default()
-    };
-    let result = state
-        .storage
-        .store()
-        .get_opts(&ObjectPath::from(key), options)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(Body::from_stream(
-        result.into_stream().map_err(std::io::Error::other),
-    ))
-}
-
-/// Opens a local blob that must hold at least `needed` bytes.
-fn open_blob(path: &std::path::Path, key: &str, needed: u64) -> AppResult<std::fs::File> {
-    let file = std::fs::File::open(path).map_err(|err| {
-        if err.kind() == std::io::ErrorKind::NotFound {
-            tracing::error!(key, "a file row points at a missing blob");
-        }
-        AppError::internal(err)
-    })?;
-    let size = file.metadata().map_err(AppError::internal)?.len();
-    if size < needed {
-        tracing::error!(
-            key,
-            size,
-            needed,
-            "a blob is shorter than its file row says"
-        );
-        return Err(AppError::internal(anyhow::anyhow!(
-            "blob {key} is truncated"
-        )));
-    }
-    Ok(file)
 }
 
 fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {

@@ -191,7 +191,7 @@ pub async fn download(
     method: Method,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let file = repo::find_active(&state.db, &uid)
+    let file = repo::read_active(&state.reader, &uid)
         .await?
         .ok_or_else(not_found)?;
     check_read_access(&state, &file, user.as_ref(), &query).await?;
@@ -233,7 +233,7 @@ pub async fn meta(
     Path(uid): Path<String>,
     Query(query): Query<DownloadQuery>,
 ) -> AppResult<Json<FileResponse>> {
-    let file = repo::find_active(&state.db, &uid)
+    let file = repo::read_active(&state.reader, &uid)
         .await?
         .ok_or_else(not_found)?;
     check_read_access(&state, &file, user.as_ref(), &query).await?;

@@ -19,9 +19,7 @@ use super::sniff::{AllowedTypes, SNIFF_BYTES, display_name, file_key, sniff_mime
 use crate::error::{AppError, AppResult};
 use crate::storage::Storage;
 
-/// Parts of a multipart upload; also the largest object written with a single PUT.
-const PART_BYTES: usize = 5 * 1024 * 1024;
-/// Parts in flight at once; with `PART_BYTES` this bounds an upload's memory.
+/// Parts in flight at once; with the storage's part size this bounds an upload's memory.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// What an upload must satisfy.
@@ -132,8 +130,9 @@ where
     let mut head = BytesMut::new();
     let mut ended = false;
 
+    let part_bytes = storage.part_bytes();
     // Buffer up to one part: enough to judge the type, and small files go in one PUT.
-    while head.len() < PART_BYTES {
+    while head.len() < part_bytes {
         match next_chunk(&mut body, rules.idle_timeout).await? {
             Some(chunk) => {
                 size += chunk.len() as u64;
@@ -178,25 +177,33 @@ where
             .await
             .map_err(AppError::internal)?;
         let mut guard = UploadGuard(Some(WriteMultipart::new_with_chunk_size(
-            upload, PART_BYTES,
+            upload, part_bytes,
         )));
         let writer = guard
             .0
             .as_mut()
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("upload gone")))?;
-        writer.put(head.freeze());
+        let mut parts = PartBuffer::new(part_bytes);
+        let mut rest: &[u8] = &head;
+        while let Some(part) = parts.fill(&mut rest) {
+            writer.put(part);
+        }
         while let Some(chunk) = next_chunk(&mut body, rules.idle_timeout).await? {
             size += chunk.len() as u64;
             if size > rules.max_bytes {
                 return Err(too_large(rules.max_bytes));
             }
             hasher.update(&chunk);
-            writer
-                .wait_for_capacity(PARTS_IN_FLIGHT)
-                .await
-                .map_err(AppError::internal)?;
-            writer.put(chunk);
+            let mut rest: &[u8] = &chunk;
+            while let Some(part) = parts.fill(&mut rest) {
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(AppError::internal)?;
+                writer.put(part);
+            }
         }
+        writer.put(parts.finish());
         let writer = guard
             .0
             .take()
@@ -217,6 +224,41 @@ where
     })
 }
 
+/// Gathers the body's chunks into whole parts of its own. The chunks are slices of the
+/// server's receive buffers, which a part holding them would keep alive whole: copying
+/// bounds an upload's memory by the parts in flight, and each part is written with one
+/// system call instead of one per chunk.
+struct PartBuffer {
+    part_bytes: usize,
+    filling: BytesMut,
+}
+
+impl PartBuffer {
+    fn new(part_bytes: usize) -> Self {
+        Self {
+            part_bytes,
+            filling: BytesMut::new(),
+        }
+    }
+
+    /// Takes bytes from the front of `data` until a part is full, and returns that part;
+    /// `None` once `data` is used up without filling one.
+    fn fill(&mut self, data: &mut &[u8]) -> Option<Bytes> {
+        if self.filling.capacity() == 0 {
+            self.filling.reserve(self.part_bytes);
+        }
+        let taken = data.len().min(self.part_bytes - self.filling.len());
+        self.filling.extend_from_slice(&data[..taken]);
+        *data = &data[taken..];
+        (self.filling.len() == self.part_bytes).then(|| self.filling.split().freeze())
+    }
+
+    /// The bytes of the last, partial part.
+    fn finish(self) -> Bytes {
+        self.filling.freeze()
+    }
+}
+
 fn check_type(head: &[u8], allowed: &AllowedTypes) -> AppResult<&'static str> {
     let sample = &head[..head.len().min(SNIFF_BYTES)];
     match sniff_mime(sample) {
@@ -227,5 +269,39 @@ fn check_type(head: &[u8], allowed: &AllowedTypes) -> AppResult<&'static str> {
         None => Err(AppError::UnsupportedMediaType {
             detail: "the file type could not be recognised".to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_whole_and_keep_every_byte_in_order() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut parts = PartBuffer::new(64);
+        let mut out = Vec::new();
+        for chunk in data.chunks(100) {
+            let mut rest = chunk;
+            while let Some(part) = parts.fill(&mut rest) {
+                assert_eq!(part.len(), 64);
+                out.extend_from_slice(&part);
+            }
+            assert!(rest.is_empty());
+        }
+        let last = parts.finish();
+        assert_eq!(last.len(), 1000 % 64);
+        out.extend_from_slice(&last);
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn a_part_does_not_share_memory_with_the_chunks() {
+        let chunk = Bytes::from(vec![7u8; 48]);
+        let mut parts = PartBuffer::new(16);
+        let mut rest: &[u8] = &chunk;
+        let part = parts.fill(&mut rest).expect("a full part");
+        let chunk_memory = chunk.as_ptr_range();
+        assert!(!chunk_memory.contains(&part.as_ptr()));
     }
 }

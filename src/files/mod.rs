@@ -1,6 +1,7 @@
 //! Files: streamed uploads to local disk or S3, downloads with ranges and caching,
 //! expiring links, thumbnails.
 
+mod blob_body;
 mod download;
 pub mod entity;
 pub mod handlers;

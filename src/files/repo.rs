@@ -10,7 +10,7 @@ use sea_orm::{
 use super::entity::{self, STATUS_ACTIVE, STATUS_DELETED};
 use super::ingest::StoredObject;
 use super::model::Visibility;
-use crate::db::read::Reader;
+use crate::db::read::{Reader, find_one};
 use crate::error::AppResult;
 
 pub async fn insert(
@@ -42,15 +42,23 @@ pub async fn insert(
     .await?)
 }
 
+fn active_by_uid(uid: &str) -> sea_orm::Select<entity::Entity> {
+    entity::Entity::find()
+        .filter(entity::Column::Uid.eq(uid))
+        .filter(entity::Column::Status.eq(STATUS_ACTIVE))
+}
+
 pub async fn find_active(
     conn: &impl ConnectionTrait,
     uid: &str,
 ) -> AppResult<Option<entity::Model>> {
-    Ok(entity::Entity::find()
-        .filter(entity::Column::Uid.eq(uid))
-        .filter(entity::Column::Status.eq(STATUS_ACTIVE))
-        .one(conn)
-        .await?)
+    Ok(active_by_uid(uid).one(conn).await?)
+}
+
+/// `find_active` for reads on the request path (downloads, metadata): on SQLite it skips
+/// the hand-offs to sqlx's worker thread.
+pub async fn read_active(reader: &Reader, uid: &str) -> AppResult<Option<entity::Model>> {
+    find_one(reader, active_by_uid(uid)).await
 }
 
 pub async fn find_by_id(

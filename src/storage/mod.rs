@@ -17,9 +17,18 @@ use url::Url;
 
 use crate::config::{Config, S3Config, StorageBackend};
 
+mod small_blobs;
 mod uploads;
 
+pub use small_blobs::{SMALL_BLOB_MAX, SmallBlobs};
 pub use uploads::{LiveUpload, MARKER_PREFIX, UploadMarker};
+
+/// Parts of an upload to S3: the smallest part size S3 accepts (the last excepted).
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts of an upload to local disk: large enough for few system calls, small enough
+/// to stay in the CPU's cache between being filled and being written (1 MiB parts
+/// made a 1 GiB upload 40% slower than the 400 KiB receive chunks written as they came).
+const LOCAL_PART_BYTES: usize = 256 * 1024;
 
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
@@ -32,6 +41,7 @@ pub struct Storage {
 enum Backend {
     Local {
         root: PathBuf,
+        small_blobs: SmallBlobs,
     },
     S3 {
         client: Arc<AmazonS3>,
@@ -68,7 +78,11 @@ impl Storage {
                 let store = LocalFileSystem::new_with_prefix(&root)
                     .context("opening the local file store")?
                     .with_automatic_cleanup(true);
-                Ok((Arc::new(store), Backend::Local { root }))
+                let backend = Backend::Local {
+                    root,
+                    small_blobs: SmallBlobs::default(),
+                };
+                Ok((Arc::new(store), backend))
             }
             StorageBackend::S3 => {
                 let s3 = &config.s3;
@@ -112,7 +126,7 @@ impl Storage {
     /// The directory of local storage.
     pub fn local_root(&self) -> Option<&std::path::Path> {
         match &self.backend {
-            Backend::Local { root } => Some(root),
+            Backend::Local { root, .. } => Some(root),
             Backend::S3 { .. } => None,
         }
     }
@@ -120,8 +134,24 @@ impl Storage {
     /// The file behind a key on local storage, for reads that skip the object store.
     pub fn local_path(&self, key: &str) -> Option<PathBuf> {
         match &self.backend {
-            Backend::Local { root } => Some(root.join(key)),
+            Backend::Local { root, .. } => Some(root.join(key)),
             Backend::S3 { .. } => None,
+        }
+    }
+
+    /// Small local blobs kept in memory (local storage only).
+    pub fn small_blobs(&self) -> Option<&SmallBlobs> {
+        match &self.backend {
+            Backend::Local { small_blobs, .. } => Some(small_blobs),
+            Backend::S3 { .. } => None,
+        }
+    }
+
+    /// The size of an upload's parts; objects up to this size are written in one piece.
+    pub fn part_bytes(&self) -> usize {
+        match self.backend {
+            Backend::Local { .. } => LOCAL_PART_BYTES,
+            Backend::S3 { .. } => S3_PART_BYTES,
         }
     }
 
@@ -243,7 +273,7 @@ impl Storage {
     /// Reachable when asking for an object that does not exist answers "not found"
     /// (and, on local storage, when the root is still a directory).
     pub async fn ping(&self) -> Result<(), object_store::Error> {
-        if let Backend::Local { root } = &self.backend {
+        if let Backend::Local { root, .. } = &self.backend {
             let is_dir = tokio::fs::metadata(root)
                 .await
                 .map(|meta| meta.is_dir())

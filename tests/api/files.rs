@@ -592,6 +592,46 @@ async fn a_blob_shorter_than_its_row_is_a_server_error_not_a_crash() {
 }
 
 #[tokio::test]
+async fn small_files_are_answered_from_memory_only_with_their_own_bytes() {
+    let app = spawn_app().await;
+    if app.is_s3() {
+        return; // small blobs are kept in memory on local storage only
+    }
+    let user = app.register("keeper").await;
+    let bytes = pseudo_random(300_000);
+    let file = uploaded(upload_stream(&app, &user, "kept.zip", bytes.clone()).await).await;
+    let path = format!("/api/v1/files/{}", file["uid"].as_str().unwrap());
+    let key = app
+        .stored_objects()
+        .await
+        .into_iter()
+        .find(|key| key.ends_with("kept.zip"))
+        .unwrap();
+    let blob = app.state.storage.local_path(&key).unwrap();
+    let get = |range: Option<&str>| {
+        let mut request = app.request(Method::GET, &path, Some(&user.access_token));
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        async move { request.send().await.unwrap().bytes().await.unwrap() }
+    };
+
+    // bytes that are not the file's (as while a watch photo is replaced in place) are
+    // sent as they are, but not kept
+    let mut other = bytes.clone();
+    other[150_000] ^= 0xff;
+    std::fs::write(&blob, &other).unwrap();
+    assert!(get(None).await[..] == other[..]);
+    std::fs::write(&blob, &bytes).unwrap();
+    assert!(get(None).await[..] == bytes[..]);
+    // the file's own bytes are kept: ranges are cut from them exactly
+    std::fs::write(&blob, &other).unwrap();
+    assert!(get(None).await[..] == bytes[..]);
+    assert!(get(Some("bytes=149990-150009")).await[..] == bytes[149_990..150_010]);
+    assert!(get(Some("bytes=-7")).await[..] == bytes[bytes.len() - 7..]);
+}
+
+#[tokio::test]
 async fn private_files_are_for_their_owner_admins_and_link_holders() {
     let app = spawn_app().await;
     let owner = app.register("owner").await;
