@@ -1,33 +1,37 @@
 //! Checkpoints of the SQLite log, off the request path. The writer's connection does not
 //! checkpoint by itself (`wal_autocheckpoint = 0`): the commit that crossed SQLite's
 //! threshold would otherwise copy the log into the database file and wait for the disk,
-//! on a thread that serves requests. A task does it instead, on a blocking thread.
+//! on a thread that serves requests. A task does it instead, on a blocking thread, in the
+//! writers' turn: a checkpoint that runs while commits keep adding to the log never
+//! finds it all copied, so the log would never start over and would grow without end.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::write::{Writer, open};
 
 /// How often the log is copied into the database file. Between two checkpoints the log
 /// grows by what was written meanwhile; after one it is reused from its start.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 impl Writer {
     /// Starts checkpointing the SQLite file the writer writes; nothing for PostgreSQL.
     pub fn spawn_checkpoints(&self) {
-        if let Some(path) = self.sqlite_path() {
-            tokio::spawn(keep_checkpointing(path.to_path_buf()));
+        if let Some((path, turn)) = self.sqlite_turn() {
+            tokio::spawn(keep_checkpointing(path.to_path_buf(), turn));
         }
     }
 }
 
-async fn keep_checkpointing(path: PathBuf) {
+async fn keep_checkpointing(path: PathBuf, turn: Arc<tokio::sync::Mutex<()>>) {
     let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
     let mut connection = None;
     loop {
         ticks.tick().await;
         let file = path.clone();
         let kept = connection.take();
+        let _turn = turn.lock().await;
         match tokio::task::spawn_blocking(move || checkpoint(kept, &file)).await {
             Ok(Ok(done)) => connection = Some(done),
             Ok(Err(err)) => tracing::warn!(error = %err, "SQLite checkpoint failed"),
@@ -36,7 +40,8 @@ async fn keep_checkpointing(path: PathBuf) {
     }
 }
 
-/// A passive checkpoint: it copies what no reader still needs and never blocks writers.
+/// A passive checkpoint: it copies what no reader still needs; with no commit under way
+/// the next write starts the log over.
 fn checkpoint(
     kept: Option<rusqlite::Connection>,
     path: &Path,

@@ -9,7 +9,7 @@
 //! lock by themselves; `BEGIN IMMEDIATE` waits for them without blocking the thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{ErrorCode, OpenFlags};
@@ -32,8 +32,8 @@ pub enum Writer {
 
 pub struct SqliteWriter {
     path: PathBuf,
-    /// Whose turn it is; held for a whole transaction.
-    turn: tokio::sync::Mutex<()>,
+    /// Whose turn it is; held for a whole transaction, and by each checkpoint.
+    turn: Arc<tokio::sync::Mutex<()>>,
     /// Opened on first use, and again after a failure left it in doubt.
     connection: Mutex<Option<rusqlite::Connection>>,
 }
@@ -59,7 +59,7 @@ impl Writer {
         match sqlite_path {
             Some(path) => Self::Sqlite(SqliteWriter {
                 path,
-                turn: tokio::sync::Mutex::new(()),
+                turn: Arc::new(tokio::sync::Mutex::new(())),
                 connection: Mutex::new(None),
             }),
             None => Self::Pool(db.clone()),
@@ -87,9 +87,10 @@ impl Writer {
 }
 
 impl Writer {
-    pub(super) fn sqlite_path(&self) -> Option<&Path> {
+    /// The SQLite file and the writers' turn, which a checkpoint takes too.
+    pub(super) fn sqlite_turn(&self) -> Option<(&Path, Arc<tokio::sync::Mutex<()>>)> {
         match self {
-            Self::Sqlite(writer) => Some(&writer.path),
+            Self::Sqlite(writer) => Some((&writer.path, writer.turn.clone())),
             Self::Pool(_) => None,
         }
     }
