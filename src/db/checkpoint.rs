@@ -1,9 +1,10 @@
 //! Checkpoints of the SQLite log, off the request path. The writer's connection does not
 //! checkpoint by itself (`wal_autocheckpoint = 0`): the commit that crossed SQLite's
 //! threshold would otherwise copy the log into the database file and wait for the disk,
-//! on a thread that serves requests. A task does it instead, on a blocking thread, in the
-//! writers' turn: a checkpoint that runs while commits keep adding to the log never
-//! finds it all copied, so the log would never start over and would grow without end.
+//! on a thread that serves requests. A task does it instead, on a blocking thread, and
+//! ends each round in the writers' turn: a checkpoint that runs while commits keep adding
+//! to the log never finds it all copied, so the log would never start over and would
+//! grow without end.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,13 +30,25 @@ async fn keep_checkpointing(path: PathBuf, turn: Arc<tokio::sync::Mutex<()>>) {
     let mut connection = None;
     loop {
         ticks.tick().await;
-        let file = path.clone();
-        let kept = connection.take();
+        // most of the log is copied while commits go on; the turn is then held only to
+        // copy the little they added meanwhile, so the log can start over
+        connection = pass(connection, &path).await;
         let _turn = turn.lock().await;
-        match tokio::task::spawn_blocking(move || checkpoint(kept, &file)).await {
-            Ok(Ok(done)) => connection = Some(done),
-            Ok(Err(err)) => tracing::warn!(error = %err, "SQLite checkpoint failed"),
-            Err(err) => tracing::warn!(error = %err, "SQLite checkpoint task failed"),
+        connection = pass(connection, &path).await;
+    }
+}
+
+async fn pass(kept: Option<rusqlite::Connection>, path: &Path) -> Option<rusqlite::Connection> {
+    let file = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || checkpoint(kept, &file)).await {
+        Ok(Ok(done)) => Some(done),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "SQLite checkpoint failed");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "SQLite checkpoint task failed");
+            None
         }
     }
 }
