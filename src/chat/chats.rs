@@ -96,10 +96,10 @@ async fn create_private(
         }
         // the other person started it at the same moment
         Err(err) if is_conflict(&err) => {
-            drop(tx);
-            let chat = repo::find_private_chat(&state.reader, &key)
-                .await?
-                .ok_or(err)?;
+            let view = tx.after_conflict(&state.reader);
+            let chat = repo::find_private_chat(&view, &key).await?;
+            view.done().await?;
+            let chat = chat.ok_or(err)?;
             Ok((StatusCode::OK, (chat, ChatRole::Member)))
         }
         Err(err) => Err(err),

@@ -111,15 +111,16 @@ pub async fn send_message(
         }
         // the same send, retried while the first was being written
         Err(err) if is_conflict(&err) && nonce.is_some() => {
-            drop(tx);
+            let view = tx.after_conflict(&state.reader);
             let sent = repo::find_by_client_id(
-                &state.reader,
+                &view,
                 chat_id,
                 user.user_id,
                 nonce.as_deref().unwrap_or_default(),
             )
-            .await?
-            .ok_or(err)?;
+            .await?;
+            view.done().await?;
+            let sent = sent.ok_or(err)?;
             return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
         }
         Err(err) => return Err(err),
