@@ -70,8 +70,10 @@ struct Group {
     last_number: u64,
     /// Every group up to this number has ended…
     ended: u64,
-    /// …and these of them were rolled back, with the reason.
+    /// …and these of them were rolled back, with the reason…
     failed: VecDeque<(u64, String)>,
+    /// …of those up to this number, not all are still there.
+    failures_forgotten_up_to: u64,
 }
 
 struct OpenGroup {
@@ -90,6 +92,9 @@ impl Group {
         Some(
             match self.failed.iter().find(|(failed, _)| *failed == number) {
                 Some((_, reason)) => Err(reason.clone()),
+                None if number <= self.failures_forgotten_up_to => {
+                    Err("the outcome of the commit is no longer known".to_owned())
+                }
                 None => Ok(()),
             },
         )
@@ -321,8 +326,10 @@ impl SqliteWriter {
         group.ended = number;
         if let Err(reason) = &outcome {
             tracing::warn!(error = %reason, "a group of SQLite writes was rolled back");
-            if group.failed.len() == FAILURES_KEPT {
-                group.failed.pop_front();
+            if group.failed.len() == FAILURES_KEPT
+                && let Some((forgotten, _)) = group.failed.pop_front()
+            {
+                group.failures_forgotten_up_to = forgotten;
             }
             group.failed.push_back((number, reason.clone()));
         }
@@ -425,6 +432,9 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     // the inner pages of the big indexes (a message's search words land anywhere in
     // them) stay in memory: SQLite's default of 2 MiB re-read them for every write
     connection.execute_batch("PRAGMA cache_size = -16384;")?;
+    // each member of a group is a savepoint, whose undo copies would otherwise spill from
+    // memory into a temporary file past 64 KiB
+    connection.execute_batch("PRAGMA temp_store = MEMORY;")?;
     // waiting for the lock happens in `begin_immediate`, off the thread
     connection.busy_timeout(Duration::ZERO)?;
     connection.set_prepared_statement_cache_capacity(128);
