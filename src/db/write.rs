@@ -235,22 +235,15 @@ impl SqliteWriter {
                 committed: 0,
             });
         }
-        if let Err(err) =
-            self.with_connection(|connection| connection.execute_batch("SAVEPOINT member"))
-        {
-            self.end_group(Some(err.to_string()));
-            return Err(write_failed(err));
-        }
-        Ok(())
+        self.with_connection(|connection| connection.execute_batch("SAVEPOINT member"))
+            .map_err(|err| self.fail_group(err))
     }
 
     /// With the turn: keeps this member's changes in the group. Returns the group to
     /// wait for, or `None` when the group was committed here.
     fn release_member(&self) -> AppResult<Option<u64>> {
-        if let Err(err) = self.end("RELEASE member") {
-            self.end_group(Some(err.to_string()));
-            return Err(write_failed(err));
-        }
+        self.end("RELEASE member")
+            .map_err(|err| self.fail_group(err))?;
         let mut group = self.group();
         let Some(open) = group.open.as_mut() else {
             return Err(finished());
@@ -264,22 +257,14 @@ impl SqliteWriter {
             && open.committed < GROUP_MEMBERS
             && open.waiting_since.elapsed() < GROUP_AGE;
         drop(group);
-        if keep_open {
-            return Ok(Some(number));
-        }
-        match self.end_group(None) {
-            Some(Err(reason)) => Err(group_failed(&reason)),
-            _ => Ok(None),
-        }
+        self.keep_or_commit(number, keep_open)
     }
 
     /// With the turn: undoes this member's changes; the group goes on for the others.
     /// Returns the group whose commit what this member read depends on, unless it ended.
     fn roll_back_member(&self) -> AppResult<Option<u64>> {
-        if let Err(err) = self.end("ROLLBACK TO member; RELEASE member") {
-            self.end_group(Some(err.to_string()));
-            return Err(write_failed(err));
-        }
+        self.end("ROLLBACK TO member; RELEASE member")
+            .map_err(|err| self.fail_group(err))?;
         let Some((number, committed)) = self
             .group()
             .open
@@ -298,13 +283,25 @@ impl SqliteWriter {
             group.ended = number;
             return Ok(None);
         }
-        if self.queued.load(Ordering::SeqCst) > 0 {
+        self.keep_or_commit(number, self.queued.load(Ordering::SeqCst) > 0)
+    }
+
+    /// With the turn: leaves group `number` open for the next member (its members then
+    /// wait for it), or commits it here.
+    fn keep_or_commit(&self, number: u64, keep_open: bool) -> AppResult<Option<u64>> {
+        if keep_open {
             return Ok(Some(number));
         }
         match self.end_group(None) {
             Some(Err(reason)) => Err(group_failed(&reason)),
             _ => Ok(None),
         }
+    }
+
+    /// With the turn: a statement of the group's own failed; the whole group fails.
+    fn fail_group(&self, err: rusqlite::Error) -> AppError {
+        self.end_group(Some(err.to_string()));
+        write_failed(err)
     }
 
     /// With the turn: commits the open group (rolls it back after `failure`) and tells
