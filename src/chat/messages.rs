@@ -1,5 +1,7 @@
 //! Sending messages, reading history, and the read watermark.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -11,8 +13,9 @@ use super::attachments;
 use super::entity::{chats, messages};
 use super::live::{announce, announce_receipt};
 use super::model::{
-    ChatRole, ChatType, HistoryPage, HistoryQuery, MessagePreview, MessageStatus, MessageView,
-    ReadRequest, Receipt, SendMessageRequest, client_id, message_content, message_text,
+    AttachmentView, ChatRole, ChatType, HistoryPage, HistoryQuery, MessagePreview, MessageStatus,
+    MessageView, ReadRequest, Receipt, SendMessageRequest, client_id, message_content,
+    message_text,
 };
 use super::repo::{self, Event, event};
 use super::search::{self, Before};
@@ -77,15 +80,15 @@ pub async fn send_message(
         return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
     }
     let files = attachments::attachable(&state.reader, user.user_id, &request.attachments).await?;
-    let reply_to_id = match request.reply_to {
+    let answered = match request.reply_to {
         Some(seq) => Some(
             repo::find_message_by_seq(&state.reader, chat_id, seq)
                 .await?
-                .ok_or_else(|| AppError::invalid("reply_to", "is not a message of this chat"))?
-                .id,
+                .ok_or_else(|| AppError::invalid("reply_to", "is not a message of this chat"))?,
         ),
         None => None,
     };
+    let reply_to_id = answered.as_ref().map(|message| message.id);
     let tx = state.writer.begin().await?;
     let seq = repo::next_seq(&tx, chat_id).await?;
     let mut insert = messages::Entity::insert(messages::ActiveModel {
@@ -143,7 +146,18 @@ pub async fn send_message(
     repo::advance_watermarks(&tx, chat_id, user.user_id, Some(seq), seq).await?;
     tx.commit().await?;
     announce(&state, chat_id, None).await;
-    Ok((StatusCode::CREATED, Json(view_of(&state, message).await?)))
+    let files = if files.is_empty() {
+        HashMap::new()
+    } else {
+        attachments::views_of(&state.reader, vec![message.id], &state.config.public_url()).await?
+    };
+    let replies = answered.map(|m| (m.id, m)).into_iter().collect();
+    // its recipients cannot have had it before this answer: it is `sent`, receipts follow
+    // as events
+    let view = assemble(vec![message], &[], &replies, files)
+        .pop()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("message view missing")))?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 async fn view_of(state: &AppState, message: messages::Model) -> AppResult<MessageView> {
@@ -218,16 +232,25 @@ pub(super) async fn views(
         rows.iter().filter_map(|m| m.reply_to_id).collect(),
     )
     .await?;
-    let mut files = attachments::views_of(
+    let files = attachments::views_of(
         &state.reader,
         rows.iter().map(|m| m.id).collect(),
         &state.config.public_url(),
     )
     .await?;
-    Ok(rows
-        .into_iter()
+    Ok(assemble(rows, &watermarks, &replies, files))
+}
+
+/// The views of `rows` from what was read about them.
+fn assemble(
+    rows: Vec<messages::Model>,
+    watermarks: &[(i64, i64, i64)],
+    replies: &HashMap<i64, messages::Model>,
+    mut files: HashMap<i64, Vec<AttachmentView>>,
+) -> Vec<MessageView> {
+    rows.into_iter()
         .map(|message| {
-            let (status, delivered_to, read_by) = progress(&watermarks, &message);
+            let (status, delivered_to, read_by) = progress(watermarks, &message);
             let deleted = message.deleted_at.is_some();
             let reply = message.reply_to_id.and_then(|id| replies.get(&id));
             MessageView {
@@ -248,7 +271,7 @@ pub(super) async fn views(
                 read_by,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// A page of a chat's messages: newest first (`before`, the default) or oldest first

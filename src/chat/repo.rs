@@ -7,8 +7,8 @@ use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    RelationDef,
+    ColumnTrait, Condition, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, RelationDef,
 };
 
 use super::entity::{chat_events, chat_participants, chats, messages};
@@ -343,28 +343,20 @@ pub async fn advance_watermarks(
     read_seq: Option<i64>,
     delivered_seq: i64,
 ) -> AppResult<bool> {
-    let mine = |query: sea_orm::UpdateMany<chat_participants::Entity>| {
-        query
-            .filter(chat_participants::Column::ChatId.eq(chat_id))
-            .filter(chat_participants::Column::UserId.eq(user_id))
+    use chat_participants::Column::{DeliveredSeq, ReadSeq};
+    let forward = |column: chat_participants::Column, seq: i64| {
+        Expr::case(Expr::col(column).lt(seq), seq).finally(Expr::col(column))
     };
-    let mut moved = 0;
+    let mut update = chat_participants::Entity::update_many()
+        .col_expr(DeliveredSeq, forward(DeliveredSeq, delivered_seq).into())
+        .filter(chat_participants::Column::ChatId.eq(chat_id))
+        .filter(chat_participants::Column::UserId.eq(user_id));
+    let mut behind = Condition::any().add(DeliveredSeq.lt(delivered_seq));
     if let Some(read_seq) = read_seq {
-        let read = mine(chat_participants::Entity::update_many())
-            .col_expr(chat_participants::Column::ReadSeq, Expr::value(read_seq))
-            .filter(chat_participants::Column::ReadSeq.lt(read_seq))
-            .into_query();
-        moved += tx.execute(&read).await?;
+        update = update.col_expr(ReadSeq, forward(ReadSeq, read_seq).into());
+        behind = behind.add(ReadSeq.lt(read_seq));
     }
-    let delivered = mine(chat_participants::Entity::update_many())
-        .col_expr(
-            chat_participants::Column::DeliveredSeq,
-            Expr::value(delivered_seq),
-        )
-        .filter(chat_participants::Column::DeliveredSeq.lt(delivered_seq))
-        .into_query();
-    moved += tx.execute(&delivered).await?;
-    Ok(moved > 0)
+    Ok(tx.execute(&update.filter(behind).into_query()).await? > 0)
 }
 
 /// The message a sender sent with this nonce in this chat, if any.
