@@ -59,7 +59,6 @@ pub async fn send_message(
 ) -> AppResult<(StatusCode, Json<MessageView>)> {
     let text = message_content(&request.text, &request.attachments)?;
     let nonce = client_id(request.client_id)?;
-    repo::chat_for(&state.reader, chat_id, user.user_id).await?;
     // a burst, then a steady rate
     let limits = [
         ("burst", state.config.chat_send_burst, SEND_BURST_WINDOW),
@@ -73,11 +72,17 @@ pub async fn send_message(
         let key = format!("chat-send:{name}:{}", user.user_id);
         state.rate_limiter.hit(&key, limit, window).await?;
     }
-    if let Some(nonce) = &nonce
-        && let Some(sent) =
-            repo::find_by_client_id(&state.reader, chat_id, user.user_id, nonce).await?
-    {
-        return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
+    // A send naming files or a message is checked against them here, so it first looks
+    // for an earlier try: they may have changed since. A plain send learns that it is a
+    // retry from its insert, and that the chat is mine from its sequence number.
+    if !request.attachments.is_empty() || request.reply_to.is_some() {
+        repo::chat_for(&state.reader, chat_id, user.user_id).await?;
+        if let Some(nonce) = &nonce
+            && let Some(sent) =
+                repo::find_by_client_id(&state.reader, chat_id, user.user_id, nonce).await?
+        {
+            return Ok((StatusCode::OK, Json(view_of(&state, sent).await?)));
+        }
     }
     let files = attachments::attachable(&state.reader, user.user_id, &request.attachments).await?;
     let answered = match request.reply_to {
@@ -90,7 +95,13 @@ pub async fn send_message(
     };
     let reply_to_id = answered.as_ref().map(|message| message.id);
     let tx = state.writer.begin().await?;
-    let seq = repo::next_seq(&tx, chat_id).await?;
+    let seq = match repo::next_seq_as_member(&tx, chat_id, user.user_id).await {
+        Ok(seq) => seq,
+        Err(err) => {
+            tx.roll_back().await?;
+            return Err(err);
+        }
+    };
     let mut insert = messages::Entity::insert(messages::ActiveModel {
         id: NotSet,
         chat_id: Set(chat_id),

@@ -62,7 +62,17 @@ pub async fn chat_for(
 /// transaction this locks the chat's row until commit, so concurrent changes of one chat
 /// are numbered one after the other.
 pub async fn next_seq(tx: &WriteTx<'_>, chat_id: i64) -> AppResult<i64> {
-    let statement = Query::update()
+    take_seq(tx, chat_id, None).await
+}
+
+/// `next_seq` for a change that `user_id` may make only while in the chat: checked in
+/// the same statement, so a member removed a moment ago cannot slip one in.
+pub async fn next_seq_as_member(tx: &WriteTx<'_>, chat_id: i64, user_id: i64) -> AppResult<i64> {
+    take_seq(tx, chat_id, Some(user_id)).await
+}
+
+async fn take_seq(tx: &WriteTx<'_>, chat_id: i64, member: Option<i64>) -> AppResult<i64> {
+    let mut statement = Query::update()
         .table(chats::Entity)
         .value(
             chats::Column::LastSeq,
@@ -72,6 +82,15 @@ pub async fn next_seq(tx: &WriteTx<'_>, chat_id: i64) -> AppResult<i64> {
         .and_where(Expr::col(chats::Column::Id).eq(chat_id))
         .returning_col(chats::Column::LastSeq)
         .to_owned();
+    if let Some(user_id) = member {
+        let participant = Query::select()
+            .expr(Expr::cust("1"))
+            .from(chat_participants::Entity)
+            .and_where(chat_participants::Column::ChatId.eq(chat_id))
+            .and_where(chat_participants::Column::UserId.eq(user_id))
+            .to_owned();
+        statement.and_where(Expr::exists(participant));
+    }
     let row = tx
         .one(&statement)
         .await?
