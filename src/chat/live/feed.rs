@@ -9,8 +9,8 @@
 //! before that. A socket further behind than the feed reads the log itself.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
@@ -34,10 +34,23 @@ pub struct Feeds {
 struct Feed {
     /// Announcements of changes counted so far.
     announced: AtomicU64,
-    recent: tokio::sync::Mutex<Recent>,
+    /// What the latest read of the log found. Sockets that need nothing newer take it
+    /// without waiting for one another: a chat's thousand sockets wake at once.
+    latest: Mutex<Arc<Recent>>,
+    /// Held by the one socket that reads the log for the others.
+    reading: tokio::sync::Mutex<()>,
 }
 
-#[derive(Default)]
+impl Feed {
+    fn latest(&self) -> Arc<Recent> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[derive(Default, Clone)]
 struct Recent {
     /// Every event after this sequence number, up to `known`, is in `events`; `None`
     /// before the first read.
@@ -89,44 +102,60 @@ impl Feeds {
         // fetched afresh each time: a feed dropped meanwhile counts nothing more
         let feed = self.feed(chat_id);
         let announced = feed.announced.load(Ordering::SeqCst);
-        let mut recent = feed.recent.lock().await;
-        let covers = |recent: &Recent| {
-            recent
-                .complete_after
-                .is_some_and(|after| after <= position && position <= recent.known)
-        };
-        if !covers(&recent) || recent.announced_before_read < announced {
-            let announced_before_read = feed.announced.load(Ordering::SeqCst);
-            let replace = !covers(&recent);
-            let from = if replace { position } else { recent.known };
-            let rows = events::after(&state.reader, chat_id, from).await?;
-            if rows.len() as u64 >= events::BATCH {
-                return Ok(None);
-            }
-            let rendered = events::render(state, chat_id, rows).await?;
-            if replace {
-                recent.events.clear();
-                recent.complete_after = Some(from);
-                recent.known = from;
-            }
-            recent.extend(rendered)?;
-            recent.announced_before_read = announced_before_read;
+        let latest = feed.latest();
+        if latest.answers(position, announced) {
+            return Ok(Some(latest.events_after(position)));
         }
-        if !covers(&recent) {
+        let _reading = feed.reading.lock().await;
+        let latest = feed.latest();
+        // read by another socket while this one waited
+        if latest.answers(position, announced) {
+            return Ok(Some(latest.events_after(position)));
+        }
+        let mut recent = Recent::clone(&latest);
+        let announced_before_read = feed.announced.load(Ordering::SeqCst);
+        let replace = !recent.covers(position);
+        let from = if replace { position } else { recent.known };
+        let rows = events::after(&state.reader, chat_id, from).await?;
+        if rows.len() as u64 >= events::BATCH {
             return Ok(None);
         }
-        Ok(Some(
-            recent
-                .events
-                .iter()
-                .filter(|shared| shared.event.seq > position)
-                .cloned()
-                .collect(),
-        ))
+        let rendered = events::render(state, chat_id, rows).await?;
+        if replace {
+            recent.events.clear();
+            recent.complete_after = Some(from);
+            recent.known = from;
+        }
+        recent.extend(rendered)?;
+        recent.announced_before_read = announced_before_read;
+        let recent = Arc::new(recent);
+        *feed.latest.lock().unwrap_or_else(PoisonError::into_inner) = recent.clone();
+        if !recent.covers(position) {
+            return Ok(None);
+        }
+        Ok(Some(recent.events_after(position)))
     }
 }
 
 impl Recent {
+    fn covers(&self, position: i64) -> bool {
+        self.complete_after
+            .is_some_and(|after| after <= position && position <= self.known)
+    }
+
+    /// Whether this read holds what follows `position` and came after `announced`.
+    fn answers(&self, position: i64, announced: u64) -> bool {
+        self.covers(position) && self.announced_before_read >= announced
+    }
+
+    fn events_after(&self, position: i64) -> Vec<Arc<SharedEvent>> {
+        self.events
+            .iter()
+            .filter(|shared| shared.event.seq > position)
+            .cloned()
+            .collect()
+    }
+
     fn extend(&mut self, rendered: Vec<LiveEvent>) -> AppResult<()> {
         for event in rendered {
             let frame = serde_json::to_string(&ServerMessage::Event(&event))
