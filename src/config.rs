@@ -62,6 +62,9 @@ pub struct Config {
     /// `VITRINE_SQLITE_DIRECT_READS`: SQLite reads on the request path run on the
     /// request's own thread rather than through the pool's worker threads.
     pub sqlite_direct_reads: bool,
+    /// `VITRINE_SQLITE_LOG_LIMIT_MB`: how far SQLite's log may grow while writes never
+    /// pause, before they wait for it to be copied into the database so it can start over.
+    pub sqlite_log_limit_mb: u64,
     /// `JWT_SECRET`
     pub jwt_secret: Option<Secret>,
     /// `VITRINE_ACCESS_TOKEN_TTL_SECS`
@@ -251,6 +254,7 @@ impl Default for Config {
             database_url: None,
             db_max_connections: 16,
             sqlite_direct_reads: true,
+            sqlite_log_limit_mb: 64,
             jwt_secret: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
