@@ -204,6 +204,8 @@ timeout 1800 python3 "$HERE/chat_seed.py" --db "$WORK/data/vitrine.db" --state "
   --expect "$WORK/expect.json" 2>&1 | tee -a "$RESULTS/setup.log" >&2
 SEED_S=$((SECONDS - t0))
 DB_MB=$(du -sm "$WORK/data" | cut -f1)
+# the seeded gigabyte goes to disk now, not during round 1's timings
+sync
 start_server
 python3 - "$RESULTS/setup.json" "$SEED_S" "$DB_MB" "$USERS" "$CORPUS" "$HISTORY" <<'PY'
 import json, sys
