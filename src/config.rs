@@ -65,6 +65,8 @@ pub struct Config {
     /// `VITRINE_SQLITE_LOG_LIMIT_MB`: how far SQLite's log may grow while writes never
     /// pause, before they wait for it to be copied into the database so it can start over.
     pub sqlite_log_limit_mb: u64,
+    /// `VITRINE_SQLITE_CHECKPOINT_MS`: how often SQLite's log is copied into the database.
+    pub sqlite_checkpoint_ms: u64,
     /// `JWT_SECRET`
     pub jwt_secret: Option<Secret>,
     /// `VITRINE_ACCESS_TOKEN_TTL_SECS`
@@ -255,6 +257,7 @@ impl Default for Config {
             db_max_connections: 16,
             sqlite_direct_reads: true,
             sqlite_log_limit_mb: 64,
+            sqlite_checkpoint_ms: 1000,
             jwt_secret: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,

@@ -194,9 +194,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     state.bus.listen();
     tokio::spawn(chat::live::presence::keep_leases(state.clone()));
     tokio::spawn(chat::live::presence_fanout::run(state.clone()));
-    state
-        .writer
-        .spawn_checkpoints(state.config.sqlite_log_limit_mb.saturating_mul(1024 * 1024));
+    state.writer.spawn_checkpoints(
+        Duration::from_millis(state.config.sqlite_checkpoint_ms),
+        state.config.sqlite_log_limit_mb.saturating_mul(1024 * 1024),
+    );
     Ok(state)
 }
 

@@ -16,68 +16,82 @@ use std::time::Duration;
 
 use super::write::{Writer, open};
 
-/// How often the log is copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-
 impl Writer {
-    /// Starts checkpointing the SQLite file the writer writes; nothing for PostgreSQL.
-    /// Past `log_limit` bytes the log is made to start over.
-    pub fn spawn_checkpoints(&self, log_limit: u64) {
+    /// Starts checkpointing the SQLite file the writer writes, every `interval`; nothing
+    /// for PostgreSQL. Past `log_limit` bytes the log is made to start over.
+    ///
+    /// After a checkpoint that finds the whole log copied, the next commit starts the
+    /// log over, and that commit waits for the disk (SQLite syncs the log's new header):
+    /// checkpoints ten times a second made that wait a part of one write in ten.
+    pub fn spawn_checkpoints(&self, interval: Duration, log_limit: u64) {
         if let Some((path, turn)) = self.sqlite_turn() {
-            tokio::spawn(keep_checkpointing(path.to_path_buf(), turn, log_limit));
+            let log = Log {
+                path: path.to_path_buf(),
+                interval,
+                limit: log_limit,
+            };
+            tokio::spawn(keep_checkpointing(log, turn));
         }
     }
 }
 
-async fn keep_checkpointing(path: PathBuf, turn: Arc<tokio::sync::Mutex<()>>, log_limit: u64) {
-    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-    let log = log_of(&path);
+struct Log {
+    /// The database file.
+    path: PathBuf,
+    interval: Duration,
+    limit: u64,
+}
+
+async fn keep_checkpointing(log: Log, turn: Arc<tokio::sync::Mutex<()>>) {
+    let mut ticks = tokio::time::interval(log.interval.max(Duration::from_millis(10)));
     let mut connection = None;
     loop {
         ticks.tick().await;
         // most of the log is copied while commits go on; the turn is then held only to
         // copy the little they added meanwhile
-        connection = pass(connection, &path).await;
-        let size = tokio::fs::metadata(&log).await.map_or(0, |meta| meta.len());
-        if size > log_limit {
+        let logged;
+        (connection, logged) = pass(connection, &log.path).await;
+        if logged > log.limit {
             let _turn = turn.lock().await;
-            connection = pass(connection, &path).await;
+            (connection, _) = pass(connection, &log.path).await;
         }
     }
 }
 
-/// SQLite names the log after the database file: `vitrine.db` logs to `vitrine.db-wal`.
-fn log_of(path: &Path) -> PathBuf {
-    let mut log = path.as_os_str().to_owned();
-    log.push("-wal");
-    PathBuf::from(log)
-}
-
-async fn pass(kept: Option<rusqlite::Connection>, path: &Path) -> Option<rusqlite::Connection> {
+/// One checkpoint, on a blocking thread; the connection to keep for the next, and the
+/// bytes in the log.
+async fn pass(
+    kept: Option<rusqlite::Connection>,
+    path: &Path,
+) -> (Option<rusqlite::Connection>, u64) {
     let file = path.to_path_buf();
     match tokio::task::spawn_blocking(move || checkpoint(kept, &file)).await {
-        Ok(Ok(done)) => Some(done),
+        Ok(Ok((done, logged))) => (Some(done), logged),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "SQLite checkpoint failed");
-            None
+            (None, 0)
         }
         Err(err) => {
             tracing::warn!(error = %err, "SQLite checkpoint task failed");
-            None
+            (None, 0)
         }
     }
 }
 
 /// A passive checkpoint: it copies what no reader still needs; with no commit under way
-/// the next write starts the log over.
+/// the next write starts the log over. Returns the bytes the log holds (since it last
+/// started over: the file itself keeps its size).
 fn checkpoint(
     kept: Option<rusqlite::Connection>,
     path: &Path,
-) -> rusqlite::Result<rusqlite::Connection> {
+) -> rusqlite::Result<(rusqlite::Connection, u64)> {
     let connection = match kept {
         Some(connection) => connection,
         None => open(path)?,
     };
-    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-    Ok(connection)
+    let frames: i64 =
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
+    let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    let logged = u64::try_from(frames).unwrap_or(0) * u64::try_from(page_size).unwrap_or(0);
+    Ok((connection, logged))
 }

@@ -197,7 +197,11 @@ async fn what_the_writer_commits_reaches_the_database_file_without_a_commit_wait
 #[tokio::test]
 async fn the_log_starts_over_while_messages_keep_coming() {
     // without the limit the log ends at ~50 MB
-    let app = spawn_app_with(|config| config.sqlite_log_limit_mb = 1).await;
+    let app = spawn_app_with(|config| {
+        config.sqlite_log_limit_mb = 1;
+        config.sqlite_checkpoint_ms = 100;
+    })
+    .await;
     // the log is SQLite's; PostgreSQL has nothing like it here
     let Some(file) = vitrine::db::sqlite_file(&app.state.config) else {
         assert_ne!(
