@@ -49,49 +49,82 @@ async fn keep_checkpointing(log: Log, turn: Arc<tokio::sync::Mutex<()>>) {
         ticks.tick().await;
         // most of the log is copied while commits go on; the turn is then held only to
         // copy the little they added meanwhile
-        let logged;
-        (connection, logged) = pass(connection, &log.path).await;
-        if logged > log.limit {
+        let mut copied;
+        (connection, copied) = pass(connection, &log.path).await;
+        if copied.logged > log.limit {
+            // each pass copies what came during the one before, so a few of them leave
+            // little for the one in the writers' turn, which they all wait for
+            for _ in 0..CATCH_UP_PASSES {
+                if copied.behind() <= TURN_BEHIND {
+                    break;
+                }
+                (connection, copied) = pass(connection, &log.path).await;
+            }
             let _turn = turn.lock().await;
             (connection, _) = pass(connection, &log.path).await;
         }
     }
 }
 
-/// One checkpoint, on a blocking thread; the connection to keep for the next, and the
-/// bytes in the log.
+/// Passes without the turn, at most, before the one in it.
+const CATCH_UP_PASSES: usize = 4;
+/// Bytes the log may hold beyond what is copied when the turn is taken.
+const TURN_BEHIND: u64 = 1024 * 1024;
+
+/// What a checkpoint found: bytes in the log since it last started over (the file
+/// itself keeps its size), and of them copied into the database.
+#[derive(Default, Clone, Copy)]
+struct Copied {
+    logged: u64,
+    copied: u64,
+}
+
+impl Copied {
+    fn behind(self) -> u64 {
+        self.logged.saturating_sub(self.copied)
+    }
+}
+
+/// One checkpoint, on a blocking thread; the connection to keep for the next.
 async fn pass(
     kept: Option<rusqlite::Connection>,
     path: &Path,
-) -> (Option<rusqlite::Connection>, u64) {
+) -> (Option<rusqlite::Connection>, Copied) {
     let file = path.to_path_buf();
     match tokio::task::spawn_blocking(move || checkpoint(kept, &file)).await {
-        Ok(Ok((done, logged))) => (Some(done), logged),
+        Ok(Ok((done, copied))) => (Some(done), copied),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "SQLite checkpoint failed");
-            (None, 0)
+            (None, Copied::default())
         }
         Err(err) => {
             tracing::warn!(error = %err, "SQLite checkpoint task failed");
-            (None, 0)
+            (None, Copied::default())
         }
     }
 }
 
 /// A passive checkpoint: it copies what no reader still needs; with no commit under way
-/// the next write starts the log over. Returns the bytes the log holds (since it last
-/// started over: the file itself keeps its size).
+/// the next write starts the log over.
 fn checkpoint(
     kept: Option<rusqlite::Connection>,
     path: &Path,
-) -> rusqlite::Result<(rusqlite::Connection, u64)> {
+) -> rusqlite::Result<(rusqlite::Connection, Copied)> {
     let connection = match kept {
         Some(connection) => connection,
         None => open(path)?,
     };
-    let frames: i64 =
-        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
+    let (logged, copied): (i64, i64) =
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get(1)?, row.get(2)?))
+        })?;
     let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
-    let logged = u64::try_from(frames).unwrap_or(0) * u64::try_from(page_size).unwrap_or(0);
-    Ok((connection, logged))
+    let bytes = |frames: i64| u64::try_from(frames.saturating_mul(page_size)).unwrap_or(0);
+    Ok((
+        connection,
+        Copied {
+            logged: bytes(logged),
+            copied: bytes(copied),
+        },
+    ))
 }
