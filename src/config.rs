@@ -62,6 +62,9 @@ pub struct Config {
     /// `VITRINE_SQLITE_DIRECT_READS`: SQLite reads on the request path run on the
     /// request's own thread rather than through the pool's worker threads.
     pub sqlite_direct_reads: bool,
+    /// `VITRINE_SQLITE_READ_CACHE_MB`: pages each request-path SQLite reader keeps in
+    /// memory (only as many as it has read).
+    pub sqlite_read_cache_mb: u64,
     /// `VITRINE_SQLITE_LOG_LIMIT_MB`: how far SQLite's log may grow while writes never
     /// pause, before they wait for it to be copied into the database so it can start over.
     pub sqlite_log_limit_mb: u64,
@@ -256,6 +259,7 @@ impl Default for Config {
             database_url: None,
             db_max_connections: 16,
             sqlite_direct_reads: true,
+            sqlite_read_cache_mb: 16,
             sqlite_log_limit_mb: 64,
             sqlite_checkpoint_ms: 1000,
             jwt_secret: None,
