@@ -10,6 +10,7 @@ mod m20261202_000005_chat_attachments;
 mod m20261202_000006_presence;
 mod m20261202_000007_message_search_order;
 mod m20261202_000008_draft_watch_image;
+mod m20261202_000009_watch_list_title;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_presence::Migration),
             Box::new(m20261202_000007_message_search_order::Migration),
             Box::new(m20261202_000008_draft_watch_image::Migration),
+            Box::new(m20261202_000009_watch_list_title::Migration),
         ]
     }
 }

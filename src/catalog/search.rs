@@ -7,10 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr};
+use sea_orm::sea_query::{Expr, Order, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{alias, watch, watch_search_token};
+use crate::db::read::Reader;
 use crate::error::AppResult;
 use crate::words::{MAX_TOKEN_CHARS, prefix_end, query_words, tokens};
 
@@ -142,6 +143,99 @@ pub fn matching_ids(q: &str) -> Option<SelectStatement> {
 /// A condition on `watch.id` matching the query `q`; `None` when `q` has no words.
 pub fn matches(q: &str) -> Option<SimpleExpr> {
     matching_ids(q).map(|ids| Expr::col((watch::Entity, watch::Column::Id)).in_subquery(ids))
+}
+
+/// Most indexed words a query word may be the start of for them to be walked one by one
+/// ([`ids_in_order`]); a shorter start is read as one range.
+const MAX_WALKED_WORDS: usize = 8;
+
+/// The indexed words starting with `prefix`, each found by one seek past the one before;
+/// `None` when there are more than `MAX_WALKED_WORDS`.
+pub async fn words_starting_with(reader: &Reader, prefix: &str) -> AppResult<Option<Vec<String>>> {
+    let token = || Expr::col(watch_search_token::Column::Token);
+    let end = prefix_end(prefix);
+    let mut words: Vec<String> = Vec::new();
+    loop {
+        let past = match words.last() {
+            Some(last) => token().gt(last.as_str()),
+            None => token().gte(prefix),
+        };
+        let next = Query::select()
+            .column(watch_search_token::Column::Token)
+            .from(watch_search_token::Entity)
+            .and_where(past)
+            .and_where(token().lt(end.as_str()))
+            .order_by(watch_search_token::Column::Token, Order::Asc)
+            .limit(1)
+            .to_owned();
+        let Some(row) = reader.one(&next).await? else {
+            return Ok(Some(words));
+        };
+        if words.len() == MAX_WALKED_WORDS {
+            return Ok(None);
+        }
+        words.push(row.get("token")?);
+    }
+}
+
+/// Up to `count` ids of the watches indexed under any of `words`, in id order (descending
+/// or not) and past `after`: each word's entries are already in that order in the index,
+/// so this reads about `count` entries per word, however many watches have them.
+pub async fn ids_in_order(
+    reader: &Reader,
+    words: &[String],
+    after: Option<i64>,
+    descending: bool,
+    count: u64,
+) -> AppResult<Vec<i64>> {
+    let watch_id = || Expr::col(watch_search_token::Column::WatchId);
+    let mut ids = BTreeSet::new();
+    for word in words {
+        let mut select = Query::select();
+        select
+            .column(watch_search_token::Column::WatchId)
+            .from(watch_search_token::Entity)
+            .and_where(Expr::col(watch_search_token::Column::Token).eq(word.as_str()))
+            .order_by(
+                watch_search_token::Column::WatchId,
+                if descending { Order::Desc } else { Order::Asc },
+            )
+            .limit(count);
+        if let Some(after) = after {
+            select.and_where(if descending {
+                watch_id().lt(after)
+            } else {
+                watch_id().gt(after)
+            });
+        }
+        for row in reader.all(&select).await? {
+            ids.insert(row.get::<i64>("watch_id")?);
+        }
+    }
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    Ok(if descending {
+        ids.into_iter().rev().take(count).collect()
+    } else {
+        ids.into_iter().take(count).collect()
+    })
+}
+
+/// A condition on a `watch` row: it has a word starting with `prefix`.
+pub fn has_word(prefix: &str) -> SimpleExpr {
+    let entries = Query::select()
+        .expr(Expr::val(1))
+        .from(watch_search_token::Entity)
+        .and_where(
+            Expr::col((
+                watch_search_token::Entity,
+                watch_search_token::Column::WatchId,
+            ))
+            .equals((watch::Entity, watch::Column::Id)),
+        )
+        .and_where(Expr::col(watch_search_token::Column::Token).gte(prefix))
+        .and_where(Expr::col(watch_search_token::Column::Token).lt(prefix_end(prefix)))
+        .to_owned();
+    Expr::exists(entries)
 }
 
 #[cfg(test)]

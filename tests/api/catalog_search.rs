@@ -284,6 +284,39 @@ async fn list_items_are_compact() {
     );
     assert_eq!(page["items"][1]["main_image_url"], Value::Null);
     assert_eq!(page["items"][2]["brand"], Value::Null);
+
+    // the title follows the aliases as they change
+    let title_of = |page: &Value, id: i64| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["id"] == id)
+            .map(|item| item["title"].clone())
+            .unwrap_or_else(|| panic!("{id} not in {page}"))
+    };
+    for (aliases, title) in [
+        (json!(["Командирские", "Амфибия"]), json!("Командирские")),
+        (json!(null), Value::Null),
+        (json!(["Нева"]), json!("Нева")),
+    ] {
+        let response = app
+            .patch_json(
+                &format!("/api/v1/watches/{amphibia}"),
+                Some(token),
+                &json!({ "aliases": aliases }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = get_json(&app, "/api/v1/watches").await;
+        assert_eq!(title_of(&page, amphibia), title, "aliases {aliases}");
+        let page = get_json(&app, "/api/v1/watches?q=2416").await;
+        assert_eq!(
+            title_of(&page, amphibia),
+            title,
+            "searched, aliases {aliases}"
+        );
+    }
 }
 
 /// Walks every page of `query` with `limit` and returns the ids in order.
@@ -559,4 +592,75 @@ async fn sparse_and_dense_filters_page_alike_in_a_large_catalog() {
     everything.sort_by_key(|w| (w.start_release.is_none(), w.start_release, w.id));
     let expected: Vec<i64> = everything.iter().map(|w| w.id).collect();
     assert_eq!(walk(&app, "sort=start_release", 100).await, expected);
+}
+
+/// Adds search words straight to the index of the bulk watches: `common` for all,
+/// `commonplus` for every fourth id, `sparse` for every 97th, and twelve words
+/// `wide0`…`wide11` (more than a search walks one by one) spread over all of them.
+async fn bulk_search_words(app: &TestApp) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.state.db.get_database_backend();
+    for select in [
+        "SELECT 'common', id FROM watch",
+        "SELECT 'commonplus', id FROM watch WHERE id % 4 = 0",
+        "SELECT 'sparse', id FROM watch WHERE id % 97 = 0",
+        "SELECT 'wide' || (id % 12), id FROM watch",
+    ] {
+        let sql = format!("INSERT INTO watch_search_token (token, watch_id) {select}");
+        app.state
+            .db
+            .execute(Statement::from_string(backend, sql))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn searches_in_id_order_page_through_many_matches_with_filters_and_words() {
+    use sea_orm::EntityTrait;
+    use vitrine::catalog::entity::watch;
+
+    let app = spawn_app().await;
+    bulk_watches(&app, 2600).await;
+    bulk_search_words(&app).await;
+    let all = watch::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(all.len(), 2600);
+
+    type Keep = fn(&watch::Model) -> bool;
+    let cases: &[(&str, Keep)] = &[
+        // one word: every batch size, to the end
+        ("q=common", |_| true),
+        // a word that starts another indexed word finds both, each watch once
+        ("q=commonp", |w| w.id % 4 == 0),
+        // a sparse filter: most batches hold nothing for the page
+        ("q=common&integrated_bracelet=true&year_from=1990", |w| {
+            w.integrated_bracelet && w.start_release.unwrap_or(0) >= 1990
+        }),
+        // the other words are checked on each batch's watches
+        ("q=common+sparse", |w| w.id % 97 == 0),
+        ("q=sparse+commonplus", |w| w.id % 97 == 0 && w.id % 4 == 0),
+        // a start of more words than are walked: read as one range, the same answers
+        ("q=wide", |_| true),
+        ("q=wide+sparse&integrated_bracelet=false", |w| {
+            w.id % 97 == 0 && !w.integrated_bracelet
+        }),
+        ("q=nothing", |_| false),
+    ];
+    for (query, keep) in cases {
+        let mut expected: Vec<i64> = all.iter().filter(|w| keep(w)).map(|w| w.id).collect();
+        expected.sort_unstable();
+        for limit in [29, 100] {
+            assert_eq!(
+                walk(&app, query, limit).await,
+                expected,
+                "{query}, {limit} a page"
+            );
+        }
+        expected.reverse();
+        assert_eq!(
+            walk(&app, &format!("{query}&sort=-id"), 30).await,
+            expected,
+            "{query}, newest first"
+        );
+    }
 }

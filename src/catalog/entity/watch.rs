@@ -26,3 +26,8 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The column `title`: the watch's first alias, which lists show. It is not in the
+/// model: `watches::repo::insert_aliases` keeps it, so a list row needs no alias lookup.
+#[derive(DeriveIden)]
+pub struct Title;

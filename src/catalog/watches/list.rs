@@ -1,7 +1,7 @@
 //! `GET /watches`: filters, search, sorts and keyset pagination. A page is one query that
 //! also joins the brand's name and the main photo, reading about `limit` rows whatever the
 //! size of the catalog: the filter indexes end with `id`, the sort columns are indexed with
-//! `id` (`watch_start_release_idx`, the unique `folder`, and `watch_brand_start_release_idx`
+//! `id` (`watch_year_list_idx`, the unique `folder`, and `watch_brand_year_list_idx`
 //! for a brand's watches by year); other mixes of filter and sort are read in sort order
 //! up to a bound (see `Plan`).
 //!
@@ -19,7 +19,7 @@ use sea_orm::sea_query::{
 use serde::{Deserialize, Serialize};
 
 use super::model::{WatchListQuery, WatchSummary};
-use crate::catalog::entity::{alias, mechanism, watch, watch_image, watch_search_token};
+use crate::catalog::entity::{mechanism, watch, watch_image, watch_search_token};
 use crate::catalog::references::ReferenceItem;
 use crate::catalog::search;
 use crate::db::read::Reader;
@@ -145,6 +145,8 @@ pub struct ListRequest {
     limit: u64,
     cursor: Option<Cursor>,
     plan: Plan,
+    /// The words of `q`, as searched.
+    words: Vec<String>,
     /// A search with no word in it (`q=%`): nothing can match.
     matches_nothing: bool,
     /// The request in one canonical form: requests that differ only in spelling (order
@@ -196,6 +198,7 @@ impl ListRequest {
             limit,
             cursor,
             plan,
+            words: words.unwrap_or_default(),
             matches_nothing,
             key,
         })
@@ -391,7 +394,8 @@ fn direct_select(
     limit: u64,
 ) -> SelectStatement {
     let mut rows = Query::select();
-    rows.columns(PAGE_COLUMNS.map(|column| (watch::Entity, column)));
+    rows.columns(PAGE_COLUMNS.map(|column| (watch::Entity, column)))
+        .column((watch::Entity, watch::Title));
     let by_id = scan
         .order
         .first()
@@ -437,7 +441,7 @@ fn direct_select(
             Expr::col((files::Entity, files::Column::Uid)),
             Alias::new("main_uid"),
         )
-        .expr_as(first_alias(page.clone()), Alias::new("title"))
+        .column((page.clone(), watch::Title))
         .from_subquery(rows, page.clone())
         .join(
             JoinType::LeftJoin,
@@ -576,18 +580,56 @@ async fn read_scan(
     fetch(reader, &through_indexes(), public_url).await
 }
 
-/// The first alias of a page's watch: its name in lists (one lookup in `alias_watch_idx`).
-fn first_alias(page: Alias) -> SimpleExpr {
-    let mut first = Query::select();
-    first
-        .column((alias::Entity, alias::Column::Key))
-        .from(alias::Entity)
-        .and_where(
-            Expr::col((alias::Entity, alias::Column::WatchId)).equals((page, watch::Column::Id)),
-        )
-        .order_by((alias::Entity, alias::Column::Id), Order::Asc)
-        .limit(1);
-    SimpleExpr::SubQuery(None, Box::new(first.into_sub_query_statement()))
+/// The first batch of a search read in id order holds about a page of ids; each next one
+/// four times more, up to this many, so a sparse match costs a few queries.
+const FIRST_BATCH: u64 = 64;
+const MAX_BATCH: u64 = 4096;
+
+/// A search in id order: the entries of the first word are read in that order, a batch at
+/// a time, and only each batch's watches are checked against the other words and filters.
+/// A page then costs about its own rows, not every watch the word matches. `None` when
+/// this is not such a search, or its first word starts too many indexed words.
+async fn search_in_id_order(
+    reader: &Reader,
+    request: &ListRequest,
+    wanted: u64,
+    public_url: &str,
+) -> AppResult<Option<Vec<WatchSummary>>> {
+    let Some((first, others)) = request.words.split_first() else {
+        return Ok(None);
+    };
+    let Some(tokens) = search::words_starting_with(reader, first).await? else {
+        return Ok(None);
+    };
+    let sort = request.sort;
+    let mut conditions = request.filters.indexed.clone();
+    conditions.extend(others.iter().map(|word| search::has_word(word)));
+    let mut after = request.cursor.as_ref().map(|cursor| cursor.id);
+    let mut batch = FIRST_BATCH;
+    let mut rows = Vec::new();
+    while (rows.len() as u64) < wanted {
+        let ids = search::ids_in_order(reader, &tokens, after, sort.descending, batch).await?;
+        let Some(&last) = ids.last() else { break };
+        let exhausted = (ids.len() as u64) < batch;
+        let scan = Scan {
+            bounds: vec![col(watch::Column::Id).is_in(ids)],
+            order: vec![(watch::Column::Id, sort.order())],
+        };
+        let select = direct_select(
+            reader.backend(),
+            &conditions,
+            None,
+            &scan,
+            wanted - rows.len() as u64,
+        );
+        rows.extend(fetch(reader, &select, public_url).await?);
+        if exhausted {
+            break;
+        }
+        after = Some(last);
+        batch = (batch * 4).min(MAX_BATCH);
+    }
+    Ok(Some(rows))
 }
 
 /// `(a, id) > (x, y)` or `<`, as the sort's direction says.
@@ -632,13 +674,16 @@ pub async fn list(
     let order = sort.order();
     let by_id = (watch::Column::Id, order.clone());
     let rows = match sort.key {
-        SortKey::Id => {
-            let scan = Scan {
-                bounds: cursor.map(|c| after_id(sort, c.id)).into_iter().collect(),
-                order: vec![by_id],
-            };
-            read_scan(reader, request, &scan, wanted, public_url).await?
-        }
+        SortKey::Id => match search_in_id_order(reader, request, wanted, public_url).await? {
+            Some(rows) => rows,
+            None => {
+                let scan = Scan {
+                    bounds: cursor.map(|c| after_id(sort, c.id)).into_iter().collect(),
+                    order: vec![by_id],
+                };
+                read_scan(reader, request, &scan, wanted, public_url).await?
+            }
+        },
         SortKey::Folder => {
             let bounds = match cursor {
                 Some(Cursor {

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Order, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, SqlErr, Statement,
@@ -122,10 +122,12 @@ pub(crate) async fn insert_aliases<'a>(
     conn: &impl ConnectionTrait,
     aliases_by_watch: impl IntoIterator<Item = (i64, &'a [String])>,
 ) -> AppResult<()> {
-    let entries: Vec<(i64, &String)> = aliases_by_watch
-        .into_iter()
-        .flat_map(|(watch_id, aliases)| aliases.iter().map(move |key| (watch_id, key)))
-        .collect();
+    let mut watch_ids = Vec::new();
+    let mut entries: Vec<(i64, &String)> = Vec::new();
+    for (watch_id, aliases) in aliases_by_watch {
+        watch_ids.push(watch_id);
+        entries.extend(aliases.iter().map(|key| (watch_id, key)));
+    }
     for run in crate::db::rows(&entries, CHUNK) {
         let rows = run.iter().map(|(watch_id, key)| alias::ActiveModel {
             id: NotSet,
@@ -133,6 +135,31 @@ pub(crate) async fn insert_aliases<'a>(
             key: Set((*key).clone()),
         });
         alias::Entity::insert_many(rows).exec(conn).await?;
+    }
+    set_titles(conn, &watch_ids).await
+}
+
+/// Copies each watch's first alias into its `title`, which lists read.
+async fn set_titles(conn: &impl ConnectionTrait, watch_ids: &[i64]) -> AppResult<()> {
+    let first_alias = Query::select()
+        .column((alias::Entity, alias::Column::Key))
+        .from(alias::Entity)
+        .and_where(
+            Expr::col((alias::Entity, alias::Column::WatchId))
+                .equals((watch::Entity, watch::Column::Id)),
+        )
+        .order_by((alias::Entity, alias::Column::Id), Order::Asc)
+        .limit(1)
+        .to_owned();
+    let title = SimpleExpr::SubQuery(None, Box::new(first_alias.into_sub_query_statement()));
+    for ids in crate::db::in_lists(watch_ids, CHUNK) {
+        let update = Query::update()
+            .table(watch::Entity)
+            .value(watch::Title, title.clone())
+            .and_where(Expr::col((watch::Entity, watch::Column::Id)).is_in(ids))
+            .to_owned();
+        conn.execute(conn.get_database_backend().build(&update))
+            .await?;
     }
     Ok(())
 }
