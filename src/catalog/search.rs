@@ -146,12 +146,20 @@ pub fn matches(q: &str) -> Option<SimpleExpr> {
 }
 
 /// Most indexed words a query word may be the start of for them to be walked one by one
-/// ([`ids_in_order`]); a shorter start is read as one range.
+/// in [`ids_in_order`]; past it, their range is read at once.
 const MAX_WALKED_WORDS: usize = 8;
 
-/// The indexed words starting with `prefix`, each found by one seek past the one before;
-/// `None` when there are more than `MAX_WALKED_WORDS`.
-pub async fn words_starting_with(reader: &Reader, prefix: &str) -> AppResult<Option<Vec<String>>> {
+/// The index entries a query word matches, as [`ids_in_order`] reads them.
+pub enum WordEntries {
+    /// The few indexed words it starts: each word's entries are in id order already.
+    Words(Vec<String>),
+    /// A start of many words (`aquanaut` of `aquanaut5167`…): their whole range.
+    Range(String),
+}
+
+/// The indexed words starting with `prefix`, each found by one seek past the one before,
+/// or their range when there are more than `MAX_WALKED_WORDS`.
+pub async fn entries_of(reader: &Reader, prefix: &str) -> AppResult<WordEntries> {
     let token = || Expr::col(watch_search_token::Column::Token);
     let end = prefix_end(prefix);
     let mut words: Vec<String> = Vec::new();
@@ -169,37 +177,36 @@ pub async fn words_starting_with(reader: &Reader, prefix: &str) -> AppResult<Opt
             .limit(1)
             .to_owned();
         let Some(row) = reader.one(&next).await? else {
-            return Ok(Some(words));
+            return Ok(WordEntries::Words(words));
         };
         if words.len() == MAX_WALKED_WORDS {
-            return Ok(None);
+            return Ok(WordEntries::Range(prefix.to_owned()));
         }
         words.push(row.get("token")?);
     }
 }
 
-/// Up to `count` ids of the watches indexed under any of `words`, in id order (descending
-/// or not) and past `after`: each word's entries are already in that order in the index,
-/// so this reads about `count` entries per word, however many watches have them.
+/// Up to `count` ids of the watches with these entries, in id order (descending or not)
+/// and past `after`. A word's entries are in that order in the index, so walking a few
+/// words reads about `count` entries each, however many watches have them; a range is
+/// read whole, each time.
 pub async fn ids_in_order(
     reader: &Reader,
-    words: &[String],
+    entries: &WordEntries,
     after: Option<i64>,
     descending: bool,
     count: u64,
 ) -> AppResult<Vec<i64>> {
     let watch_id = || Expr::col(watch_search_token::Column::WatchId);
-    let mut ids = BTreeSet::new();
-    for word in words {
+    let token = || Expr::col(watch_search_token::Column::Token);
+    let order = if descending { Order::Desc } else { Order::Asc };
+    let select = |matching: SimpleExpr| {
         let mut select = Query::select();
         select
             .column(watch_search_token::Column::WatchId)
             .from(watch_search_token::Entity)
-            .and_where(Expr::col(watch_search_token::Column::Token).eq(word.as_str()))
-            .order_by(
-                watch_search_token::Column::WatchId,
-                if descending { Order::Desc } else { Order::Asc },
-            )
+            .and_where(matching)
+            .order_by(watch_search_token::Column::WatchId, order.clone())
             .limit(count);
         if let Some(after) = after {
             select.and_where(if descending {
@@ -208,7 +215,28 @@ pub async fn ids_in_order(
                 watch_id().gt(after)
             });
         }
-        for row in reader.all(&select).await? {
+        select
+    };
+    let words = match entries {
+        WordEntries::Words(words) => words,
+        WordEntries::Range(prefix) => {
+            let mut range = select(
+                token()
+                    .gte(prefix.as_str())
+                    .and(token().lt(prefix_end(prefix))),
+            );
+            range.group_by_col(watch_search_token::Column::WatchId);
+            return reader
+                .all(&range)
+                .await?
+                .iter()
+                .map(|row| row.get::<i64>("watch_id"))
+                .collect();
+        }
+    };
+    let mut ids = BTreeSet::new();
+    for word in words {
+        for row in reader.all(&select(token().eq(word.as_str()))).await? {
             ids.insert(row.get::<i64>("watch_id")?);
         }
     }

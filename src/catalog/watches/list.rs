@@ -587,8 +587,8 @@ const MAX_BATCH: u64 = 4096;
 
 /// A search in id order: the entries of the first word are read in that order, a batch at
 /// a time, and only each batch's watches are checked against the other words and filters.
-/// A page then costs about its own rows, not every watch the word matches. `None` when
-/// this is not such a search, or its first word starts too many indexed words.
+/// A page then costs about its own rows, not every watch the word matches (unless the
+/// word starts many indexed words). `None` when this is not such a search.
 async fn search_in_id_order(
     reader: &Reader,
     request: &ListRequest,
@@ -598,9 +598,7 @@ async fn search_in_id_order(
     let Some((first, others)) = request.words.split_first() else {
         return Ok(None);
     };
-    let Some(tokens) = search::words_starting_with(reader, first).await? else {
-        return Ok(None);
-    };
+    let entries = search::entries_of(reader, first).await?;
     let sort = request.sort;
     let mut conditions = request.filters.indexed.clone();
     conditions.extend(others.iter().map(|word| search::has_word(word)));
@@ -608,7 +606,7 @@ async fn search_in_id_order(
     let mut batch = FIRST_BATCH;
     let mut rows = Vec::new();
     while (rows.len() as u64) < wanted {
-        let ids = search::ids_in_order(reader, &tokens, after, sort.descending, batch).await?;
+        let ids = search::ids_in_order(reader, &entries, after, sort.descending, batch).await?;
         let Some(&last) = ids.last() else { break };
         let exhausted = (ids.len() as u64) < batch;
         let scan = Scan {
