@@ -163,7 +163,7 @@ impl Queries for Reader {
 }
 
 impl SqliteReader {
-    fn query(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
+    pub(super) fn query(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
         let connection = match self.take() {
             Some(connection) => connection,
             None => self.open().map_err(read_failed)?,

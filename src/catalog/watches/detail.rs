@@ -10,6 +10,7 @@ use super::model::{ImageLinks, WatchDetail, WatchImages};
 use crate::catalog::entity::{alias, mechanism, mechanism_function, watch, watch_image};
 use crate::catalog::mechanisms::{MechanismDetail, sort_functions};
 use crate::catalog::references::{Reference, ReferenceItem};
+use crate::db::prepared::Prepared;
 use crate::db::read::{Reader, Row};
 use crate::error::AppResult;
 use crate::files::entity as files;
@@ -156,13 +157,25 @@ fn children_query(id: i64, mechanism_id: Option<i64>) -> SelectStatement {
     select
 }
 
+/// The two reads, with the watch id as parameter 0 and the mechanism id as 1.
+static WATCH: Prepared = Prepared::new(|| watch_query(Prepared::parameter(0)));
+static CHILDREN: Prepared =
+    Prepared::new(|| children_query(Prepared::parameter(0), Some(Prepared::parameter(1))));
+static CHILDREN_WITHOUT_MECHANISM: Prepared =
+    Prepared::new(|| children_query(Prepared::parameter(0), None));
+
 /// A watch with its references, mechanism (type, factory, functions), aliases and photos.
 pub async fn load_detail(
     reader: &Reader,
     id: i64,
     public_url: &str,
 ) -> AppResult<Option<WatchDetail>> {
-    let Some(row) = reader.one(&watch_query(id)).await? else {
+    let Some(row) = reader
+        .prepared(&WATCH, &[id.into()])
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(None);
     };
     let watch = row.model::<watch::Entity>("")?;
@@ -175,7 +188,19 @@ pub async fn load_detail(
     let mut aliases: Vec<(i64, String)> = Vec::new();
     let mut functions = Vec::new();
     let mut images = WatchImages::default();
-    for child in reader.all(&children_query(id, mechanism_id)).await? {
+    let children = match mechanism_id {
+        Some(mechanism_id) => {
+            reader
+                .prepared(&CHILDREN, &[id.into(), mechanism_id.into()])
+                .await?
+        }
+        None => {
+            reader
+                .prepared(&CHILDREN_WITHOUT_MECHANISM, &[id.into()])
+                .await?
+        }
+    };
+    for child in children {
         let kind: String = child.get("kind")?;
         let item_id: Option<i64> = child.get("item_id")?;
         let text: String = child.get("text")?;
