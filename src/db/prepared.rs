@@ -14,8 +14,8 @@ use crate::error::{AppError, AppResult};
 /// Template values standing for a call's parameters: `PARAMETER_BASE + n` is the `n`-th.
 /// Far below any id or count a query compares with.
 const PARAMETER_BASE: i64 = i64::MIN;
-/// Most parameters a template may have.
-const MAX_PARAMETERS: i64 = 16;
+/// The stand-ins a template may hold: at most 16 parameters.
+const PARAMETERS: std::ops::Range<i64> = PARAMETER_BASE..PARAMETER_BASE + 16;
 
 pub struct Prepared {
     template: fn() -> SelectStatement,
@@ -69,8 +69,8 @@ impl Prepared {
             .values
             .iter()
             .map(|value| match value {
-                Value::BigInt(Some(n)) if (n.wrapping_sub(PARAMETER_BASE)) < MAX_PARAMETERS => {
-                    let index = n.wrapping_sub(PARAMETER_BASE) as usize;
+                Value::BigInt(Some(n)) if PARAMETERS.contains(n) => {
+                    let index = n.abs_diff(PARAMETER_BASE) as usize;
                     call.get(index).cloned().ok_or_else(|| {
                         AppError::Internal(anyhow::anyhow!(
                             "a prepared read was given {} values, not {}",
@@ -123,6 +123,7 @@ mod tests {
             .and_where(Expr::col(Alias::new("id")).eq(Prepared::parameter(1)))
             .and_where(Expr::col(Alias::new("brand_id")).eq(Prepared::parameter(0)))
             .and_where(Expr::col(Alias::new("year")).gt(-1))
+            .and_where(Expr::col(Alias::new("rank")).lt(5_i64))
             .to_owned()
     }
 
@@ -142,6 +143,7 @@ mod tests {
                     Value::from(42_i64),
                     Value::from(7_i64),
                     Value::from(-1_i32),
+                    Value::from(5_i64),
                 ]
             );
             // the text is built once
