@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use sea_orm::sea_query::{PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder, Value};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::read::{Reader, Row};
+use super::read::{Reader, Row, pool_rows};
 use crate::error::{AppError, AppResult};
 
 /// Template values standing for a call's parameters: `PARAMETER_BASE + n` is the `n`-th.
@@ -97,13 +97,7 @@ impl Reader {
             Self::Pool(db) => {
                 let backend = db.get_database_backend();
                 let (sql, values) = read.values(backend, call)?;
-                let statement = Statement::from_sql_and_values(backend, sql, values);
-                Ok(db
-                    .query_all(statement)
-                    .await?
-                    .into_iter()
-                    .map(Row::Pool)
-                    .collect())
+                pool_rows(db, Statement::from_sql_and_values(backend, sql, values)).await
             }
         }
     }

@@ -80,11 +80,7 @@ impl Reader {
                 let (sql, values) = QueryStatementWriter::build(statement, SqliteQueryBuilder);
                 reader.query(&sql, values.0)
             }
-            Self::Pool(db) => {
-                let backend = db.get_database_backend();
-                let rows = db.query_all(backend.build(statement)).await?;
-                Ok(rows.into_iter().map(Row::Pool).collect())
-            }
+            Self::Pool(db) => pool_rows(db, db.get_database_backend().build(statement)).await,
         }
     }
 
@@ -110,6 +106,15 @@ impl Reader {
                 .collect(),
         }
     }
+}
+
+/// The rows of a statement run through the pool.
+pub(super) async fn pool_rows(
+    db: &DatabaseConnection,
+    statement: sea_orm::Statement,
+) -> AppResult<Vec<Row>> {
+    let rows = db.query_all(statement).await?;
+    Ok(rows.into_iter().map(Row::Pool).collect())
 }
 
 /// Runs selects: the request-path [`Reader`], or a write transaction
