@@ -126,8 +126,7 @@ pub fn matching_ids(q: &str) -> Option<SelectStatement> {
         Query::select()
             .column(watch_search_token::Column::WatchId)
             .from(watch_search_token::Entity)
-            .and_where(Expr::col(watch_search_token::Column::Token).gte(word))
-            .and_where(Expr::col(watch_search_token::Column::Token).lt(prefix_end(word)))
+            .and_where(token_starts_with(word))
             .to_owned()
     };
     let words = query_words(q);
@@ -220,11 +219,7 @@ pub async fn ids_in_order(
     let words = match entries {
         WordEntries::Words(words) => words,
         WordEntries::Range(prefix) => {
-            let mut range = select(
-                token()
-                    .gte(prefix.as_str())
-                    .and(token().lt(prefix_end(prefix))),
-            );
+            let mut range = select(token_starts_with(prefix));
             range.group_by_col(watch_search_token::Column::WatchId);
             return reader
                 .all(&range)
@@ -260,10 +255,15 @@ pub fn has_word(prefix: &str) -> SimpleExpr {
             ))
             .equals((watch::Entity, watch::Column::Id)),
         )
-        .and_where(Expr::col(watch_search_token::Column::Token).gte(prefix))
-        .and_where(Expr::col(watch_search_token::Column::Token).lt(prefix_end(prefix)))
+        .and_where(token_starts_with(prefix))
         .to_owned();
     Expr::exists(entries)
+}
+
+/// An index entry's word starts with `prefix`: a range of the index.
+fn token_starts_with(prefix: &str) -> SimpleExpr {
+    let token = || Expr::col(watch_search_token::Column::Token);
+    token().gte(prefix).and(token().lt(prefix_end(prefix)))
 }
 
 #[cfg(test)]
