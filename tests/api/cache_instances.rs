@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use vitrine::auth::Role;
 
 use crate::catalog_watches::{create_watch, get_json, moderator};
-use crate::helpers::{TestApp, TestUser, WithName, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, WithName, execute_sql, spawn_app_with};
 use crate::outage_servers::{PgCluster, RedisServer, require_outage_setup};
 
 const ME: &str = "/api/v1/users/me";
@@ -174,7 +174,7 @@ async fn watch_edited_through_one_seen_on_two(one: &TestApp, two: &TestApp) {
     let mut remembered = false;
     for year in 1971..1971 + TRIES as i32 {
         let before = get_json(two, &path).await;
-        execute(one, &format!("UPDATE watch SET start_release = {year}")).await;
+        execute_sql(one, &format!("UPDATE watch SET start_release = {year}")).await;
         if get_json(two, &path).await == before {
             remembered = true;
             break;
@@ -198,15 +198,6 @@ async fn watch_edited_through_one_seen_on_two(one: &TestApp, two: &TestApp) {
         tokio::time::sleep(TRY_EVERY).await;
     }
     panic!("two still answers the watch as it was before the edit");
-}
-
-async fn execute(app: &TestApp, sql: &str) {
-    let backend = app.state.db.get_database_backend();
-    app.state
-        .db
-        .execute(Statement::from_string(backend, sql))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -252,7 +243,7 @@ async fn allow_connections(postgres: &PgCluster, allowed: bool) {
 /// Opens `count` connections in `app`'s pool (each held by a query at the same moment),
 /// which stay open for the app's requests while new ones are refused.
 async fn open_connections(app: &TestApp, count: usize) {
-    let sleeps = (0..count).map(|_| execute(app, "SELECT pg_sleep(0.1)"));
+    let sleeps = (0..count).map(|_| execute_sql(app, "SELECT pg_sleep(0.1)"));
     futures_util::future::join_all(sleeps).await;
 }
 
@@ -295,14 +286,14 @@ async fn without_its_listen_connection_an_instance_answers_nothing_from_memory()
     }
 
     allow_connections(&postgres, false).await;
-    execute(
+    execute_sql(
         &one,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
     )
     .await;
     // ended behind the servers' backs: no notice will ever tell of it
     let sid = session_id(&one, &bob);
-    execute(
+    execute_sql(
         &one,
         &format!("UPDATE sessions SET revoked_at = NOW() WHERE id = {sid}"),
     )

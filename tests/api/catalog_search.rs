@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::catalog_watches::{Refs, create_watch, get_json, moderator, put_photo, references};
-use crate::helpers::{TestApp, assert_problem, png, spawn_app};
+use crate::helpers::{TestApp, assert_problem, execute_sql, png, spawn_app};
 
 /// The ids of a list answer's items.
 fn ids(page: &Value) -> Vec<i64> {
@@ -510,7 +510,7 @@ async fn bad_list_parameters_are_problems() {
 /// Adds `count` watches straight to the database: folders `bulk-00001`…, start years
 /// 1950–1999, every third with an integrated bracelet, no brand and no search words.
 async fn bulk_watches(app: &TestApp, count: u32) {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use sea_orm::{ConnectionTrait, DbBackend};
     let backend = app.state.db.get_database_backend();
     let folder = match backend {
         DbBackend::Postgres => "'bulk-' || lpad(i::text, 5, '0')",
@@ -521,11 +521,7 @@ async fn bulk_watches(app: &TestApp, count: u32) {
          INSERT INTO watch (folder, integrated_bracelet, start_release, created_at, updated_at) \
          SELECT {folder}, (i % 3 = 0), 1950 + i % 50, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM n"
     );
-    app.state
-        .db
-        .execute(Statement::from_string(backend, sql))
-        .await
-        .unwrap();
+    execute_sql(app, &sql).await;
 }
 
 #[tokio::test]
@@ -598,8 +594,6 @@ async fn sparse_and_dense_filters_page_alike_in_a_large_catalog() {
 /// `commonplus` for every fourth id, `sparse` for every 97th, and twelve words
 /// `wide0`…`wide11` (more than a search walks one by one) spread over all of them.
 async fn bulk_search_words(app: &TestApp) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let backend = app.state.db.get_database_backend();
     for select in [
         "SELECT 'common', id FROM watch",
         "SELECT 'commonplus', id FROM watch WHERE id % 4 = 0",
@@ -607,11 +601,7 @@ async fn bulk_search_words(app: &TestApp) {
         "SELECT 'wide' || (id % 12), id FROM watch",
     ] {
         let sql = format!("INSERT INTO watch_search_token (token, watch_id) {select}");
-        app.state
-            .db
-            .execute(Statement::from_string(backend, sql))
-            .await
-            .unwrap();
+        execute_sql(app, &sql).await;
     }
 }
 

@@ -338,6 +338,16 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     body
 }
 
+/// Runs SQL straight on the test server's database (set-up the API has no route for).
+pub async fn execute_sql(app: &TestApp, sql: &str) {
+    let backend = app.state.db.get_database_backend();
+    app.state
+        .db
+        .execute(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
 /// Counts the rows of a table, to prove that a refused request wrote nothing.
 pub async fn count_rows(app: &TestApp, table: &str) -> i64 {
     let backend = app.state.db.get_database_backend();
