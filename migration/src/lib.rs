@@ -11,6 +11,7 @@ mod m20261202_000006_presence;
 mod m20261202_000007_message_search_order;
 mod m20261202_000008_draft_watch_image;
 mod m20261202_000009_watch_list_title;
+mod m20261203_000010_search_joined_words;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_message_search_order::Migration),
             Box::new(m20261202_000008_draft_watch_image::Migration),
             Box::new(m20261202_000009_watch_list_title::Migration),
+            Box::new(m20261203_000010_search_joined_words::Migration),
         ]
     }
 }

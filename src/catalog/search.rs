@@ -11,11 +11,29 @@ use sea_orm::sea_query::{Expr, Order, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{alias, watch, watch_search_token};
+use crate::db::prepared::Prepared;
 use crate::db::read::Reader;
 use crate::error::AppResult;
 use crate::words::{MAX_TOKEN_CHARS, prefix_end, query_words, tokens};
 
-/// The words of a watch's searchable text.
+/// Marks an index entry that joins the words of one text: `\u{1}first\u{1}others`. No
+/// word holds it and it sorts below every letter and digit, so the entries of words and
+/// of joined texts never share a range.
+const JOINED: char = '\u{1}';
+
+/// The entry joining `words`, for a text of two words or more: codes such as "2414-A" are
+/// also found written together ("2414a"). The first word stays apart, so that a query
+/// word that is the start of it alone (`aqua` of "Aquanaut 5167") does not have to read
+/// the joined entries: the word's own entry answers it.
+fn joined_entry(words: &[String]) -> Option<String> {
+    let (first, others) = words.split_first()?;
+    let room = MAX_TOKEN_CHARS.saturating_sub(first.chars().count());
+    let others: String = others.concat().chars().take(room).collect();
+    (!others.is_empty()).then(|| format!("{JOINED}{first}{JOINED}{others}"))
+}
+
+/// The index entries of a watch's searchable text: its words, and each text's words
+/// joined.
 pub fn document_tokens<'a>(
     folder: &'a str,
     code: Option<&'a str>,
@@ -28,14 +46,25 @@ pub fn document_tokens<'a>(
         .flatten()
         .chain(aliases)
     {
-        all.extend(tokens(text));
-        // codes such as "2414-A" are also found written together
-        let joined: String = tokens(text).concat();
-        if !joined.is_empty() {
-            all.insert(joined.chars().take(MAX_TOKEN_CHARS).collect());
-        }
+        let words = tokens(text);
+        all.extend(joined_entry(&words));
+        all.extend(words);
     }
     all
+}
+
+/// The ranges of index entries a query word matches: the words starting with it, and for
+/// each cut of it in two, the joined texts whose first word is the head and whose other
+/// words start with the tail. A joined text whose first word alone starts with the query
+/// word needs no range: that word has its own entry.
+pub fn word_ranges(prefix: &str) -> Vec<(String, String)> {
+    let mut ranges = vec![(prefix.to_owned(), prefix_end(prefix))];
+    for (cut, _) in prefix.char_indices().skip(1) {
+        let start = format!("{JOINED}{}{JOINED}{}", &prefix[..cut], &prefix[cut..]);
+        let end = prefix_end(&start);
+        ranges.push((start, end));
+    }
+    ranges
 }
 
 /// Rewrites the index entries of one watch from its current rows.
@@ -144,45 +173,60 @@ pub fn matches(q: &str) -> Option<SimpleExpr> {
     matching_ids(q).map(|ids| Expr::col((watch::Entity, watch::Column::Id)).in_subquery(ids))
 }
 
-/// Most indexed words a query word may be the start of for them to be walked one by one
-/// in [`ids_in_order`]; past it, their range is read at once.
+/// Most index entries a query word may match for them to be walked one by one in
+/// [`ids_in_order`]; past it, their ranges are read at once.
 const MAX_WALKED_WORDS: usize = 8;
 
 /// The index entries a query word matches, as [`ids_in_order`] reads them.
 pub enum WordEntries {
-    /// The few indexed words it starts: each word's entries are in id order already.
+    /// The few entries it matches: each one's watches are in id order already.
     Words(Vec<String>),
-    /// A start of many words (`aquanaut` of `aquanaut5167`…): their whole range.
+    /// A start of many words (`a`, `se`…): their whole ranges.
     Range(String),
 }
 
-/// The indexed words starting with `prefix`, each found by one seek past the one before,
-/// or their range when there are more than `MAX_WALKED_WORDS`.
-pub async fn entries_of(reader: &Reader, prefix: &str) -> AppResult<WordEntries> {
+/// The first index entry at or past `$0`, before `$1`.
+static FIRST_ENTRY: Prepared = Prepared::new(|| next_entry(false));
+/// The first index entry past `$0`, before `$1`.
+static NEXT_ENTRY: Prepared = Prepared::new(|| next_entry(true));
+
+fn next_entry(past: bool) -> SelectStatement {
     let token = || Expr::col(watch_search_token::Column::Token);
-    let end = prefix_end(prefix);
+    let from = Prepared::parameter(0);
+    Query::select()
+        .column(watch_search_token::Column::Token)
+        .from(watch_search_token::Entity)
+        .and_where(if past {
+            token().gt(from)
+        } else {
+            token().gte(from)
+        })
+        .and_where(token().lt(Prepared::parameter(1)))
+        .order_by(watch_search_token::Column::Token, Order::Asc)
+        .limit(1)
+        .to_owned()
+}
+
+/// The index entries `prefix` matches, each found by one seek past the one before, or
+/// its ranges when there are more than `MAX_WALKED_WORDS`.
+pub async fn entries_of(reader: &Reader, prefix: &str) -> AppResult<WordEntries> {
     let mut words: Vec<String> = Vec::new();
-    loop {
-        let past = match words.last() {
-            Some(last) => token().gt(last.as_str()),
-            None => token().gte(prefix),
-        };
-        let next = Query::select()
-            .column(watch_search_token::Column::Token)
-            .from(watch_search_token::Entity)
-            .and_where(past)
-            .and_where(token().lt(end.as_str()))
-            .order_by(watch_search_token::Column::Token, Order::Asc)
-            .limit(1)
-            .to_owned();
-        let Some(row) = reader.one(&next).await? else {
-            return Ok(WordEntries::Words(words));
-        };
-        if words.len() == MAX_WALKED_WORDS {
-            return Ok(WordEntries::Range(prefix.to_owned()));
+    for (start, end) in word_ranges(prefix) {
+        let mut seek = (&FIRST_ENTRY, start);
+        loop {
+            let values = [seek.1.as_str().into(), end.as_str().into()];
+            let Some(row) = reader.prepared(seek.0, &values).await?.into_iter().next() else {
+                break;
+            };
+            if words.len() == MAX_WALKED_WORDS {
+                return Ok(WordEntries::Range(prefix.to_owned()));
+            }
+            let word: String = row.get("token")?;
+            words.push(word.clone());
+            seek = (&NEXT_ENTRY, word);
         }
-        words.push(row.get("token")?);
     }
+    Ok(WordEntries::Words(words))
 }
 
 /// Up to `count` ids of the watches with these entries, in id order (descending or not)
@@ -260,10 +304,14 @@ pub fn has_word(prefix: &str) -> SimpleExpr {
     Expr::exists(entries)
 }
 
-/// An index entry's word starts with `prefix`: a range of the index.
+/// An index entry matches the query word `prefix`: it is in one of its ranges.
 fn token_starts_with(prefix: &str) -> SimpleExpr {
     let token = || Expr::col(watch_search_token::Column::Token);
-    token().gte(prefix).and(token().lt(prefix_end(prefix)))
+    word_ranges(prefix)
+        .into_iter()
+        .map(|(start, end)| token().gte(start).and(token().lt(end)))
+        .reduce(SimpleExpr::or)
+        .unwrap_or_else(|| Expr::val(false).into())
 }
 
 #[cfg(test)]
@@ -281,16 +329,95 @@ mod tests {
         for expected in [
             "vostok",
             "amphibia",
-            "vostokamphibia",
+            "\u{1}vostok\u{1}amphibia",
             "2414",
             "a",
-            "2414a",
+            "\u{1}2414\u{1}a",
             "восток",
             "амфибия",
         ] {
             assert!(
                 words.contains(expected),
                 "{expected} missing from {words:?}"
+            );
+        }
+        assert!(!words.contains("2414a"), "{words:?}");
+    }
+
+    /// A query word matches a text when one of its words, or all its words written
+    /// together, start with the query word.
+    fn text_matches(text: &str, query_word: &str) -> bool {
+        let words = tokens(text);
+        words.iter().any(|word| word.starts_with(query_word))
+            || words.concat().starts_with(query_word)
+    }
+
+    fn entries_match(entries: &BTreeSet<String>, query_word: &str) -> bool {
+        word_ranges(query_word).iter().any(|(start, end)| {
+            entries
+                .iter()
+                .any(|entry| entry.as_str() >= start.as_str() && entry.as_str() < end.as_str())
+        })
+    }
+
+    #[test]
+    fn ranges_find_a_text_by_any_start_of_its_words_or_of_them_joined() {
+        let texts = [
+            "Aquanaut 5167A-001",
+            "Royal Oak 15400ST",
+            "Сейко 5 Спорт",
+            "R Oyal",
+            "2414-A",
+            "Seamaster",
+        ];
+        let queries = [
+            "a",
+            "aqua",
+            "aquanaut",
+            "aquanaut5",
+            "aquanaut5167a0",
+            "5167",
+            "5167a001",
+            "royal",
+            "royaloak",
+            "royaloak154",
+            "oak15400st",
+            "oak15",
+            "сейко",
+            "сейко5",
+            "сейко5спорт",
+            "5спо",
+            "r",
+            "ro",
+            "roy",
+            "2414a",
+            "2414b",
+            "sea",
+            "seamasters",
+            "x",
+            "yal",
+        ];
+        for text in texts {
+            let entries = document_tokens(text, None, None, []);
+            for query in queries {
+                assert_eq!(
+                    entries_match(&entries, query),
+                    text_matches(text, query),
+                    "{query:?} in {text:?}: {entries:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_start_of_the_first_word_reads_no_joined_entry() {
+        let entries = document_tokens("Aquanaut 5167", None, None, []);
+        let joined: Vec<&String> = entries.iter().filter(|e| e.starts_with(JOINED)).collect();
+        assert_eq!(joined.len(), 1);
+        for (start, end) in word_ranges("aquanaut") {
+            assert!(
+                !(joined[0].as_str() >= start.as_str() && joined[0].as_str() < end.as_str()),
+                "{start:?}"
             );
         }
     }

@@ -654,3 +654,70 @@ async fn searches_in_id_order_page_through_many_matches_with_filters_and_words()
         );
     }
 }
+
+/// Each query finds its watches, in every sort.
+async fn search_cases(app: &TestApp, cases: &[(&str, &[i64])], stage: &str) {
+    for (query, expected) in cases {
+        let q = url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>();
+        for sort in ["", "&sort=folder", "&sort=-start_release"] {
+            let mut found = search(app, &format!("q={q}{sort}")).await;
+            found.sort_unstable();
+            assert_eq!(found, *expected, "{stage}: q={query}{sort}");
+        }
+    }
+}
+
+/// The index entries of one watch, as stored.
+async fn entries_of_watch(app: &TestApp, id: i64) -> HashSet<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use vitrine::catalog::entity::watch_search_token;
+    watch_search_token::Entity::find()
+        .filter(watch_search_token::Column::WatchId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.token)
+        .collect()
+}
+
+#[tokio::test]
+async fn joined_words_are_found_across_the_migration_that_sets_them_apart() {
+    use migration::{Migrator, MigratorTrait};
+
+    let app = spawn_app().await;
+    let moder = moderator(&app).await;
+    let token = moder.access_token.as_str();
+    let refs = references(&app, token).await;
+    let [amphibia, shturmanskie, latin] = small_catalog(&app, token, &refs).await;
+    let cases: &[(&str, &[i64])] = &[
+        ("2416б420", &[amphibia]),
+        ("2416б4", &[amphibia]),
+        ("2416", &[amphibia]),
+        ("26142н", &[shturmanskie]),
+        ("420abc", &[latin]),
+        ("vostokamph", &[amphibia, latin]),
+        ("vostokamphibiaexport", &[latin]),
+        ("vost", &[amphibia, latin]),
+        ("amphibiaexport", &[latin]),
+        ("б420", &[]),
+    ];
+    let check = |stage: &'static str| search_cases(&app, cases, stage);
+    check("written apart").await;
+    let entries = entries_of_watch(&app, amphibia).await;
+    assert!(entries.contains("\u{1}2416\u{1}б420"), "{entries:?}");
+    assert!(!entries.contains("2416б420"), "{entries:?}");
+
+    // the index as the version before wrote it, then migrated again
+    Migrator::down(&app.state.db, Some(1)).await.unwrap();
+    let entries = entries_of_watch(&app, amphibia).await;
+    assert!(entries.contains("2416б420"), "{entries:?}");
+    assert!(entries.iter().all(|entry| !entry.contains('\u{1}')));
+    check("joined as words").await;
+    Migrator::up(&app.state.db, None).await.unwrap();
+    let migrated = entries_of_watch(&app, amphibia).await;
+    assert!(migrated.contains("\u{1}2416\u{1}б420"), "{migrated:?}");
+    assert!(migrated.contains("амфибия") && migrated.contains("восток"));
+    assert!(!migrated.contains("2416б420"), "{migrated:?}");
+    check("migrated").await;
+}

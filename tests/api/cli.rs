@@ -49,12 +49,12 @@ async fn production_refuses_pending_migrations_until_migrate_up() {
     assert!(down.status.success(), "{down:?}");
     let status = run_vitrine(dir.path(), database_url.as_deref(), &["migrate", "status"]);
     assert!(
-        stdout(&status).contains("pending  m20261202_000009_watch_list_title"),
+        stdout(&status).contains("pending  m20261203_000010_search_joined_words"),
         "{}",
         stdout(&status)
     );
     assert!(
-        stdout(&status).contains("applied  m20261202_000008_draft_watch_image"),
+        stdout(&status).contains("applied  m20261202_000009_watch_list_title"),
         "only the last migration is reverted"
     );
 }
