@@ -16,6 +16,7 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock clippy.toml ./
+COPY .cargo .cargo
 COPY migration migration
 COPY src src
 # the web app, embedded in the binary
