@@ -8,10 +8,11 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::AppendHeaders;
 use axum_extra::extract::cookie::CookieJar;
 use chrono::Utc;
-use sea_orm::TransactionTrait;
+use sea_orm::sea_query::{Alias, Expr, JoinType, SelectStatement};
+use sea_orm::{EntityTrait, QueryTrait, TransactionTrait};
 
 use super::avatars::file_url;
-use super::entity::{user_details, users};
+use super::entity::{presence as presence_entity, user_details, users};
 use super::model::{
     AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, SessionResponse, TokenResponse,
     UserResponse, check_username, normalize_email,
@@ -22,8 +23,10 @@ use super::repo::{self, NewUser};
 use super::sign_in::{self, ClientInfo};
 use crate::auth::password::{Verified, check_new_password};
 use crate::auth::{ClientIp, CurrentUser, Role, UserAgent};
+use crate::db::prepared::Prepared;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{Json, Path};
+use crate::files::entity as files;
 use crate::files::repo as files_repo;
 use crate::state::AppState;
 
@@ -322,14 +325,53 @@ pub async fn delete_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// One user with details, avatar and presence setting: one read, whose SQL is built once.
+static PROFILE: Prepared = Prepared::new(|| profile_query(Prepared::parameter(0)));
+
+fn profile_query(user_id: i64) -> SelectStatement {
+    let mut select = users::Entity::find_by_id(user_id)
+        .find_also_related(user_details::Entity)
+        .into_query();
+    select
+        .expr_as(
+            Expr::col((files::Entity, files::Column::Uid)),
+            Alias::new("avatar_uid"),
+        )
+        .join(
+            JoinType::LeftJoin,
+            files::Entity,
+            Expr::col((files::Entity, files::Column::FileId))
+                .equals((user_details::Entity, user_details::Column::ProfileImageId))
+                .and(Expr::col((files::Entity, files::Column::Status)).eq(files::STATUS_ACTIVE)),
+        )
+        .expr_as(
+            Expr::col((presence_entity::Entity, presence_entity::Column::Hidden)),
+            Alias::new("presence_hidden"),
+        )
+        .join(
+            JoinType::LeftJoin,
+            presence_entity::Entity,
+            Expr::col((presence_entity::Entity, presence_entity::Column::UserId))
+                .equals((users::Entity, users::Column::UserId)),
+        );
+    select
+}
+
 pub async fn load_user(state: &AppState, user_id: i64) -> AppResult<UserResponse> {
-    let row = repo::find_user_with_details(&state.reader, user_id)
+    let row = state
+        .reader
+        .prepared(&PROFILE, &[user_id.into()])
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| AppError::not_found("user_not_found", "no such user"))?;
-    let mut users = user_responses(state, vec![row]).await?;
-    users
-        .pop()
-        .ok_or_else(|| AppError::not_found("user_not_found", "no such user"))
+    let user = row.model::<users::Entity>("A_")?;
+    let details = row.model_optional::<user_details::Entity>("B_")?;
+    let avatar_url = row
+        .get::<Option<String>>("avatar_uid")?
+        .map(|uid| file_url(&state.config.public_url(), &uid));
+    let hidden = row.get::<Option<bool>>("presence_hidden")?.unwrap_or(false);
+    Ok(UserResponse::new(user, details, avatar_url, !hidden))
 }
 
 /// Builds user JSON for rows, looking up every active avatar's URL in one query.
