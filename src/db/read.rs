@@ -342,14 +342,13 @@ impl Row {
         };
         let mut typed = BTreeMap::new();
         for column in E::Column::iter() {
-            let name = format!("{prefix}{}", column.as_str());
-            let index = columns
-                .iter()
-                .position(|found| *found == name)
-                .ok_or_else(|| bad_column(&name, "is not in the row"))?;
+            let wanted = column.as_str();
+            let named = |found: &String| found.strip_prefix(prefix) == Some(wanted);
+            let missing = || bad_column(&format!("{prefix}{wanted}"), "is not in the row");
+            let index = columns.iter().position(named).ok_or_else(missing)?;
             let value = typed_value(&values[index], column.def().get_column_type())
-                .ok_or_else(|| bad_column(&name, "has another type"))?;
-            typed.insert(name, value);
+                .ok_or_else(|| bad_column(&columns[index], "has another type"))?;
+            typed.insert(columns[index].clone(), value);
         }
         Ok(QueryResult::from(ProxyRow::from(typed)))
     }
