@@ -10,7 +10,6 @@ use sea_orm::{
 use super::entity::{oauth_identities, sessions, tokens, user_credentials, user_details, users};
 use crate::auth::Role;
 use crate::auth::password::PasswordScheme;
-use crate::db::read::Reader;
 use crate::error::AppResult;
 
 /// What a new account starts with.
@@ -62,14 +61,6 @@ pub async fn find_user(
     user_id: i64,
 ) -> AppResult<Option<users::Model>> {
     Ok(users::Entity::find_by_id(user_id).one(conn).await?)
-}
-
-pub async fn find_user_with_details(
-    reader: &Reader,
-    user_id: i64,
-) -> AppResult<Option<(users::Model, Option<user_details::Model>)>> {
-    let select = users::Entity::find_by_id(user_id).find_also_related(user_details::Entity);
-    Ok(reader.find_also(select).await?.into_iter().next())
 }
 
 pub async fn find_user_by_email(

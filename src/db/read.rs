@@ -18,8 +18,8 @@ use sea_orm::sea_query::ColumnType;
 use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder, Value};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    IdenStatic, Iterable, ProxyRow, QueryResult, QuerySelect, QueryTrait, Select, SelectTwo,
-    StatementBuilder, TryGetable,
+    IdenStatic, Iterable, ProxyRow, QueryResult, QuerySelect, QueryTrait, Select, StatementBuilder,
+    TryGetable,
 };
 use std::collections::BTreeMap;
 
@@ -89,22 +89,6 @@ impl Reader {
         statement: &S,
     ) -> AppResult<Option<Row>> {
         Ok(self.all(statement).await?.into_iter().next())
-    }
-
-    /// The pairs a SeaORM select with a related entity finds (`find_also_related`).
-    pub async fn find_also<E: EntityTrait, F: EntityTrait>(
-        &self,
-        select: SelectTwo<E, F>,
-    ) -> AppResult<Vec<(E::Model, Option<F::Model>)>> {
-        match self {
-            Self::Pool(db) => Ok(select.all(db).await?),
-            Self::Sqlite(_) => self
-                .all(&select.into_query())
-                .await?
-                .iter()
-                .map(|row| Ok((row.model::<E>("A_")?, row.model_optional::<F>("B_")?)))
-                .collect(),
-        }
     }
 }
 
