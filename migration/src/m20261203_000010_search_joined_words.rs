@@ -8,7 +8,7 @@
 //! aliases), a batch of watches at a time.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, Statement, TryGetable};
+use sea_orm_migration::sea_orm::{ConnectionTrait, TryGetable};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(DeriveMigrationName)]
@@ -16,8 +16,32 @@ pub struct Migration;
 
 const MAX_WORD_CHARS: usize = 40;
 const JOINED: char = '\u{1}';
-const WATCHES_PER_BATCH: i64 = 500;
+const WATCHES_PER_BATCH: u64 = 500;
 const ROWS_PER_INSERT: usize = 500;
+
+#[derive(DeriveIden)]
+enum Watch {
+    Table,
+    Id,
+    Folder,
+    Code,
+    BrandId,
+}
+
+#[derive(DeriveIden)]
+enum Brand {
+    Table,
+    Id,
+    Name,
+}
+
+#[derive(DeriveIden)]
+enum WatchAlias {
+    #[sea_orm(iden = "alias")]
+    Table,
+    WatchId,
+    Key,
+}
 
 #[derive(DeriveIden)]
 enum WatchSearchToken {
@@ -85,22 +109,26 @@ async fn rewrite(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
     loop {
         // each watch's texts: folder, code, brand name, then its aliases
         let watches = db
-            .query_all(Statement::from_sql_and_values(
-                backend,
-                match backend {
-                    sea_orm_migration::sea_orm::DbBackend::Postgres => {
-                        "SELECT watch.id, watch.folder, watch.code, brand.name AS brand \
-                         FROM watch LEFT JOIN brand ON brand.id = watch.brand_id \
-                         WHERE watch.id > $1 ORDER BY watch.id LIMIT $2"
-                    }
-                    _ => {
-                        "SELECT watch.id, watch.folder, watch.code, brand.name AS brand \
-                         FROM watch LEFT JOIN brand ON brand.id = watch.brand_id \
-                         WHERE watch.id > ? ORDER BY watch.id LIMIT ?"
-                    }
-                },
-                [after.into(), WATCHES_PER_BATCH.into()],
-            ))
+            .query_all(
+                backend.build(
+                    Query::select()
+                        .columns([
+                            (Watch::Table, Watch::Id),
+                            (Watch::Table, Watch::Folder),
+                            (Watch::Table, Watch::Code),
+                        ])
+                        .expr_as(Expr::col((Brand::Table, Brand::Name)), Alias::new("brand"))
+                        .from(Watch::Table)
+                        .left_join(
+                            Brand::Table,
+                            Expr::col((Brand::Table, Brand::Id))
+                                .equals((Watch::Table, Watch::BrandId)),
+                        )
+                        .and_where(Expr::col((Watch::Table, Watch::Id)).gt(after))
+                        .order_by((Watch::Table, Watch::Id), Order::Asc)
+                        .limit(WATCHES_PER_BATCH),
+                ),
+            )
             .await?;
         let Some(last) = watches.last() else {
             return Ok(());
@@ -115,16 +143,15 @@ async fn rewrite(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
             entry.extend(column::<Option<String>>(row, "brand")?);
         }
         let aliases = db
-            .query_all(Statement::from_sql_and_values(
-                backend,
-                match backend {
-                    sea_orm_migration::sea_orm::DbBackend::Postgres => {
-                        "SELECT watch_id, key FROM alias WHERE watch_id > $1 AND watch_id <= $2"
-                    }
-                    _ => "SELECT watch_id, key FROM alias WHERE watch_id > ? AND watch_id <= ?",
-                },
-                [after.into(), last.into()],
-            ))
+            .query_all(
+                backend.build(
+                    Query::select()
+                        .columns([WatchAlias::WatchId, WatchAlias::Key])
+                        .from(WatchAlias::Table)
+                        .and_where(Expr::col(WatchAlias::WatchId).gt(after))
+                        .and_where(Expr::col(WatchAlias::WatchId).lte(last)),
+                ),
+            )
             .await?;
         for row in &aliases {
             let id: i64 = column(row, "watch_id")?;
