@@ -6,15 +6,16 @@
 //! A checkpoint that runs while commits keep adding to the log never finds it all
 //! copied, and the log starts over only once it was. When writes pause, the next one
 //! starts it over; under writes that never pause, the log is let grow up to a limit, and
-//! then one checkpoint runs in the writers' turn. That one waits for the disk twice
-//! (the log, then the database file: milliseconds each on a virtual disk), and every write waits
-//! with it; doing it every round made it the slowest part of a busy writer's answers.
+//! then one checkpoint runs in the writers' turn, between two groups of writes, and starts
+//! the log over itself. That one waits for the disk twice (the log, then the database
+//! file: milliseconds each on a virtual disk), and every write waits with it; doing it
+//! every round made it the slowest part of a busy writer's answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::write::{Writer, open};
+use super::write::{SqliteWriter, Writer, open};
 
 impl Writer {
     /// Starts checkpointing the SQLite file the writer writes, every `interval`; nothing
@@ -24,13 +25,13 @@ impl Writer {
     /// log over, and that commit waits for the disk (SQLite syncs the log's new header):
     /// checkpoints ten times a second made that wait a part of one write in ten.
     pub fn spawn_checkpoints(&self, interval: Duration, log_limit: u64) {
-        if let Some((path, turn)) = self.sqlite_turn() {
+        if let Some(writer) = self.sqlite() {
             let log = Log {
-                path: path.to_path_buf(),
+                path: writer.path().to_path_buf(),
                 interval,
                 limit: log_limit,
             };
-            tokio::spawn(keep_checkpointing(log, turn));
+            tokio::spawn(keep_checkpointing(log, writer.clone()));
         }
     }
 }
@@ -42,7 +43,7 @@ struct Log {
     limit: u64,
 }
 
-async fn keep_checkpointing(log: Log, turn: Arc<tokio::sync::Mutex<()>>) {
+async fn keep_checkpointing(log: Log, writer: Arc<SqliteWriter>) {
     let mut ticks = tokio::time::interval(log.interval.max(Duration::from_millis(10)));
     let mut connection = None;
     loop {
@@ -50,7 +51,7 @@ async fn keep_checkpointing(log: Log, turn: Arc<tokio::sync::Mutex<()>>) {
         // most of the log is copied while commits go on; the turn is then held only to
         // copy the little they added meanwhile
         let mut copied;
-        (connection, copied) = pass(connection, &log.path).await;
+        (connection, copied) = pass(connection, &log.path, Mode::Passive).await;
         if copied.logged > log.limit {
             // each pass copies what came during the one before, so a few of them leave
             // little for the one in the writers' turn, which they all wait for
@@ -58,13 +59,36 @@ async fn keep_checkpointing(log: Log, turn: Arc<tokio::sync::Mutex<()>>) {
                 if copied.behind() <= TURN_BEHIND {
                     break;
                 }
-                (connection, copied) = pass(connection, &log.path).await;
+                (connection, copied) = pass(connection, &log.path, Mode::Passive).await;
             }
-            let _turn = turn.lock().await;
-            (connection, _) = pass(connection, &log.path).await;
+            let _turn = writer.turn_between_groups().await;
+            (connection, _) = pass(connection, &log.path, Mode::Truncate).await;
         }
     }
 }
+
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Copies what no reader still needs, beside the writes.
+    Passive,
+    /// In the writers' turn: copies the rest, waits a little for readers of the old
+    /// log to finish, and starts the log over (its file emptied, so the disk it took is
+    /// given back).
+    Truncate,
+}
+
+impl Mode {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+            Self::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+        }
+    }
+}
+
+/// How long the checkpoint in the writers' turn waits for readers of the old log; past
+/// it the log starts over at a later one.
+const READERS_PATIENCE: Duration = Duration::from_millis(20);
 
 /// Passes without the turn, at most, before the one in it.
 const CATCH_UP_PASSES: usize = 4;
@@ -89,9 +113,10 @@ impl Copied {
 async fn pass(
     kept: Option<rusqlite::Connection>,
     path: &Path,
+    mode: Mode,
 ) -> (Option<rusqlite::Connection>, Copied) {
     let file = path.to_path_buf();
-    match tokio::task::spawn_blocking(move || checkpoint(kept, &file)).await {
+    match tokio::task::spawn_blocking(move || checkpoint(kept, &file, mode)).await {
         Ok(Ok((done, copied))) => (Some(done), copied),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "SQLite checkpoint failed");
@@ -104,20 +129,21 @@ async fn pass(
     }
 }
 
-/// A passive checkpoint: it copies what no reader still needs; with no commit under way
-/// the next write starts the log over.
 fn checkpoint(
     kept: Option<rusqlite::Connection>,
     path: &Path,
+    mode: Mode,
 ) -> rusqlite::Result<(rusqlite::Connection, Copied)> {
     let connection = match kept {
         Some(connection) => connection,
-        None => open(path)?,
+        None => {
+            let connection = open(path)?;
+            connection.busy_timeout(READERS_PATIENCE)?;
+            connection
+        }
     };
     let (logged, copied): (i64, i64) =
-        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok((row.get(1)?, row.get(2)?))
-        })?;
+        connection.query_row(mode.pragma(), [], |row| Ok((row.get(1)?, row.get(2)?)))?;
     let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
     let bytes = |frames: i64| u64::try_from(frames.saturating_mul(page_size)).unwrap_or(0);
     Ok((

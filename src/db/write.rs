@@ -198,10 +198,10 @@ impl Writer {
 }
 
 impl Writer {
-    /// The SQLite file and the writers' turn, which a checkpoint takes too.
-    pub(super) fn sqlite_turn(&self) -> Option<(&Path, Arc<tokio::sync::Mutex<()>>)> {
+    /// The SQLite writer, whose turn a checkpoint takes too.
+    pub(super) fn sqlite(&self) -> Option<&Arc<SqliteWriter>> {
         match self {
-            Self::Sqlite(writer) => Some((&writer.path, writer.turn.clone())),
+            Self::Sqlite(writer) => Some(writer),
             Self::Pool(_) => None,
         }
     }
@@ -217,6 +217,20 @@ impl SqliteWriter {
             group: Mutex::new(Group::default()),
             group_ended: tokio::sync::Notify::new(),
         }
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writers' turn with no group open: a group left open for more members is
+    /// committed first. A write transaction that began before a checkpoint keeps reading
+    /// the log as it was, and SQLite starts the log over only for one that began after
+    /// the log was all copied.
+    pub(super) async fn turn_between_groups(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let turn = self.turn.lock().await;
+        self.end_group(None);
+        turn
     }
 
     fn group(&self) -> MutexGuard<'_, Group> {
