@@ -62,7 +62,7 @@ async fn keep_checkpointing(log: Log, writer: Arc<SqliteWriter>) {
                 (connection, copied) = pass(connection, &log.path, Mode::Passive).await;
             }
             let _turn = writer.turn_between_groups().await;
-            (connection, _) = pass(connection, &log.path, Mode::Truncate).await;
+            (connection, _) = pass(connection, &log.path, Mode::Restart).await;
         }
     }
 }
@@ -72,18 +72,27 @@ enum Mode {
     /// Copies what no reader still needs, beside the writes.
     Passive,
     /// In the writers' turn: copies the rest, waits a little for readers of the old
-    /// log to finish, and starts the log over (its file emptied, so the disk it took is
-    /// given back).
-    Truncate,
+    /// log to finish, and starts the log over. The file keeps its size (at most the
+    /// limit and what one interval adds): emptying it took a stall of its own.
+    Restart,
 }
 
 impl Mode {
     fn pragma(self) -> &'static str {
         match self {
             Self::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
-            Self::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+            Self::Restart => "PRAGMA wal_checkpoint(RESTART)",
         }
     }
+}
+
+/// Writes a page (the file header, unchanged) as the first of the log that was made to
+/// start over, here in the writers' turn: SQLite waits for the disk to hold a new log's
+/// header before its first commit, which would otherwise be a request's, on a thread that
+/// serves others.
+fn write_first_page(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    connection.execute_batch(&format!("PRAGMA user_version = {version}"))
 }
 
 /// How long the checkpoint in the writers' turn waits for readers of the old log; past
@@ -142,8 +151,13 @@ fn checkpoint(
             connection
         }
     };
-    let (logged, copied): (i64, i64) =
-        connection.query_row(mode.pragma(), [], |row| Ok((row.get(1)?, row.get(2)?)))?;
+    let (busy, logged, copied): (bool, i64, i64) =
+        connection.query_row(mode.pragma(), [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    if matches!(mode, Mode::Restart) && !busy {
+        write_first_page(&connection)?;
+    }
     let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
     let bytes = |frames: i64| u64::try_from(frames.saturating_mul(page_size)).unwrap_or(0);
     Ok((
