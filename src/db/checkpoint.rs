@@ -138,6 +138,7 @@ async fn pass(
     }
 }
 
+/// One checkpoint in `mode` on `kept` (or a new connection), and what it found.
 fn checkpoint(
     kept: Option<rusqlite::Connection>,
     path: &Path,
