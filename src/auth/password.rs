@@ -12,9 +12,12 @@ use crate::error::{AppError, AppResult, FieldError};
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
-/// OWASP's argon2id recommendation: 19 MiB of memory, 2 iterations, 1 lane.
-const MEMORY_KIB: u32 = 19 * 1024;
-const ITERATIONS: u32 = 2;
+/// One of OWASP's argon2id settings, which it rates as equally strong: 7 MiB of memory,
+/// 5 iterations, 1 lane. Of them it takes the least memory per sign-in, and here also the
+/// least CPU (14.8 ms against 17.3 ms for 19 MiB and 2 iterations). Hashes stored with
+/// other settings still verify, and are replaced at the next sign-in.
+const MEMORY_KIB: u32 = 7 * 1024;
+const ITERATIONS: u32 = 5;
 const LANES: u32 = 1;
 
 /// A few of the most used passwords that pass the length rule.
@@ -72,7 +75,8 @@ impl PasswordScheme {
 pub enum Verified {
     No,
     Yes,
-    /// Correct, but stored with an older scheme: store a fresh argon2id hash.
+    /// Correct, but stored with an older scheme or other argon2id settings: store a fresh
+    /// hash.
     YesNeedsRehash,
 }
 
@@ -126,10 +130,12 @@ impl Passwords {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let salt = SaltString::generate(&mut OsRng);
-            argon2
+            let hash = argon2
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())
-                .map_err(|err| AppError::internal(anyhow::anyhow!("hashing a password: {err}")))
+                .map_err(|err| AppError::internal(anyhow::anyhow!("hashing a password: {err}")));
+            release_hash_memory();
+            hash
         })
         .await
         .map_err(AppError::internal)?
@@ -157,24 +163,45 @@ impl Passwords {
             // counted by scheme only: whether the account exists must not show here either
             metrics::counter!("password_verifications_total", "scheme" => scheme.as_str())
                 .increment(1);
-            let matches = match scheme {
-                PasswordScheme::Argon2id => PasswordHash::new(&hash)
-                    .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
-                    .unwrap_or(false),
-                PasswordScheme::Bcrypt => {
-                    bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false)
-                }
-                PasswordScheme::None => false,
+            let (matches, current) = match scheme {
+                PasswordScheme::Argon2id => match PasswordHash::new(&hash) {
+                    Ok(parsed) => (
+                        argon2.verify_password(password.as_bytes(), &parsed).is_ok(),
+                        hashed_as_now(&parsed),
+                    ),
+                    Err(_) => (false, false),
+                },
+                PasswordScheme::Bcrypt => (
+                    bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false),
+                    false,
+                ),
+                PasswordScheme::None => (false, false),
             };
-            match (real && matches, scheme) {
+            release_hash_memory();
+            match (real && matches, current) {
                 (false, _) => Verified::No,
-                (true, PasswordScheme::Argon2id) => Verified::Yes,
-                (true, _) => Verified::YesNeedsRehash,
+                (true, true) => Verified::Yes,
+                (true, false) => Verified::YesNeedsRehash,
             }
         })
         .await
         .map_err(AppError::internal)
     }
+}
+
+/// A hash's memory is freed on a blocking thread that may then sit idle, and mimalloc
+/// would keep those pages until the thread allocates again: hand them back at once.
+fn release_hash_memory() {
+    crate::allocator::release_free_memory();
+}
+
+/// Whether an argon2id hash was made with today's algorithm, version and settings.
+fn hashed_as_now(parsed: &PasswordHash<'_>) -> bool {
+    parsed.algorithm == Algorithm::Argon2id.ident()
+        && parsed.version == Some(Version::V0x13.into())
+        && Params::try_from(parsed).is_ok_and(|params| {
+            (params.m_cost(), params.t_cost(), params.p_cost()) == (MEMORY_KIB, ITERATIONS, LANES)
+        })
 }
 
 /// The rules for a new password; `field` names it in the error.
@@ -230,7 +257,7 @@ mod tests {
     async fn argon2_round_trip_and_bcrypt_rehash() {
         let passwords = Passwords::new().unwrap();
         let hash = passwords.hash("correct horse").await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"));
         let stored = Some((hash.as_str(), PasswordScheme::Argon2id));
         assert_eq!(
             passwords.verify("correct horse", stored).await.unwrap(),
@@ -250,6 +277,39 @@ mod tests {
         assert_eq!(
             passwords.verify("legacy-pasS", stored).await.unwrap(),
             Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_with_other_argon2_settings_verify_and_ask_for_a_new_hash() {
+        let passwords = Passwords::new().unwrap();
+        let earlier = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(19 * 1024, 2, 1, None).unwrap(),
+        );
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = earlier
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        let stored = Some((hash.as_str(), PasswordScheme::Argon2id));
+        assert_eq!(
+            passwords.verify("correct horse", stored).await.unwrap(),
+            Verified::YesNeedsRehash
+        );
+        assert_eq!(
+            passwords.verify("wrong horse", stored).await.unwrap(),
+            Verified::No
+        );
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        let stored = Some((argon2i.as_str(), PasswordScheme::Argon2id));
+        assert_eq!(
+            passwords.verify("correct horse", stored).await.unwrap(),
+            Verified::YesNeedsRehash
         );
     }
 

@@ -64,10 +64,7 @@ async fn passwords_are_stored_as_argon2id_hashes() {
         .unwrap()
         .unwrap();
     let hash = credentials.password_hash.unwrap();
-    assert!(
-        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "{hash}"
-    );
+    assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
     assert_eq!(credentials.password_encryption, "argon2id");
 }
@@ -330,6 +327,59 @@ async fn imported_bcrypt_hashes_verify_and_are_upgraded() {
     assert_eq!(credentials.password_encryption, "argon2id");
     assert!(credentials.password_hash.unwrap().starts_with("$argon2id$"));
     app.login("legacy", "old-bcrypt-password").await;
+}
+
+#[tokio::test]
+async fn argon2id_hashes_with_earlier_settings_are_replaced_at_sign_in() {
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+    use rand::rngs::OsRng;
+    let app = spawn_app().await;
+    let user = app.register("earlier").await;
+    // the settings of hashes stored before the 7 MiB ones
+    let earlier = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19 * 1024, 2, 1, None).unwrap(),
+    )
+    .hash_password(b"earlier-password-9", &SaltString::generate(&mut OsRng))
+    .unwrap()
+    .to_string();
+    use sea_orm::{ActiveModelTrait, Set};
+    vitrine::accounts::entity::user_credentials::ActiveModel {
+        user_id: Set(user.user_id),
+        password_hash: Set(Some(earlier.clone())),
+        password_encryption: Set("argon2id".into()),
+    }
+    .update(&app.state.db)
+    .await
+    .unwrap();
+    let stored = || async {
+        vitrine::accounts::repo::credentials(&app.state.db, user.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap()
+    };
+
+    let wrong = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"login": "earlier", "password": "not-the-password"}),
+        )
+        .await;
+    assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(stored().await, earlier, "a wrong password changes nothing");
+
+    app.login("earlier", "earlier-password-9").await;
+    let replaced = stored().await;
+    assert!(
+        replaced.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
+        "{replaced}"
+    );
+    app.login("earlier", "earlier-password-9").await;
+    assert_eq!(stored().await, replaced, "a current hash is kept");
 }
 
 #[tokio::test]
