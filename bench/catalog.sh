@@ -30,7 +30,8 @@
 #     PocketBase runs with its request log on and, PB_LOGS=both, off (switched through its
 #     settings API). Then each vitrine test runs again with writes mixed in: WRITE_RATE
 #     writes/s (bench/writes.py: a sign-in, a collection add and remove, a 4 KiB upload, a
-#     message to the group chat) against the server being measured.
+#     message to the group chat) against the server being measured; the read-only and the
+#     mixed run of a test take turns too (read first in odd rounds, mixed first in even).
 #     Each run: wrk -t2 -c64 --latency, a 3 s warm-up, a SETTLE s pause, DUR s measured.
 #     Server peak RSS: VmHWM of every server is reset (clear_refs) before each run and
 #     read after it.
@@ -539,10 +540,13 @@ sync # flush the import's and the seed's dirty pages before measuring
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
   for test in get list list_skiptotal search; do
-    run_test "$test" read "$round"
     if [ "$MIXED" = on ] && [ "$test" != list_skiptotal ] && [ -z "${V_MISSING[$test]:-}" ]; then
-      run_test "$test" mixed "$round"
+      # the machine's speed drifts: the pair's order flips every round, like the servers'
+      if ((round % 2)); then modes=(read mixed); else modes=(mixed read); fi
+    else
+      modes=(read)
     fi
+    for mode in "${modes[@]}"; do run_test "$test" "$mode" "$round"; done
   done
   if [ "$SINGLE_URL" = 1 ]; then
     for test in get list search; do run_test "$test" single "$round"; done
