@@ -6,7 +6,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::{AppError, AppResult, FieldError};
 
@@ -92,9 +92,6 @@ pub struct Passwords {
     argon2: Argon2<'static>,
     /// Verified against when the account is unknown, so both cases take as long.
     dummy_hash: String,
-    /// One hash per core at a time: each takes 7 MiB, so a burst of sign-ins cannot
-    /// exhaust memory, and waiting requests queue instead of thrashing the CPU.
-    permits: Arc<Semaphore>,
     threads: HashThreads,
 }
 
@@ -114,6 +111,9 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 struct HashThreads {
     jobs: mpsc::Sender<Job>,
+    /// One hash per thread at a time: each takes 7 MiB, so a burst of sign-ins cannot
+    /// exhaust memory, and waiting requests queue here instead of in the job channel.
+    permits: Arc<Semaphore>,
 }
 
 impl HashThreads {
@@ -138,17 +138,28 @@ impl HashThreads {
                     }
                 })?;
         }
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            permits: Arc::new(Semaphore::new(count)),
+        })
     }
 
-    /// Runs `work` on a hashing thread and waits for its result.
+    /// Runs `work` on a hashing thread, once one is free, and waits for its result.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> AppResult<T> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)?;
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
+                // held until the work is done, even if the request is dropped meanwhile
+                let _permit = permit;
                 // the request may be gone by now: its result is then dropped
                 let _ = done.send(work());
             }))
@@ -193,27 +204,16 @@ impl Passwords {
         Ok(Self {
             argon2,
             dummy_hash,
-            permits: Arc::new(Semaphore::new(cores)),
             threads: HashThreads::start(cores)?,
         })
     }
 
-    async fn permit(&self) -> AppResult<OwnedSemaphorePermit> {
-        self.permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AppError::internal)
-    }
-
     /// Hashes on a hashing thread: argon2id is deliberately slow.
     pub async fn hash(&self, password: &str) -> AppResult<String> {
-        let permit = self.permit().await?;
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
         self.threads
             .run(move || {
-                let _permit = permit;
                 let salt = SaltString::generate(&mut OsRng);
                 let hash = argon2
                     .hash_password(password.as_bytes(), &salt)
@@ -234,7 +234,6 @@ impl Passwords {
         password: &str,
         stored: Option<(&str, PasswordScheme)>,
     ) -> AppResult<Verified> {
-        let permit = self.permit().await?;
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
         let (hash, scheme, real) = match stored {
@@ -245,8 +244,6 @@ impl Passwords {
         };
         self.threads
             .run(move || {
-                // held until the hash is done, even if the request is dropped meanwhile
-                let _permit = permit;
                 // counted by scheme only: whether the account exists must not show here either
                 metrics::counter!("password_verifications_total", "scheme" => scheme.as_str())
                     .increment(1);
