@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PASSWORD, assert_problem, count_rows, in_own_process, spawn_app, spawn_app_with,
+    PASSWORD, TestApp, assert_problem, count_rows, in_own_process, spawn_app, spawn_app_with,
 };
 
 #[tokio::test]
@@ -305,20 +305,25 @@ async fn unknown_login_runs_a_full_password_check() {
     assert_eq!(after - before, 3, "one argon2id verification per attempt");
 }
 
+/// Stores `hash` as the member's password, as an import or an earlier version would have.
+async fn store_password_hash(app: &TestApp, user_id: i64, hash: String, encryption: &str) {
+    use sea_orm::{ActiveModelTrait, Set};
+    vitrine::accounts::entity::user_credentials::ActiveModel {
+        user_id: Set(user_id),
+        password_hash: Set(Some(hash)),
+        password_encryption: Set(encryption.into()),
+    }
+    .update(&app.state.db)
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn imported_bcrypt_hashes_verify_and_are_upgraded() {
     let app = spawn_app().await;
     let user = app.register("legacy").await;
     let bcrypt_hash = bcrypt::hash("old-bcrypt-password", 4).unwrap();
-    use sea_orm::{ActiveModelTrait, Set};
-    vitrine::accounts::entity::user_credentials::ActiveModel {
-        user_id: Set(user.user_id),
-        password_hash: Set(Some(bcrypt_hash)),
-        password_encryption: Set("bcrypt".into()),
-    }
-    .update(&app.state.db)
-    .await
-    .unwrap();
+    store_password_hash(&app, user.user_id, bcrypt_hash, "bcrypt").await;
     app.login("legacy", "old-bcrypt-password").await;
     let credentials = vitrine::accounts::repo::credentials(&app.state.db, user.user_id)
         .await
@@ -344,15 +349,7 @@ async fn argon2id_hashes_with_earlier_settings_are_replaced_at_sign_in() {
     .hash_password(b"earlier-password-9", &SaltString::generate(&mut OsRng))
     .unwrap()
     .to_string();
-    use sea_orm::{ActiveModelTrait, Set};
-    vitrine::accounts::entity::user_credentials::ActiveModel {
-        user_id: Set(user.user_id),
-        password_hash: Set(Some(earlier.clone())),
-        password_encryption: Set("argon2id".into()),
-    }
-    .update(&app.state.db)
-    .await
-    .unwrap();
+    store_password_hash(&app, user.user_id, earlier.clone(), "argon2id").await;
     let stored = || async {
         vitrine::accounts::repo::credentials(&app.state.db, user.user_id)
             .await
