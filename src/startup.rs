@@ -167,7 +167,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     tracing::info!(bus = bus.kind(), "chat events bus");
     let app = App {
         reader: Reader::new(&db, db::sqlite_file(&config), config.sqlite_read_cache_mb),
-        writer: Writer::new(&db, db::sqlite_file(&config)),
+        writer: Writer::new(
+            &db,
+            db::sqlite_file(&config),
+            config.sqlite_log_limit_mb.saturating_mul(1024 * 1024),
+        ),
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
         passwords: Passwords::new()?,
         mailer: Mailer::from_config(&config)?,
@@ -194,10 +198,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     state.bus.listen();
     tokio::spawn(chat::live::presence::keep_leases(state.clone()));
     tokio::spawn(chat::live::presence_fanout::run(state.clone()));
-    state.writer.spawn_checkpoints(
-        Duration::from_millis(state.config.sqlite_checkpoint_ms),
-        state.config.sqlite_log_limit_mb.saturating_mul(1024 * 1024),
-    );
+    state
+        .writer
+        .spawn_checkpoints(Duration::from_millis(state.config.sqlite_checkpoint_ms));
     Ok(state)
 }
 

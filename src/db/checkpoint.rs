@@ -10,6 +10,10 @@
 //! the log over itself. That one waits for the disk twice (the log, then the database
 //! file: milliseconds each on a virtual disk), and every write waits with it; doing it
 //! every round made it the slowest part of a busy writer's answers.
+//!
+//! While the disk is slow to sync, the checkpoints fall behind commits (which do not
+//! sync); past twice the limit the writer's commits checkpoint by themselves, so the
+//! log stays bounded whatever the disk does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,17 +23,17 @@ use super::write::{SqliteWriter, Writer, open};
 
 impl Writer {
     /// Starts checkpointing the SQLite file the writer writes, every `interval`; nothing
-    /// for PostgreSQL. Past `log_limit` bytes the log is made to start over.
+    /// for PostgreSQL. Past the writer's log limit the log is made to start over.
     ///
     /// After a checkpoint that finds the whole log copied, the next commit starts the
     /// log over, and that commit waits for the disk (SQLite syncs the log's new header):
     /// checkpoints ten times a second made that wait a part of one write in ten.
-    pub fn spawn_checkpoints(&self, interval: Duration, log_limit: u64) {
+    pub fn spawn_checkpoints(&self, interval: Duration) {
         if let Some(writer) = self.sqlite() {
             let log = Log {
                 path: writer.path().to_path_buf(),
                 interval,
-                limit: log_limit,
+                limit: writer.log_limit(),
             };
             tokio::spawn(keep_checkpointing(log, writer.clone()));
         }

@@ -52,6 +52,8 @@ pub enum Writer {
 
 pub struct SqliteWriter {
     path: PathBuf,
+    /// How far the log may grow while writes never pause; see `super::checkpoint`.
+    log_limit: u64,
     /// Whose turn it is; held for a whole transaction, and by each checkpoint.
     turn: Arc<tokio::sync::Mutex<()>>,
     /// Opened on first use, and again after a failure left it in doubt.
@@ -167,10 +169,11 @@ enum Inner<'a> {
 }
 
 impl Writer {
-    /// Writes through `db` itself unless it is SQLite with a file of its own.
-    pub fn new(db: &DatabaseConnection, sqlite_path: Option<PathBuf>) -> Self {
+    /// Writes through `db` itself unless it is SQLite with a file of its own, whose log
+    /// is let grow to `log_limit` bytes while writes never pause.
+    pub fn new(db: &DatabaseConnection, sqlite_path: Option<PathBuf>, log_limit: u64) -> Self {
         match sqlite_path {
-            Some(path) => Self::Sqlite(Arc::new(SqliteWriter::new(path))),
+            Some(path) => Self::Sqlite(Arc::new(SqliteWriter::new(path, log_limit))),
             None => Self::Pool(db.clone()),
         }
     }
@@ -208,9 +211,10 @@ impl Writer {
 }
 
 impl SqliteWriter {
-    fn new(path: PathBuf) -> Self {
+    fn new(path: PathBuf, log_limit: u64) -> Self {
         Self {
             path,
+            log_limit,
             turn: Arc::new(tokio::sync::Mutex::new(())),
             connection: Mutex::new(None),
             queued: AtomicUsize::new(0),
@@ -221,6 +225,10 @@ impl SqliteWriter {
 
     pub(super) fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(super) fn log_limit(&self) -> u64 {
+        self.log_limit
     }
 
     /// The writers' turn with no group open: a group left open for more members is
@@ -403,7 +411,11 @@ impl SqliteWriter {
         let mut slot = self.slot();
         let connection = match slot.take() {
             Some(connection) => connection,
-            None => open(&self.path)?,
+            None => {
+                let connection = open(&self.path)?;
+                checkpoint_past(&connection, self.log_limit.saturating_mul(LOG_CEILING))?;
+                connection
+            }
         };
         let result = work(&connection);
         *slot = Some(connection);
@@ -439,7 +451,7 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     // pragmas are per connection: the same as the pool's
     connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
     // a commit must not wait for a checkpoint's disk writes: see `super::checkpoint`
-    connection.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+    checkpoint_past(&connection, 0)?;
     // the inner pages of the big indexes (a message's search words land anywhere in
     // them) stay in memory: SQLite's default of 2 MiB re-read them for every write
     connection.execute_batch("PRAGMA cache_size = -16384;")?;
@@ -450,6 +462,20 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     connection.busy_timeout(Duration::ZERO)?;
     connection.set_prepared_statement_cache_capacity(128);
     Ok(connection)
+}
+
+/// The log may grow to this many times its limit when checkpoints beside the writes fall
+/// behind, as they do while the disk is slow to sync and commits (which do not sync) go
+/// on; past it each commit copies the log into the database itself, which bounds the
+/// log whatever the disk does.
+const LOG_CEILING: u64 = 2;
+
+/// Makes the connection's commits checkpoint once the log holds more than `bytes`;
+/// never when 0.
+fn checkpoint_past(connection: &rusqlite::Connection, bytes: u64) -> rusqlite::Result<()> {
+    let page_size: u64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    let pages = bytes.div_ceil(page_size.max(1));
+    connection.execute_batch(&format!("PRAGMA wal_autocheckpoint = {pages};"))
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {
@@ -668,6 +694,10 @@ mod tests {
     use super::*;
 
     fn writer_on_new_file(dir: &tempfile::TempDir) -> Arc<Writer> {
+        writer_with_log_limit(dir, 0)
+    }
+
+    fn writer_with_log_limit(dir: &tempfile::TempDir, log_limit: u64) -> Arc<Writer> {
         let path = dir.path().join("test.db");
         let connection = rusqlite::Connection::open(&path).expect("opened");
         connection
@@ -679,7 +709,7 @@ mod tests {
                      REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
             )
             .expect("schema");
-        Arc::new(Writer::Sqlite(Arc::new(SqliteWriter::new(path))))
+        Arc::new(Writer::Sqlite(Arc::new(SqliteWriter::new(path, log_limit))))
     }
 
     fn insert_note(id: i64, parent_id: i64) -> sea_orm::sea_query::InsertStatement {
@@ -751,6 +781,30 @@ mod tests {
             "no commit was shared: {} groups",
             sqlite(&writer).group().last_number
         );
+    }
+
+    /// Bytes of the log after 1,000 commits, with no checkpoints beside them.
+    async fn log_after_commits(log_limit: u64) -> u64 {
+        let dir = tempfile::tempdir().expect("dir");
+        let writer = writer_with_log_limit(&dir, log_limit);
+        for id in 1..=1000i64 {
+            let tx = writer.begin().await.expect("begun");
+            tx.execute(&insert_note(id, 1)).await.expect("inserted");
+            tx.commit().await.expect("committed");
+        }
+        assert_eq!(notes_on_disk(&dir).len(), 1000);
+        std::fs::metadata(dir.path().join("test.db-wal"))
+            .expect("log")
+            .len()
+    }
+
+    #[tokio::test]
+    async fn past_twice_its_limit_the_log_is_copied_by_the_commits_themselves() {
+        // each commit adds at least a page of 4 KiB: ~4 MB without a ceiling
+        let unbounded = log_after_commits(0).await;
+        assert!(unbounded > 3_000_000, "the log grew to {unbounded} bytes");
+        let bounded = log_after_commits(64 * 1024).await;
+        assert!(bounded < 256 * 1024, "the log grew to {bounded} bytes");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
