@@ -8,10 +8,9 @@
 use std::collections::BTreeSet;
 
 use sea_orm::sea_query::{Expr, Order, Query, SelectStatement, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{alias, watch, watch_search_token};
-use crate::db::prepared::Prepared;
 use crate::db::read::Reader;
 use crate::error::AppResult;
 use crate::words::{MAX_TOKEN_CHARS, prefix_end, query_words, tokens};
@@ -185,48 +184,60 @@ pub enum WordEntries {
     Range(String),
 }
 
-/// The first index entry at or past `$0`, before `$1`.
-static FIRST_ENTRY: Prepared = Prepared::new(|| next_entry(false));
-/// The first index entry past `$0`, before `$1`.
-static NEXT_ENTRY: Prepared = Prepared::new(|| next_entry(true));
-
-fn next_entry(past: bool) -> SelectStatement {
-    let token = || Expr::col(watch_search_token::Column::Token);
-    let from = Prepared::parameter(0);
-    Query::select()
-        .column(watch_search_token::Column::Token)
-        .from(watch_search_token::Entity)
-        .and_where(if past {
-            token().gt(from)
-        } else {
-            token().gte(from)
-        })
-        .and_where(token().lt(Prepared::parameter(1)))
-        .order_by(watch_search_token::Column::Token, Order::Asc)
-        .limit(1)
-        .to_owned()
+/// The index entries `prefix` matches, in one statement: each of its ranges is walked
+/// from one entry to the next by a seek each (an entry has a row per watch, so reading
+/// the range would read them all); past `MAX_WALKED_WORDS` entries, its ranges.
+pub async fn entries_of(reader: &Reader, prefix: &str) -> AppResult<WordEntries> {
+    let ranges = word_ranges(prefix);
+    let sql = walk_sql(reader.backend(), ranges.len());
+    let values = ranges
+        .into_iter()
+        .flat_map(|(start, end)| [start.into(), end.into()])
+        .collect();
+    let rows = reader.sql(&sql, values).await?;
+    if rows.len() > MAX_WALKED_WORDS {
+        return Ok(WordEntries::Range(prefix.to_owned()));
+    }
+    let words = rows
+        .iter()
+        .map(|row| row.get::<String>("token"))
+        .collect::<AppResult<_>>()?;
+    Ok(WordEntries::Words(words))
 }
 
-/// The index entries `prefix` matches, each found by one seek past the one before, or
-/// its ranges when there are more than `MAX_WALKED_WORDS`.
-pub async fn entries_of(reader: &Reader, prefix: &str) -> AppResult<WordEntries> {
-    let mut words: Vec<String> = Vec::new();
-    for (start, end) in word_ranges(prefix) {
-        let mut seek = (&FIRST_ENTRY, start);
-        loop {
-            let values = [seek.1.as_str().into(), end.as_str().into()];
-            let Some(row) = reader.prepared(seek.0, &values).await?.into_iter().next() else {
-                break;
-            };
-            if words.len() == MAX_WALKED_WORDS {
-                return Ok(WordEntries::Range(prefix.to_owned()));
-            }
-            let word: String = row.get("token")?;
-            words.push(word.clone());
-            seek = (&NEXT_ENTRY, word);
-        }
-    }
-    Ok(WordEntries::Words(words))
+/// The walk of [`entries_of`] over `ranges` ranges, given as parameters `(start, end)`
+/// in turn: each range yields its entries up to one past `MAX_WALKED_WORDS`. Every
+/// step is a scalar seek of the index, which SQLite and PostgreSQL both run as one.
+fn walk_sql(backend: DbBackend, ranges: usize) -> String {
+    let parameter = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    let pairs: Vec<String> = (0..ranges)
+        .map(|range| {
+            let start = parameter(2 * range + 1);
+            let end = parameter(2 * range + 2);
+            format!("({start}, {end})")
+        })
+        .collect();
+    let seek = |from: &str, end: &str| {
+        format!(
+            "CAST((SELECT t.token FROM watch_search_token t WHERE t.token {from} \
+             AND t.token < {end} ORDER BY t.token LIMIT 1) AS TEXT)"
+        )
+    };
+    format!(
+        "WITH RECURSIVE ranges (start_at, end_before) AS (VALUES {pairs}), \
+         walk (token, end_before, n) AS (\
+         SELECT {first}, r.end_before, 0 FROM ranges r \
+         UNION ALL \
+         SELECT {next}, w.end_before, w.n + 1 FROM walk w \
+         WHERE w.token IS NOT NULL AND w.n < {MAX_WALKED_WORDS}) \
+         SELECT token FROM walk WHERE token IS NOT NULL ORDER BY token",
+        pairs = pairs.join(", "),
+        first = seek(">= r.start_at", "r.end_before"),
+        next = seek("> w.token", "w.end_before"),
+    )
 }
 
 /// Up to `count` ids of the watches with these entries, in id order (descending or not)

@@ -84,6 +84,22 @@ impl Reader {
         }
     }
 
+    /// The rows of SQL written for this reader's [`Reader::backend`]: for statements that
+    /// sea-query does not build (a recursive walk of an index).
+    pub async fn sql(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
+        match self {
+            Self::Sqlite(reader) => reader.query(sql, values),
+            Self::Pool(db) => {
+                let backend = db.get_database_backend();
+                pool_rows(
+                    db,
+                    sea_orm::Statement::from_sql_and_values(backend, sql, values),
+                )
+                .await
+            }
+        }
+    }
+
     pub async fn one<S: QueryStatementWriter + StatementBuilder>(
         &self,
         statement: &S,
