@@ -17,11 +17,10 @@ use rusqlite::types::Value as SqliteValue;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder, Value};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    IdenStatic, Iterable, ProxyRow, QueryResult, QuerySelect, QueryTrait, Select, StatementBuilder,
-    TryGetable,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, IdenStatic, Iterable, QueryResult, QuerySelect, QueryTrait, Select,
+    StatementBuilder, TryGetable, TryIntoModel,
 };
-use std::collections::BTreeMap;
 
 use crate::error::{AppError, AppResult};
 
@@ -137,7 +136,10 @@ pub trait Queries: Sync {
 pub async fn find_all<E: EntityTrait>(
     queries: &impl Queries,
     select: Select<E>,
-) -> AppResult<Vec<E::Model>> {
+) -> AppResult<Vec<E::Model>>
+where
+    E::ActiveModel: TryIntoModel<E::Model>,
+{
     queries
         .all(&select.into_query())
         .await?
@@ -150,7 +152,10 @@ pub async fn find_all<E: EntityTrait>(
 pub async fn find_one<E: EntityTrait>(
     queries: &impl Queries,
     select: Select<E>,
-) -> AppResult<Option<E::Model>> {
+) -> AppResult<Option<E::Model>>
+where
+    E::ActiveModel: TryIntoModel<E::Model>,
+{
     queries
         .one(&select.limit(1).into_query())
         .await?
@@ -313,45 +318,60 @@ impl Row {
 
 impl Row {
     /// The row, or the columns of it named with `prefix`, as an entity's model.
-    pub fn model<E: EntityTrait>(&self, prefix: &str) -> AppResult<E::Model> {
+    pub fn model<E: EntityTrait>(&self, prefix: &str) -> AppResult<E::Model>
+    where
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
         match self {
             Self::Pool(row) => Ok(E::Model::from_query_result(row, prefix)?),
-            Self::Sqlite { .. } => Ok(E::Model::from_query_result(
-                &self.typed::<E>(prefix)?,
-                prefix,
-            )?),
+            Self::Sqlite { columns, values } => sqlite_model::<E>(columns, values, prefix),
         }
     }
 
     /// As [`Row::model`], `None` when the columns are empty (an outer join found nothing).
-    pub fn model_optional<E: EntityTrait>(&self, prefix: &str) -> AppResult<Option<E::Model>> {
+    pub fn model_optional<E: EntityTrait>(&self, prefix: &str) -> AppResult<Option<E::Model>>
+    where
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
         match self {
             Self::Pool(row) => Ok(E::Model::from_query_result_optional(row, prefix)?),
-            Self::Sqlite { .. } => Ok(E::Model::from_query_result_optional(
-                &self.typed::<E>(prefix)?,
-                prefix,
-            )?),
+            // as SeaORM decides: a row that does not make a model is none
+            Self::Sqlite { columns, values } => Ok(sqlite_model::<E>(columns, values, prefix).ok()),
         }
     }
+}
 
-    /// A SQLite row with each value typed by the entity's column definition, as the pool
-    /// would decode it.
-    fn typed<E: EntityTrait>(&self, prefix: &str) -> AppResult<QueryResult> {
-        let Self::Sqlite { columns, values } = self else {
-            return Err(bad_column(prefix, "is not a SQLite row"));
-        };
-        let mut typed = BTreeMap::new();
-        for column in E::Column::iter() {
-            let wanted = column.as_str();
-            let named = |found: &String| found.strip_prefix(prefix) == Some(wanted);
-            let missing = || bad_column(&format!("{prefix}{wanted}"), "is not in the row");
-            let index = columns.iter().position(named).ok_or_else(missing)?;
-            let value = typed_value(&values[index], column.def().get_column_type())
-                .ok_or_else(|| bad_column(&columns[index], "has another type"))?;
-            typed.insert(columns[index].clone(), value);
-        }
-        Ok(QueryResult::from(ProxyRow::from(typed)))
+/// The columns named with `prefix` as an entity's model, each value typed by the
+/// entity's column definition, as the pool would decode it. Set one by one on an active
+/// model: a map of the row for SeaORM to read back by name cost a quarter of a watch
+/// page's CPU.
+fn sqlite_model<E: EntityTrait>(
+    columns: &[String],
+    values: &[SqliteValue],
+    prefix: &str,
+) -> AppResult<E::Model>
+where
+    E::ActiveModel: TryIntoModel<E::Model>,
+{
+    let mut model = <E::ActiveModel as ActiveModelTrait>::default();
+    // the row's columns usually come in the entity's order: each search starts past the
+    // last one found
+    let mut next = 0;
+    for column in E::Column::iter() {
+        let wanted = column.as_str();
+        let named = |index: &usize| columns[*index].strip_prefix(prefix) == Some(wanted);
+        let index = (next..columns.len())
+            .chain(0..next)
+            .find(named)
+            .ok_or_else(|| bad_column(&format!("{prefix}{wanted}"), "is not in the row"))?;
+        next = index + 1;
+        let value = typed_value(&values[index], column.def().get_column_type())
+            .ok_or_else(|| bad_column(&columns[index], "has another type"))?;
+        model
+            .try_set(column, value)
+            .map_err(|err| bad_column(&columns[index], &err.to_string()))?;
     }
+    Ok(model.try_into_model()?)
 }
 
 /// A stored value as the type a column is declared with.

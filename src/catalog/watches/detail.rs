@@ -17,6 +17,8 @@ use crate::files::entity as files;
 
 /// Prefix of the mechanism's columns in the first query.
 const MECHANISM: &str = "m_";
+/// The mechanism's id in the first query.
+const MECHANISM_ID: &str = "m_id";
 
 /// Joins `kind` as `alias` on `alias.id = on` and selects its name as `name_as`.
 fn join_name(select: &mut SelectStatement, kind: Reference, alias: &str, on: SimpleExpr) {
@@ -34,8 +36,9 @@ fn join_name(select: &mut SelectStatement, kind: Reference, alias: &str, on: Sim
         );
 }
 
-fn reference(row: &Row, alias: &str, id: Option<i64>) -> AppResult<Option<ReferenceItem>> {
-    let name: Option<String> = row.get(&format!("{alias}_name"))?;
+/// The reference `id` names, its name read from the column `name_column` (`{alias}_name`).
+fn reference(row: &Row, name_column: &str, id: Option<i64>) -> AppResult<Option<ReferenceItem>> {
+    let name: Option<String> = row.get(name_column)?;
     Ok(id.zip(name).map(|(id, name)| ReferenceItem { id, name }))
 }
 
@@ -179,7 +182,7 @@ pub async fn load_detail(
         return Ok(None);
     };
     let watch = row.model::<watch::Entity>("")?;
-    let mechanism_id: Option<i64> = row.get(&format!("{MECHANISM}id"))?;
+    let mechanism_id: Option<i64> = row.get(MECHANISM_ID)?;
     let mechanism_row = match mechanism_id {
         Some(_) => Some(row.model::<mechanism::Entity>(MECHANISM)?),
         None => None,
@@ -219,8 +222,8 @@ pub async fn load_detail(
 
     let mechanism = match mechanism_row {
         Some(mechanism) => Some(MechanismDetail {
-            mechanism_type: reference(&row, "m_type", mechanism.mechanism_type_id)?,
-            factory: reference(&row, "m_factory", mechanism.factory_id)?,
+            mechanism_type: reference(&row, "m_type_name", mechanism.mechanism_type_id)?,
+            factory: reference(&row, "m_factory_name", mechanism.factory_id)?,
             functions,
             id: mechanism.id,
             name: mechanism.name,
@@ -234,10 +237,10 @@ pub async fn load_detail(
         None => None,
     };
     Ok(Some(WatchDetail {
-        brand: reference(&row, "brand", watch.brand_id)?,
-        factory: reference(&row, "factory", watch.factory_id)?,
-        gender: reference(&row, "gender", watch.gender_id)?,
-        case_material: reference(&row, "case_material", watch.case_material_id)?,
+        brand: reference(&row, "brand_name", watch.brand_id)?,
+        factory: reference(&row, "factory_name", watch.factory_id)?,
+        gender: reference(&row, "gender_name", watch.gender_id)?,
+        case_material: reference(&row, "case_material_name", watch.case_material_id)?,
         mechanism,
         aliases: aliases.into_iter().map(|(_, key)| key).collect(),
         images,
