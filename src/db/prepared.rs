@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use sea_orm::sea_query::{PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder, Value};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::read::{Reader, Row, pool_rows};
+use super::read::{ColumnNames, Reader, Row, pool_rows};
 use crate::error::{AppError, AppResult};
 
 /// Template values standing for a call's parameters: `PARAMETER_BASE + n` is the `n`-th.
@@ -26,6 +26,9 @@ pub struct Prepared {
 struct Built {
     sql: String,
     values: Vec<Value>,
+    /// Its rows' column names on SQLite's direct path: the same on every connection, as
+    /// the schema does not change while the server runs.
+    names: ColumnNames,
 }
 
 impl Prepared {
@@ -58,12 +61,13 @@ impl Prepared {
             Built {
                 sql,
                 values: values.0,
+                names: ColumnNames::new(),
             }
         })
     }
 
     /// The template's values with the call's in place of their stand-ins.
-    fn values(&self, backend: DbBackend, call: &[Value]) -> AppResult<(&str, Vec<Value>)> {
+    fn values(&self, backend: DbBackend, call: &[Value]) -> AppResult<(&Built, Vec<Value>)> {
         let built = self.built(backend);
         let values = built
             .values
@@ -82,7 +86,7 @@ impl Prepared {
                 constant => Ok(constant.clone()),
             })
             .collect::<AppResult<Vec<Value>>>()?;
-        Ok((&built.sql, values))
+        Ok((built, values))
     }
 }
 
@@ -91,13 +95,17 @@ impl Reader {
     pub async fn prepared(&self, read: &Prepared, call: &[Value]) -> AppResult<Vec<Row>> {
         match self {
             Self::Sqlite(reader) => {
-                let (sql, values) = read.values(DbBackend::Sqlite, call)?;
-                reader.query(sql, values)
+                let (built, values) = read.values(DbBackend::Sqlite, call)?;
+                reader.query_named(&built.sql, values, Some(&built.names))
             }
             Self::Pool(db) => {
                 let backend = db.get_database_backend();
-                let (sql, values) = read.values(backend, call)?;
-                pool_rows(db, Statement::from_sql_and_values(backend, sql, values)).await
+                let (built, values) = read.values(backend, call)?;
+                pool_rows(
+                    db,
+                    Statement::from_sql_and_values(backend, &built.sql, values),
+                )
+                .await
             }
         }
     }
@@ -126,9 +134,10 @@ mod tests {
     #[test]
     fn calls_fill_the_parameters_and_keep_the_constants() {
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-            let (sql, values) = READ
+            let (built, values) = READ
                 .values(backend, &[Value::from(7_i64), Value::from(42_i64)])
                 .unwrap();
+            let sql = built.sql.as_str();
             assert!(sql.contains("WHERE"), "{sql}");
             assert_eq!(
                 values,
@@ -144,7 +153,7 @@ mod tests {
             let (again, _) = READ
                 .values(backend, &[Value::from(1_i64), Value::from(2_i64)])
                 .unwrap();
-            assert!(std::ptr::eq(sql, again));
+            assert!(std::ptr::eq(sql, again.sql.as_str()));
         }
     }
 

@@ -174,11 +174,22 @@ impl Queries for Reader {
 
 impl SqliteReader {
     pub(super) fn query(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
+        self.query_named(sql, values, None)
+    }
+
+    /// As [`SqliteReader::query`], with the statement's column names kept in `names`
+    /// once read.
+    pub(super) fn query_named(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        names: Option<&ColumnNames>,
+    ) -> AppResult<Vec<Row>> {
         let connection = match self.take() {
             Some(connection) => connection,
             None => self.open().map_err(read_failed)?,
         };
-        let result = run(&connection, sql, values);
+        let result = run_named(&connection, sql, values, names);
         self.give_back(connection);
         result.map_err(read_failed)
     }
@@ -223,12 +234,32 @@ pub(super) fn run(
     sql: &str,
     values: Vec<Value>,
 ) -> rusqlite::Result<Vec<Row>> {
+    run_named(connection, sql, values, None)
+}
+
+/// The column names of one statement's rows, read from SQLite once: copying them for
+/// every run was a twentieth of a watch page's instructions.
+pub(super) type ColumnNames = std::sync::OnceLock<std::sync::Arc<[String]>>;
+
+fn run_named(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    values: Vec<Value>,
+    names: Option<&ColumnNames>,
+) -> rusqlite::Result<Vec<Row>> {
     let mut statement = connection.prepare_cached(sql)?;
-    let columns: std::sync::Arc<[String]> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let read_names = |statement: &rusqlite::CachedStatement<'_>| -> std::sync::Arc<[String]> {
+        statement
+            .column_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    let columns = match names.map(|names| names.get_or_init(|| read_names(&statement))) {
+        // a statement naming its columns keeps them; one with `*` could change with the schema
+        Some(names) if names.len() == statement.column_count() => names.clone(),
+        _ => read_names(&statement),
+    };
     let width = columns.len();
     let params = bind(values)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;

@@ -1,9 +1,7 @@
 //! One watch with everything it refers to, read in two queries: the watch row joined with
 //! its references and mechanism, then its aliases, mechanism functions and photos together.
 
-use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, JoinType, Query, SelectStatement, SimpleExpr, UnionType,
-};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{IdenStatic, Iterable};
 
 use super::model::{ImageLinks, WatchDetail, WatchImages};
@@ -46,7 +44,8 @@ fn reference(row: &Row, name_column: &str, id: Option<i64>) -> AppResult<Option<
 fn watch_query(id: i64) -> SelectStatement {
     let mut select = Query::select();
     select
-        .column((watch::Entity, Asterisk))
+        // named, not `*`: the statement's column names are kept once read
+        .columns(watch::Column::iter().map(|column| (watch::Entity, column)))
         .from(watch::Entity)
         .and_where(Expr::col((watch::Entity, watch::Column::Id)).eq(id));
     let watch_column = |column: watch::Column| Expr::col((watch::Entity, column)).into();
