@@ -241,3 +241,52 @@ async fn the_cookie_is_secure_when_the_site_is_served_over_https() {
 
     assert!(answer.set_cookie.unwrap().contains("; Secure"));
 }
+
+#[tokio::test]
+async fn a_configured_origin_may_call_the_api_and_others_may_not() {
+    let app = spawn_app_with(|config| {
+        config.cors_origins = "https://app.example, https://other.example".into();
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/login"))
+            .header(ORIGIN, origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+
+    let allowed = preflight("https://app.example").await.unwrap();
+    let headers = allowed.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let read = app
+        .client
+        .get(app.url("/healthz"))
+        .header(ORIGIN, "https://other.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(
+        read.headers()["access-control-allow-origin"],
+        "https://other.example"
+    );
+}
