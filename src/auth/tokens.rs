@@ -159,8 +159,6 @@ fn token_expired() -> AppError {
     AppError::unauthorized("token_expired", "the access token has expired")
 }
 
-impl AccessTokens {}
-
 /// A new random opaque token: 256 bits, URL-safe.
 pub fn new_opaque_token() -> String {
     let mut bytes = [0u8; 32];

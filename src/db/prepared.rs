@@ -6,9 +6,9 @@
 use std::sync::OnceLock;
 
 use sea_orm::sea_query::{PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder, Value};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend};
 
-use super::read::{ColumnNames, Reader, Row, pool_rows};
+use super::read::{ColumnNames, Reader, Row};
 use crate::error::{AppError, AppResult};
 
 /// Template values standing for a call's parameters: `PARAMETER_BASE + n` is the `n`-th.
@@ -99,13 +99,8 @@ impl Reader {
                 reader.query_named(&built.sql, values, Some(&built.names))
             }
             Self::Pool(db) => {
-                let backend = db.get_database_backend();
-                let (built, values) = read.values(backend, call)?;
-                pool_rows(
-                    db,
-                    Statement::from_sql_and_values(backend, &built.sql, values),
-                )
-                .await
+                let (built, values) = read.values(db.get_database_backend(), call)?;
+                self.sql(&built.sql, values).await
             }
         }
     }

@@ -108,10 +108,7 @@ impl Reader {
 }
 
 /// The rows of a statement run through the pool.
-pub(super) async fn pool_rows(
-    db: &DatabaseConnection,
-    statement: sea_orm::Statement,
-) -> AppResult<Vec<Row>> {
+async fn pool_rows(db: &DatabaseConnection, statement: sea_orm::Statement) -> AppResult<Vec<Row>> {
     let rows = db.query_all(statement).await?;
     Ok(rows.into_iter().map(Row::Pool).collect())
 }
