@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use sea_orm::sea_query::{PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder, Value};
+use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder, Value};
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::read::{ColumnNames, Reader, Row};
@@ -55,7 +55,7 @@ impl Prepared {
         cell.get_or_init(|| {
             let template = (self.template)();
             let (sql, values) = match backend {
-                DbBackend::Postgres => template.build(PostgresQueryBuilder),
+                DbBackend::Postgres => super::read::postgres_read(&template),
                 _ => template.build(SqliteQueryBuilder),
             };
             Built {

@@ -15,7 +15,10 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqliteValue;
 use sea_orm::sea_query::ColumnType;
-use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder, Value};
+use sea_orm::sea_query::{
+    PostgresQueryBuilder, QueryBuilder, QueryStatementWriter, SqlWriter, SqlWriterValues,
+    SqliteQueryBuilder, Value, Values,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     FromQueryResult, IdenStatic, Iterable, QueryResult, QuerySelect, QueryTrait, Select,
@@ -79,7 +82,17 @@ impl Reader {
                 let (sql, values) = QueryStatementWriter::build(statement, SqliteQueryBuilder);
                 reader.query(&sql, values.0)
             }
-            Self::Pool(db) => pool_rows(db, db.get_database_backend().build(statement)).await,
+            Self::Pool(db) => {
+                let backend = db.get_database_backend();
+                let built = match backend {
+                    DbBackend::Postgres => {
+                        let (sql, values) = postgres_read(statement);
+                        sea_orm::Statement::from_sql_and_values(backend, sql, values)
+                    }
+                    _ => backend.build(statement),
+                };
+                pool_rows(db, built).await
+            }
         }
     }
 
@@ -104,6 +117,49 @@ impl Reader {
         statement: &S,
     ) -> AppResult<Option<Row>> {
         Ok(self.all(statement).await?.into_iter().next())
+    }
+}
+
+/// A read's text for PostgreSQL, with its row limits written in rather than bound.
+/// PostgreSQL plans a prepared statement afresh on every run until a plan made for any
+/// values looks as cheap as those made for the values given; with the limit a
+/// parameter, the plan for any values assumes a tenth of the rows and never does, so
+/// every read of a page paid more for planning than for running. A statement whose
+/// best plan depends on its values still gets a fresh one each time.
+pub(super) fn postgres_read<S: QueryStatementWriter>(statement: &S) -> (String, Values) {
+    let mut writer = LimitsWrittenIn(SqlWriterValues::new("$", true));
+    statement.build_collect_any_into(&PostgresQueryBuilder, &mut writer);
+    writer.0.into_parts()
+}
+
+/// Statement text with unsigned integers written in: sea-query binds `LIMIT` and
+/// `OFFSET` as such, and no column this server reads compares with one.
+struct LimitsWrittenIn(SqlWriterValues);
+
+impl std::fmt::Write for LimitsWrittenIn {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.write_str(text)
+    }
+}
+
+impl std::fmt::Display for LimitsWrittenIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl SqlWriter for LimitsWrittenIn {
+    fn push_param(&mut self, value: Value, query_builder: &dyn QueryBuilder) {
+        match value {
+            Value::BigUnsigned(Some(n)) => {
+                let _ = std::fmt::Write::write_fmt(&mut self.0, format_args!("{n}"));
+            }
+            other => self.0.push_param(other, query_builder),
+        }
+    }
+
+    fn as_writer(&mut self) -> &mut dyn std::fmt::Write {
+        self as _
     }
 }
 
@@ -521,6 +577,25 @@ mod tests {
                 .ok()
                 .map(|at| at.with_timezone(&Utc))
         );
+    }
+
+    #[test]
+    fn postgres_reads_write_their_limits_in_and_bind_the_rest() {
+        use sea_orm::sea_query::{Alias, Expr, Query};
+        let select = Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("watch"))
+            .and_where(Expr::col(Alias::new("brand_id")).eq(4_i64))
+            .and_where(Expr::col(Alias::new("code")).eq("31"))
+            .limit(31)
+            .offset(60)
+            .to_owned();
+        let (sql, values) = postgres_read(&select);
+        assert!(
+            sql.ends_with(r#"WHERE "brand_id" = $1 AND "code" = $2 LIMIT 31 OFFSET 60"#),
+            "{sql}"
+        );
+        assert_eq!(values.0, [Value::from(4_i64), Value::from("31")]);
     }
 
     #[test]
