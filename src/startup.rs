@@ -207,13 +207,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Every route, the OpenAPI document and docs, and the middleware around them.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest(
-            "/api/v1",
-            accounts::router()
-                .merge(files::router())
-                .merge(catalog::router())
-                .merge(chat::router()),
-        )
+        // the domains' paths are written whole: a nested router strips its prefix from
+        // every request's URI and wraps each route once more
+        .merge(accounts::router())
+        .merge(files::router())
+        .merge(catalog::router())
+        .merge(chat::router())
         .merge(ops::router())
         .split_for_parts();
 

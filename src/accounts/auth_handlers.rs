@@ -37,7 +37,7 @@ type MaybeCookie = AppendHeaders<Option<(HeaderName, HeaderValue)>>;
 /// comes in an HttpOnly cookie instead of the body (see `POST /auth/refresh`).
 #[utoipa::path(
     post,
-    path = "/auth/register",
+    path = "/api/v1/auth/register",
     tag = "auth",
     request_body = RegisterRequest,
     params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: the refresh token in an HttpOnly cookie")),
@@ -133,7 +133,7 @@ pub async fn register(
 /// refresh token comes in an HttpOnly cookie instead of the body.
 #[utoipa::path(
     post,
-    path = "/auth/login",
+    path = "/api/v1/auth/login",
     tag = "auth",
     request_body = LoginRequest,
     params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: the refresh token in an HttpOnly cookie")),
@@ -230,7 +230,7 @@ pub async fn login(
 /// refused with 403.
 #[utoipa::path(
     post,
-    path = "/auth/refresh",
+    path = "/api/v1/auth/refresh",
     tag = "auth",
     request_body = RefreshRequest,
     params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: the refresh token in an HttpOnly cookie")),
@@ -264,7 +264,7 @@ pub async fn refresh(
 /// refresh cookie.
 #[utoipa::path(
     post,
-    path = "/auth/logout",
+    path = "/api/v1/auth/logout",
     tag = "auth",
     security(("bearer" = [])),
     params(("X-Refresh-Cookie" = Option<String>, Header, description = "`1`: delete the refresh cookie")),
@@ -282,7 +282,7 @@ pub async fn logout(
 /// My live sessions, most recently used first.
 #[utoipa::path(
     get,
-    path = "/auth/sessions",
+    path = "/api/v1/auth/sessions",
     tag = "auth",
     security(("bearer" = [])),
     responses((status = 200, body = Vec<SessionResponse>), (status = 401, body = Problem))
@@ -305,7 +305,7 @@ pub async fn list_sessions(
 /// Ends one of my sessions, e.g. on a lost device.
 #[utoipa::path(
     delete,
-    path = "/auth/sessions/{id}",
+    path = "/api/v1/auth/sessions/{id}",
     tag = "auth",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "session id")),

@@ -58,7 +58,7 @@ pub fn file_url(public_url: &str, uid: &str) -> String {
 /// Uploads an image (field `file`) and makes it my active avatar.
 #[utoipa::path(
     post,
-    path = "/users/me/avatars",
+    path = "/api/v1/users/me/avatars",
     tag = "users",
     security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "field `file`: a JPEG, PNG, GIF or WebP image"),
@@ -117,7 +117,7 @@ pub async fn upload_avatar(
 /// Generates an identicon and makes it my active avatar.
 #[utoipa::path(
     post,
-    path = "/users/me/avatars/random",
+    path = "/api/v1/users/me/avatars/random",
     tag = "users",
     security(("bearer" = [])),
     responses((status = 201, body = AvatarResponse), (status = 401, body = Problem))
@@ -263,7 +263,7 @@ async fn set_profile_image(
 /// A member's avatars, newest first (anyone may look).
 #[utoipa::path(
     get,
-    path = "/users/{id}/avatars",
+    path = "/api/v1/users/{id}/avatars",
     tag = "users",
     params(("id" = i64, Path, description = "user id")),
     responses((status = 200, body = Vec<AvatarResponse>), (status = 404, body = Problem))
@@ -312,7 +312,7 @@ async fn my_avatar(
 /// Makes one of my avatars the active one.
 #[utoipa::path(
     put,
-    path = "/users/me/avatars/{id}/active",
+    path = "/api/v1/users/me/avatars/{id}/active",
     tag = "users",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "avatar id")),
@@ -342,7 +342,7 @@ pub async fn activate_avatar(
 /// Deletes one of my avatars and its picture; deleting the active one leaves none active.
 #[utoipa::path(
     delete,
-    path = "/users/me/avatars/{id}",
+    path = "/api/v1/users/me/avatars/{id}",
     tag = "users",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "avatar id")),

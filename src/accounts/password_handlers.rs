@@ -23,7 +23,7 @@ use crate::state::AppState;
 /// the answer never tells whether the account exists.
 #[utoipa::path(
     post,
-    path = "/auth/password/forgot",
+    path = "/api/v1/auth/password/forgot",
     tag = "auth",
     request_body = ForgotPasswordRequest,
     responses((status = 202, body = Accepted), (status = 422, body = Problem), (status = 429, body = Problem))
@@ -105,7 +105,7 @@ async fn send_reset_mail(state: &AppState, email: &str) -> anyhow::Result<()> {
 /// Sets a new password with a reset token and signs out every session.
 #[utoipa::path(
     post,
-    path = "/auth/password/reset",
+    path = "/api/v1/auth/password/reset",
     tag = "auth",
     request_body = ResetPasswordRequest,
     responses((status = 204), (status = 400, description = "invalid or expired token", body = Problem), (status = 422, body = Problem))
@@ -158,7 +158,7 @@ pub async fn reset_password(
 /// Changes my password; my other sessions are signed out.
 #[utoipa::path(
     put,
-    path = "/users/me/password",
+    path = "/api/v1/users/me/password",
     tag = "users",
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,

@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// My profile, with private fields.
 #[utoipa::path(
     get,
-    path = "/users/me",
+    path = "/api/v1/users/me",
     tag = "users",
     security(("bearer" = [])),
     responses((status = 200, body = UserResponse), (status = 401, body = Problem))
@@ -39,7 +39,7 @@ pub async fn get_me(
 /// Updates the fields sent; `null` clears an optional one.
 #[utoipa::path(
     patch,
-    path = "/users/me",
+    path = "/api/v1/users/me",
     tag = "users",
     security(("bearer" = [])),
     request_body = UpdateMeRequest,
@@ -127,7 +127,7 @@ pub async fn update_me(
 /// Deletes my account with everything that belongs to it, my files and avatars included.
 #[utoipa::path(
     delete,
-    path = "/users/me",
+    path = "/api/v1/users/me",
     tag = "users",
     security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem))
@@ -151,7 +151,7 @@ pub async fn delete_me(
 /// and whether they are now, unless they hide it.
 #[utoipa::path(
     get,
-    path = "/users/{id}",
+    path = "/api/v1/users/{id}",
     tag = "users",
     params(("id" = i64, Path, description = "user id")),
     responses((status = 200, body = PublicUserResponse), (status = 404, body = Problem))
@@ -175,7 +175,7 @@ pub async fn get_user(
 /// All users, filtered by role or by part of the username or email (admins only).
 #[utoipa::path(
     get,
-    path = "/admin/users",
+    path = "/api/v1/admin/users",
     tag = "admin",
     security(("bearer" = [])),
     params(AdminUserQuery),
@@ -207,7 +207,7 @@ pub async fn list_users(
 /// Changes a user's role or deactivates them; a deactivated user is signed out at once.
 #[utoipa::path(
     patch,
-    path = "/admin/users/{id}",
+    path = "/api/v1/admin/users/{id}",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "user id")),

@@ -54,7 +54,7 @@ fn watch_not_found(id: i64) -> AppError {
 /// Adds a watch to my collection; adding one already there changes nothing.
 #[utoipa::path(
     put,
-    path = "/users/me/collection/{watch_id}",
+    path = "/api/v1/users/me/collection/{watch_id}",
     tag = "collections",
     security(("bearer" = [])),
     params(("watch_id" = i64, Path, description = "watch id")),
@@ -101,7 +101,7 @@ pub async fn add_to_collection(
 /// Removes a watch from my collection; removing one not there changes nothing.
 #[utoipa::path(
     delete,
-    path = "/users/me/collection/{watch_id}",
+    path = "/api/v1/users/me/collection/{watch_id}",
     tag = "collections",
     security(("bearer" = [])),
     params(("watch_id" = i64, Path, description = "watch id")),
@@ -126,7 +126,7 @@ pub async fn remove_from_collection(
 /// A member's collection, most recently added first.
 #[utoipa::path(
     get,
-    path = "/users/{id}/collection",
+    path = "/api/v1/users/{id}/collection",
     tag = "collections",
     params(("id" = i64, Path, description = "user id"), PageParams),
     responses(

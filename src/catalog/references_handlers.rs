@@ -207,7 +207,7 @@ fn sort_key(name: &str) -> (String, &str) {
 /// A table's rows by name, optionally only those whose name contains `q`.
 #[utoipa::path(
     get,
-    path = "/{reference}",
+    path = "/api/v1/{reference}",
     tag = "catalog",
     params(
         ("reference" = inline(Reference), Path, description = "the reference table"),
@@ -269,7 +269,7 @@ pub async fn list_references(
 /// Adds a row (moderators and admins).
 #[utoipa::path(
     post,
-    path = "/{reference}",
+    path = "/api/v1/{reference}",
     tag = "catalog",
     security(("bearer" = [])),
     params(("reference" = inline(Reference), Path, description = "the reference table")),
@@ -313,7 +313,7 @@ pub async fn create_reference(
 /// One row.
 #[utoipa::path(
     get,
-    path = "/{reference}/{id}",
+    path = "/api/v1/{reference}/{id}",
     tag = "catalog",
     params(
         ("reference" = inline(Reference), Path, description = "the reference table"),
@@ -339,7 +339,7 @@ pub async fn get_reference(
 /// new name at once.
 #[utoipa::path(
     patch,
-    path = "/{reference}/{id}",
+    path = "/api/v1/{reference}/{id}",
     tag = "catalog",
     security(("bearer" = [])),
     params(
@@ -491,7 +491,7 @@ pub fn describe_uses(uses: &[(i64, &str, &str)]) -> String {
 /// Deletes a row nothing uses (moderators and admins).
 #[utoipa::path(
     delete,
-    path = "/{reference}/{id}",
+    path = "/api/v1/{reference}/{id}",
     tag = "catalog",
     security(("bearer" = [])),
     params(

@@ -34,7 +34,7 @@ fn user_not_found(user_id: i64) -> AppError {
 /// (200), whoever started it; a new chat answers 201.
 #[utoipa::path(
     post,
-    path = "/chats",
+    path = "/api/v1/chats",
     tag = "chat",
     security(("bearer" = [])),
     request_body = CreateChatRequest,
@@ -191,7 +191,7 @@ fn decode_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, i64)> {
 /// My chats, most recently active first.
 #[utoipa::path(
     get,
-    path = "/chats",
+    path = "/api/v1/chats",
     tag = "chat",
     security(("bearer" = [])),
     params(PageParams),
@@ -247,7 +247,7 @@ pub async fn list_chats(
 /// One of my chats.
 #[utoipa::path(
     get,
-    path = "/chats/{id}",
+    path = "/api/v1/chats/{id}",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id")),

@@ -68,7 +68,7 @@ struct MediaRow {
 /// The files sent in a chat, newest first, of one kind or all (participants only).
 #[utoipa::path(
     get,
-    path = "/chats/{id}/media",
+    path = "/api/v1/chats/{id}/media",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id"), MediaQuery),

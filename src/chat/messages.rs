@@ -38,7 +38,7 @@ const DEFAULT_HISTORY: u64 = 50;
 /// message (200) instead of a second one.
 #[utoipa::path(
     post,
-    path = "/chats/{id}/messages",
+    path = "/api/v1/chats/{id}/messages",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id")),
@@ -289,7 +289,7 @@ fn assemble(
 /// (`after`). Fetching them counts as their delivery to me.
 #[utoipa::path(
     get,
-    path = "/chats/{id}/messages",
+    path = "/api/v1/chats/{id}/messages",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id"), HistoryQuery),
@@ -363,7 +363,7 @@ pub(super) async fn advance(
 /// Moves my read watermark to `seq`; an older one than I have changes nothing.
 #[utoipa::path(
     post,
-    path = "/chats/{id}/read",
+    path = "/api/v1/chats/{id}/read",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id")),
@@ -418,7 +418,7 @@ fn message_not_found(seq: i64) -> AppError {
 /// Changes the text of one of my messages.
 #[utoipa::path(
     patch,
-    path = "/chats/{id}/messages/{seq}",
+    path = "/api/v1/chats/{id}/messages/{seq}",
     tag = "chat",
     security(("bearer" = [])),
     params(
@@ -481,7 +481,7 @@ pub async fn edit_message(
 /// nothing.
 #[utoipa::path(
     delete,
-    path = "/chats/{id}/messages/{seq}",
+    path = "/api/v1/chats/{id}/messages/{seq}",
     tag = "chat",
     security(("bearer" = [])),
     params(
@@ -539,7 +539,7 @@ pub async fn delete_message(
 /// Who among the others has received and read a message (participants only).
 #[utoipa::path(
     get,
-    path = "/chats/{id}/messages/{seq}/receipts",
+    path = "/api/v1/chats/{id}/messages/{seq}/receipts",
     tag = "chat",
     security(("bearer" = [])),
     params(

@@ -95,7 +95,7 @@ async fn group_for(
 /// The people in a chat.
 #[utoipa::path(
     get,
-    path = "/chats/{id}/participants",
+    path = "/api/v1/chats/{id}/participants",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id")),
@@ -141,7 +141,7 @@ pub async fn list_participants(
 /// Adds a member to a group (owner and admins).
 #[utoipa::path(
     post,
-    path = "/chats/{id}/participants",
+    path = "/api/v1/chats/{id}/participants",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id")),
@@ -206,7 +206,7 @@ pub async fn add_participant(
 /// Makes a member an admin or an admin a member (the owner only).
 #[utoipa::path(
     patch,
-    path = "/chats/{id}/participants/{user_id}",
+    path = "/api/v1/chats/{id}/participants/{user_id}",
     tag = "chat",
     security(("bearer" = [])),
     params(
@@ -264,7 +264,7 @@ pub async fn change_role(
 /// anyone, admins remove members.
 #[utoipa::path(
     delete,
-    path = "/chats/{id}/participants/{user_id}",
+    path = "/api/v1/chats/{id}/participants/{user_id}",
     tag = "chat",
     security(("bearer" = [])),
     params(
@@ -357,7 +357,7 @@ async fn pass_ownership(tx: &WriteTx<'_>, chat_id: i64, actor_id: i64) -> AppRes
 /// Renames a group (the owner only).
 #[utoipa::path(
     patch,
-    path = "/chats/{id}",
+    path = "/api/v1/chats/{id}",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id")),
@@ -399,7 +399,7 @@ pub async fn rename_chat(
 /// Deletes a group with its messages (the owner only).
 #[utoipa::path(
     delete,
-    path = "/chats/{id}",
+    path = "/api/v1/chats/{id}",
     tag = "chat",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "chat id")),

@@ -376,7 +376,7 @@ pub struct SearchPage {
 /// Searches the messages of all my chats.
 #[utoipa::path(
     get,
-    path = "/messages/search",
+    path = "/api/v1/messages/search",
     tag = "chat",
     security(("bearer" = [])),
     params(SearchQuery),

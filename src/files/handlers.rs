@@ -62,7 +62,7 @@ pub async fn record(
 /// The type is judged from the content; the body is streamed to storage.
 #[utoipa::path(
     post,
-    path = "/files",
+    path = "/api/v1/files",
     tag = "files",
     security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "field `file`; optional field `visibility` (`public`|`private`, default private)"),
@@ -121,7 +121,7 @@ pub async fn upload_multipart(
 /// Uploads the raw request body as one file; `name` is kept as metadata only.
 #[utoipa::path(
     put,
-    path = "/files/stream",
+    path = "/api/v1/files/stream",
     tag = "files",
     security(("bearer" = [])),
     params(StreamUploadQuery),
@@ -168,7 +168,7 @@ pub async fn upload_stream(
 /// `?thumb=WxH` serves a thumbnail of an image. `HEAD` answers the same headers.
 #[utoipa::path(
     get,
-    path = "/files/{uid}",
+    path = "/api/v1/files/{uid}",
     tag = "files",
     // a token is optional: it lets owners and admins read private files
     security((), ("bearer" = [])),
@@ -220,7 +220,7 @@ pub async fn download(
 /// The file's metadata.
 #[utoipa::path(
     get,
-    path = "/files/{uid}/meta",
+    path = "/api/v1/files/{uid}/meta",
     tag = "files",
     // a token is optional: it lets owners and admins read private files
     security((), ("bearer" = [])),
@@ -261,7 +261,7 @@ async fn owned_file(state: &AppState, user: &CurrentUser, uid: &str) -> AppResul
 /// a signed URL of this server on local storage.
 #[utoipa::path(
     post,
-    path = "/files/{uid}/link",
+    path = "/api/v1/files/{uid}/link",
     tag = "files",
     security(("bearer" = [])),
     params(("uid" = String, Path)),
@@ -309,7 +309,7 @@ pub async fn create_link(
 /// Deletes a file: the row is marked deleted and the bytes and thumbnails removed.
 #[utoipa::path(
     delete,
-    path = "/files/{uid}",
+    path = "/api/v1/files/{uid}",
     tag = "files",
     security(("bearer" = [])),
     params(("uid" = String, Path)),
@@ -364,7 +364,7 @@ pub async fn remove_blobs(state: &AppState, file: &entity::Model) {
 /// My files, newest first.
 #[utoipa::path(
     get,
-    path = "/files",
+    path = "/api/v1/files",
     tag = "files",
     security(("bearer" = [])),
     params(PageParams),

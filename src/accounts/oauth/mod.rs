@@ -123,7 +123,7 @@ pub struct StartQuery {
 /// Sends the browser to the provider's sign-in page.
 #[utoipa::path(
     get,
-    path = "/auth/oauth/{provider}/start",
+    path = "/api/v1/auth/oauth/{provider}/start",
     tag = "auth",
     params(("provider" = String, Path, description = "`google` or `yandex`", pattern = "^(google|yandex)$"), StartQuery),
     responses(
@@ -165,7 +165,7 @@ pub async fn start(
 /// or creates the account and signs it in.
 #[utoipa::path(
     get,
-    path = "/auth/oauth/{provider}/callback",
+    path = "/api/v1/auth/oauth/{provider}/callback",
     tag = "auth",
     params(("provider" = String, Path, description = "`google` or `yandex`", pattern = "^(google|yandex)$"), CallbackQuery),
     responses(

@@ -23,7 +23,7 @@ pub struct ProvidersResponse {
 /// The sign-in providers this server has enabled, for a sign-in page's buttons.
 #[utoipa::path(
     get,
-    path = "/auth/oauth/providers",
+    path = "/api/v1/auth/oauth/providers",
     tag = "auth",
     responses((status = 200, body = ProvidersResponse))
 )]

@@ -113,7 +113,7 @@ async fn create(
 /// Any field may be left out until the draft is submitted.
 #[utoipa::path(
     post,
-    path = "/drafts/watches",
+    path = "/api/v1/drafts/watches",
     tag = "drafts",
     security(("bearer" = [])),
     request_body = WatchDraftInput,
@@ -144,7 +144,7 @@ pub async fn create_watch_draft(
 /// one. Any field may be left out until the draft is submitted.
 #[utoipa::path(
     post,
-    path = "/drafts/mechanisms",
+    path = "/api/v1/drafts/mechanisms",
     tag = "drafts",
     security(("bearer" = [])),
     request_body = MechanismDraftInput,
@@ -174,7 +174,7 @@ pub async fn create_mechanism_draft(
 /// My drafts of both kinds, newest first.
 #[utoipa::path(
     get,
-    path = "/drafts",
+    path = "/api/v1/drafts",
     tag = "drafts",
     security(("bearer" = [])),
     params(MyDraftsQuery),
@@ -208,7 +208,7 @@ pub async fn list_my_drafts(
 /// rejection is in `message`.
 #[utoipa::path(
     get,
-    path = "/drafts/{kind}/{id}",
+    path = "/api/v1/drafts/{kind}/{id}",
     tag = "drafts",
     security(("bearer" = [])),
     params(
@@ -234,7 +234,7 @@ pub async fn get_draft(
 /// clears one. Editing a rejected draft returns it to `draft`.
 #[utoipa::path(
     patch,
-    path = "/drafts/{kind}/{id}",
+    path = "/api/v1/drafts/{kind}/{id}",
     tag = "drafts",
     security(("bearer" = [])),
     params(
@@ -294,7 +294,7 @@ pub async fn update_draft(
 /// and code free; it is locked until reviewed.
 #[utoipa::path(
     post,
-    path = "/drafts/{kind}/{id}/submit",
+    path = "/api/v1/drafts/{kind}/{id}/submit",
     tag = "drafts",
     security(("bearer" = [])),
     params(
@@ -334,7 +334,7 @@ pub async fn submit_draft(
 /// Withdraws and deletes a draft of mine that was not approved, with its photos.
 #[utoipa::path(
     delete,
-    path = "/drafts/{kind}/{id}",
+    path = "/api/v1/drafts/{kind}/{id}",
     tag = "drafts",
     security(("bearer" = [])),
     params(

@@ -35,7 +35,7 @@ fn photo_not_found(side: &str) -> AppError {
 /// becomes the watch's photo of that side. 201 when the side had no photo, else 200.
 #[utoipa::path(
     put,
-    path = "/drafts/watches/{id}/images/{side}",
+    path = "/api/v1/drafts/watches/{id}/images/{side}",
     tag = "drafts",
     security(("bearer" = [])),
     params(
@@ -110,7 +110,7 @@ pub async fn put_draft_photo(
 /// Removes the photo of one side of my watch draft while it is `draft` or `rejected`.
 #[utoipa::path(
     delete,
-    path = "/drafts/watches/{id}/images/{side}",
+    path = "/api/v1/drafts/watches/{id}/images/{side}",
     tag = "drafts",
     security(("bearer" = [])),
     params(

@@ -34,7 +34,7 @@ fn not_submitted(draft: &DraftResponse) -> AppError {
 /// Drafts waiting for review, the longest waiting first (moderators and admins).
 #[utoipa::path(
     get,
-    path = "/moderation/drafts",
+    path = "/api/v1/moderation/drafts",
     tag = "drafts",
     security(("bearer" = [])),
     params(ModerationQuery),
@@ -68,7 +68,7 @@ pub async fn list_submitted(
 /// and the fields the draft changes (moderators and admins).
 #[utoipa::path(
     get,
-    path = "/moderation/drafts/{kind}/{id}",
+    path = "/api/v1/moderation/drafts/{kind}/{id}",
     tag = "drafts",
     security(("bearer" = [])),
     params(
@@ -119,7 +119,7 @@ pub async fn review_draft(
 /// still be valid against the catalog as it is now; the author gains a point of rating.
 #[utoipa::path(
     post,
-    path = "/moderation/drafts/{kind}/{id}/approve",
+    path = "/api/v1/moderation/drafts/{kind}/{id}/approve",
     tag = "drafts",
     security(("bearer" = [])),
     params(
@@ -185,7 +185,7 @@ pub async fn approve_draft(
 /// (moderators and admins).
 #[utoipa::path(
     post,
-    path = "/moderation/drafts/{kind}/{id}/reject",
+    path = "/api/v1/moderation/drafts/{kind}/{id}/reject",
     tag = "drafts",
     security(("bearer" = [])),
     params(

@@ -35,7 +35,7 @@ fn not_found(id: i64) -> AppError {
 /// Mechanisms by id, optionally of one type or factory.
 #[utoipa::path(
     get,
-    path = "/mechanisms",
+    path = "/api/v1/mechanisms",
     tag = "catalog",
     params(MechanismListQuery),
     responses((status = 200, body = Page<MechanismDetail>), (status = 422, body = Problem))
@@ -67,7 +67,7 @@ pub async fn list_mechanisms(
 /// One mechanism with its type, factory and functions.
 #[utoipa::path(
     get,
-    path = "/mechanisms/{id}",
+    path = "/api/v1/mechanisms/{id}",
     tag = "catalog",
     params(("id" = i64, Path, description = "mechanism id")),
     responses((status = 200, body = MechanismDetail), (status = 404, body = Problem))
@@ -85,7 +85,7 @@ pub async fn get_mechanism(
 /// Adds a mechanism (moderators and admins); the caller is recorded as its author.
 #[utoipa::path(
     post,
-    path = "/mechanisms",
+    path = "/api/v1/mechanisms",
     tag = "catalog",
     security(("bearer" = [])),
     request_body = CreateMechanismRequest,
@@ -132,7 +132,7 @@ fn references_vanished(err: AppError) -> AppError {
 /// `function_ids` replaces the whole set.
 #[utoipa::path(
     patch,
-    path = "/mechanisms/{id}",
+    path = "/api/v1/mechanisms/{id}",
     tag = "catalog",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "mechanism id")),
@@ -187,7 +187,7 @@ pub async fn update_mechanism(
 /// Deletes a mechanism no watch uses (moderators and admins).
 #[utoipa::path(
     delete,
-    path = "/mechanisms/{id}",
+    path = "/api/v1/mechanisms/{id}",
     tag = "catalog",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "mechanism id")),

@@ -61,7 +61,7 @@ async fn detail_after_write(state: &AppState, id: i64) -> AppResult<WatchDetail>
 /// Watches, filtered, searched and sorted, a page at a time.
 #[utoipa::path(
     get,
-    path = "/watches",
+    path = "/api/v1/watches",
     tag = "catalog",
     params(WatchListQuery),
     responses(
@@ -86,7 +86,7 @@ pub async fn list_watches(
 /// functions), aliases and photos.
 #[utoipa::path(
     get,
-    path = "/watches/{id}",
+    path = "/api/v1/watches/{id}",
     tag = "catalog",
     params(("id" = i64, Path, description = "watch id")),
     responses(
@@ -106,7 +106,7 @@ pub async fn get_watch(State(state): State<AppState>, Path(id): Path<i64>) -> Ap
 /// Adds a watch (moderators and admins).
 #[utoipa::path(
     post,
-    path = "/watches",
+    path = "/api/v1/watches",
     tag = "catalog",
     security(("bearer" = [])),
     request_body = CreateWatchRequest,
@@ -136,7 +136,7 @@ pub async fn create_watch(
 /// Changes the fields sent (moderators and admins). A new folder moves the photos.
 #[utoipa::path(
     patch,
-    path = "/watches/{id}",
+    path = "/api/v1/watches/{id}",
     tag = "catalog",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "watch id")),
@@ -175,7 +175,7 @@ pub async fn update_watch(
 /// (moderators and admins).
 #[utoipa::path(
     delete,
-    path = "/watches/{id}",
+    path = "/api/v1/watches/{id}",
     tag = "catalog",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "watch id")),

@@ -349,7 +349,7 @@ pub(crate) async fn read_body(body: Body, max: u64) -> AppResult<Bytes> {
 /// The previous photo of the side is replaced. 201 when the side had no photo, else 200.
 #[utoipa::path(
     put,
-    path = "/watches/{id}/images/{side}",
+    path = "/api/v1/watches/{id}/images/{side}",
     tag = "catalog",
     security(("bearer" = [])),
     params(
@@ -412,7 +412,7 @@ pub async fn put_photo(
 /// Removes the photo of one side of a watch and its file (moderators and admins).
 #[utoipa::path(
     delete,
-    path = "/watches/{id}/images/{side}",
+    path = "/api/v1/watches/{id}/images/{side}",
     tag = "catalog",
     security(("bearer" = [])),
     params(

@@ -44,7 +44,7 @@ const TYPING_PER_SECOND: u32 = 3;
 /// `{"type": "auth", "token": "<access token>", "resume": {"<chat id>": <seq>}}`.
 #[utoipa::path(
     get,
-    path = "/ws",
+    path = "/api/v1/ws",
     tag = "chat",
     responses(
         (status = 101, description = "switching to the WebSocket protocol"),
