@@ -2,8 +2,8 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use sea_orm::TransactionTrait;
 use serde::Serialize;
 
@@ -17,7 +17,7 @@ use super::repo::{self, watch_not_found};
 use crate::catalog::model::WatchValues;
 use crate::catalog::references_handlers::Moderator;
 use crate::error::{AppError, AppResult, Problem};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, json_response};
 use crate::files::handlers::remove_blobs;
 use crate::pagination::Page;
 use crate::state::AppState;
@@ -39,17 +39,6 @@ where
         })
         .await?;
     Ok(json_response(body))
-}
-
-fn json_response(body: Bytes) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
 }
 
 async fn detail_after_write(state: &AppState, id: i64) -> AppResult<WatchDetail> {
