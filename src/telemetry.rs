@@ -1,5 +1,6 @@
 //! Logging (stdout, rolling files, `error.log`), the per-request log line and metrics.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -35,10 +36,21 @@ pub fn init(log_dir: &Path, filter: &str) -> anyhow::Result<LogGuards> {
     let (all_writer, all_guard) = tracing_appender::non_blocking(all);
     let (error_writer, error_guard) = tracing_appender::non_blocking(errors);
 
+    // the console gets its lines from a thread of its own too: a slow terminal or a full
+    // pipe holds up no request; colours only on a terminal, not in a journal or a file
+    let console_colours = std::io::stdout().is_terminal();
+    let (console_writer, console_guard) = tracing_appender::non_blocking(std::io::stdout());
+
     let env_filter =
         EnvFilter::try_new(filter).context("VITRINE_LOG_LEVEL is not a valid filter")?;
     tracing_subscriber::registry()
-        .with(fmt::layer().with_target(false).with_filter(env_filter))
+        .with(
+            fmt::layer()
+                .with_target(false)
+                .with_ansi(console_colours)
+                .with_writer(console_writer)
+                .with_filter(env_filter),
+        )
         .with(
             fmt::layer()
                 .json()
@@ -53,7 +65,7 @@ pub fn init(log_dir: &Path, filter: &str) -> anyhow::Result<LogGuards> {
         )
         .try_init()
         .context("installing the log subscriber")?;
-    Ok(LogGuards(vec![all_guard, error_guard]))
+    Ok(LogGuards(vec![console_guard, all_guard, error_guard]))
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app instance).
