@@ -33,13 +33,13 @@ pub fn init(log_dir: &Path, filter: &str) -> anyhow::Result<LogGuards> {
         .build(log_dir)
         .context("opening the rolling log file")?;
     let errors = tracing_appender::rolling::never(log_dir, "error.log");
-    let (all_writer, all_guard) = tracing_appender::non_blocking(all);
-    let (error_writer, error_guard) = tracing_appender::non_blocking(errors);
+    let (all_writer, all_guard) = log_writer(all);
+    let (error_writer, error_guard) = log_writer(errors);
 
     // the console gets its lines from a thread of its own too: a slow terminal or a full
     // pipe holds up no request; colours only on a terminal, not in a journal or a file
     let console_colours = std::io::stdout().is_terminal();
-    let (console_writer, console_guard) = tracing_appender::non_blocking(std::io::stdout());
+    let (console_writer, console_guard) = log_writer(std::io::stdout());
 
     let env_filter =
         EnvFilter::try_new(filter).context("VITRINE_LOG_LEVEL is not a valid filter")?;
@@ -66,6 +66,20 @@ pub fn init(log_dir: &Path, filter: &str) -> anyhow::Result<LogGuards> {
         .try_init()
         .context("installing the log subscriber")?;
     Ok(LogGuards(vec![console_guard, all_guard, error_guard]))
+}
+
+/// Lines a log writer holds for its thread at most (a few MiB); past it, new lines are
+/// dropped instead of holding up requests or taking more memory.
+const BUFFERED_LOG_LINES: usize = 8192;
+
+/// A writer of log lines on a thread of its own, which writes the lines waiting for it
+/// in one system call and flushes whenever it has caught up.
+fn log_writer(
+    destination: impl std::io::Write + Send + 'static,
+) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LOG_LINES)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, destination))
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app instance).
