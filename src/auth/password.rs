@@ -249,10 +249,13 @@ impl Passwords {
                     .increment(1);
                 let (matches, current) = match scheme {
                     PasswordScheme::Argon2id => match PasswordHash::new(&hash) {
-                        Ok(parsed) => (
-                            argon2_matches(password.as_bytes(), &parsed),
-                            hashed_as_now(&parsed),
-                        ),
+                        Ok(parsed) => {
+                            let current = hashed_as_now(&parsed);
+                            (
+                                argon2_matches(password.as_bytes(), &parsed, current),
+                                current,
+                            )
+                        }
                         Err(_) => (false, false),
                     },
                     PasswordScheme::Bcrypt => (
@@ -285,7 +288,8 @@ thread_local! {
 }
 
 /// Whether `password` hashes to the argon2 hash `parsed` (compared in constant time).
-fn argon2_matches(password: &[u8], parsed: &PasswordHash<'_>) -> bool {
+/// `hashed_as_now`: the hash has today's settings, so the thread's kept memory fits it.
+fn argon2_matches(password: &[u8], parsed: &PasswordHash<'_>, hashed_as_now: bool) -> bool {
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
         return false;
     };
@@ -314,7 +318,7 @@ fn argon2_matches(password: &[u8], parsed: &PasswordHash<'_>) -> bool {
                 .map_err(|_| argon2::password_hash::Error::Password)
         })
     };
-    let output = if blocks == current_block_count() {
+    let output = if hashed_as_now {
         HASH_MEMORY.with_borrow_mut(|memory| {
             memory.resize(blocks, Block::default());
             computed(memory)
@@ -326,10 +330,6 @@ fn argon2_matches(password: &[u8], parsed: &PasswordHash<'_>) -> bool {
     };
     // `Output`'s equality takes the same time wherever the bytes differ
     output.is_ok_and(|output| output == expected)
-}
-
-fn current_block_count() -> usize {
-    Params::new(MEMORY_KIB, ITERATIONS, LANES, None).map_or(0, |params| params.block_count())
 }
 
 /// Whether an argon2id hash was made with today's algorithm, version and settings.
@@ -439,10 +439,10 @@ mod tests {
         // the same thread, one after the other: what a verification leaves behind in the
         // kept memory must not change the next one's result
         for _ in 0..2 {
-            assert!(argon2_matches(b"first", &parsed));
-            assert!(!argon2_matches(b"second", &parsed));
-            assert!(argon2_matches(b"second", &smaller));
-            assert!(!argon2_matches(b"first", &smaller));
+            assert!(argon2_matches(b"first", &parsed, true));
+            assert!(!argon2_matches(b"second", &parsed, true));
+            assert!(argon2_matches(b"second", &smaller, false));
+            assert!(!argon2_matches(b"first", &smaller, false));
         }
         // one character of the output changed (not the last, whose spare bits must be zero)
         let mut altered = hash.clone().into_bytes();
@@ -451,12 +451,14 @@ mod tests {
         let altered = String::from_utf8(altered).unwrap();
         assert!(!argon2_matches(
             b"first",
-            &PasswordHash::new(&altered).unwrap()
+            &PasswordHash::new(&altered).unwrap(),
+            true
         ));
         let without_output = hash.rsplit_once('$').unwrap().0;
         assert!(!argon2_matches(
             b"first",
-            &PasswordHash::new(without_output).unwrap()
+            &PasswordHash::new(without_output).unwrap(),
+            true
         ));
     }
 
