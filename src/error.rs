@@ -242,7 +242,7 @@ impl From<DbErr> for AppError {
 
 /// Whether the database could not be reached at all (no connection, connection lost,
 /// server shutting down), as opposed to a statement it refused.
-fn database_unreachable(err: &DbErr) -> bool {
+pub(crate) fn database_unreachable(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as SqlxError;
     let sqlx_err = match err {

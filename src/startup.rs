@@ -166,7 +166,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let (bus, deliveries) = Bus::new(&config, &db, redis, followers)?;
     tracing::info!(bus = bus.kind(), "chat events bus");
     let app = App {
-        reader: Reader::new(&db, db::sqlite_file(&config), config.sqlite_read_cache_mb),
+        reader: Reader::new(&db, &config)?,
         writer: Writer::new(
             &db,
             db::sqlite_file(&config),

@@ -1,6 +1,7 @@
 //! Database connection (SQLite or PostgreSQL) and the migration policy at start-up.
 
 mod checkpoint;
+mod postgres_read;
 pub mod prepared;
 pub mod read;
 pub mod write;

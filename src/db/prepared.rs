@@ -5,8 +5,8 @@
 
 use std::sync::OnceLock;
 
+use sea_orm::DbBackend;
 use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder, Value};
-use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::read::{ColumnNames, Reader, Row};
 use crate::error::{AppError, AppResult};
@@ -98,8 +98,8 @@ impl Reader {
                 let (built, values) = read.values(DbBackend::Sqlite, call)?;
                 reader.query_named(&built.sql, values, Some(&built.names))
             }
-            Self::Pool(db) => {
-                let (built, values) = read.values(db.get_database_backend(), call)?;
+            Self::Postgres(_) | Self::Pool(_) => {
+                let (built, values) = read.values(self.backend(), call)?;
                 self.sql(&built.sql, values).await
             }
         }

@@ -1,6 +1,6 @@
-//! Reads on the request path. With PostgreSQL they go through the pool like every other
-//! query. With SQLite they run on the calling thread, on a connection of their own
-//! opened read-only: sqlx drives each SQLite connection from a worker thread, and the
+//! Reads on the request path. With PostgreSQL they run on connections of their own
+//! ([`super::postgres_read`]). With SQLite they run on the calling thread, on a connection
+//! of their own opened read-only: sqlx drives each SQLite connection from a worker thread, and the
 //! hand-offs to it and back cost about ten times what SQLite spends on a primary-key
 //! lookup. WAL lets these readers run beside the writer, each on the last committed
 //! state, so a read after a write sees it.
@@ -25,6 +25,8 @@ use sea_orm::{
     StatementBuilder, TryGetable, TryIntoModel,
 };
 
+use super::postgres_read::PostgresReader;
+use crate::config::Config;
 use crate::error::{AppError, AppResult};
 
 /// Idle read connections kept for reuse; more may be open while requests run.
@@ -32,6 +34,8 @@ const IDLE_CONNECTIONS: usize = 8;
 
 pub enum Reader {
     Sqlite(SqliteReader),
+    Postgres(Box<PostgresReader>),
+    /// An in-memory SQLite database, which only the pool's connections share.
     Pool(DatabaseConnection),
 }
 
@@ -52,23 +56,33 @@ pub enum Row {
 }
 
 impl Reader {
-    /// Reads through `db` itself unless it is SQLite with a file of its own; then each
-    /// connection caches up to `cache_mb` of pages. SQLite's default (2 MB) held too
-    /// little of a catalog for random reads: most page reads were copies from the OS.
-    pub fn new(db: &DatabaseConnection, sqlite_path: Option<PathBuf>, cache_mb: u64) -> Self {
-        match sqlite_path {
+    /// Reads through `db` itself unless it is PostgreSQL or SQLite with a file of its
+    /// own. Each SQLite connection caches up to `sqlite_read_cache_mb` of pages: SQLite's
+    /// default (2 MB) held too little of a catalog for random reads, and most page reads
+    /// were copies from the OS.
+    pub fn new(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Self> {
+        if db.get_database_backend() == DbBackend::Postgres {
+            return Ok(Self::Postgres(Box::new(PostgresReader::new(
+                &config.database_url(),
+                config.db_max_connections,
+                config.db_acquire_timeout(),
+            )?)));
+        }
+        Ok(match super::sqlite_file(config) {
             Some(path) => Self::Sqlite(SqliteReader {
                 path,
                 idle: Mutex::new(Vec::new()),
-                cache_kib: i64::try_from(cache_mb.saturating_mul(1024)).unwrap_or(i64::MAX),
+                cache_kib: i64::try_from(config.sqlite_read_cache_mb.saturating_mul(1024))
+                    .unwrap_or(i64::MAX),
             }),
             None => Self::Pool(db.clone()),
-        }
+        })
     }
 
     pub fn backend(&self) -> DbBackend {
         match self {
             Self::Sqlite(_) => DbBackend::Sqlite,
+            Self::Postgres(_) => DbBackend::Postgres,
             Self::Pool(db) => db.get_database_backend(),
         }
     }
@@ -82,17 +96,11 @@ impl Reader {
                 let (sql, values) = QueryStatementWriter::build(statement, SqliteQueryBuilder);
                 reader.query(&sql, values.0)
             }
-            Self::Pool(db) => {
-                let backend = db.get_database_backend();
-                let built = match backend {
-                    DbBackend::Postgres => {
-                        let (sql, values) = postgres_read(statement);
-                        sea_orm::Statement::from_sql_and_values(backend, sql, values)
-                    }
-                    _ => backend.build(statement),
-                };
-                pool_rows(db, built).await
+            Self::Postgres(reader) => {
+                let (sql, values) = postgres_read(statement);
+                reader.query(&sql, values.0).await
             }
+            Self::Pool(db) => pool_rows(db, db.get_database_backend().build(statement)).await,
         }
     }
 
@@ -101,6 +109,7 @@ impl Reader {
     pub async fn sql(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
         match self {
             Self::Sqlite(reader) => reader.query(sql, values),
+            Self::Postgres(reader) => reader.query(sql, values).await,
             Self::Pool(db) => {
                 let backend = db.get_database_backend();
                 pool_rows(

@@ -228,3 +228,34 @@ async fn outage_postgres_down_is_503_quickly_and_recovers_by_itself() {
         assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts its own PostgreSQL: run with TEST_OUTAGE=1 (.ci/run does)"]
+async fn outage_a_postgres_restart_between_requests_fails_none() {
+    let pg_bin = require_outage_setup();
+    let mut postgres = PgCluster::start(pg_bin);
+    let app = spawn_on(None, Some(&postgres)).await;
+    let user = app.register("pg-restart").await;
+    // reads at once, so that several connections are open, then idle
+    let reads = || {
+        futures_util::future::join_all(
+            (0..8).map(|_| app.get("/api/v1/watches?limit=5", Some(&user.access_token))),
+        )
+    };
+    for response in reads().await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    // every connection the server held is closed by the restart
+    postgres.stop();
+    postgres.start_again();
+    for response in reads().await {
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "a read after the restart"
+        );
+    }
+    assert_eq!(me(&app, &user).await.status(), StatusCode::OK);
+    assert_eq!(login(&app, &user).await.status(), StatusCode::OK);
+}
