@@ -113,6 +113,20 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     Ok(())
 }
 
+/// After a bulk load. PostgreSQL plans from table statistics, which until autovacuum's
+/// next analysis describe the tables as they were before the load (or half-way through
+/// it): right after importing 100,000 watches, filtered lists took a third longer at the
+/// 99th percentile. SQLite has none unless asked for, and its plans here follow the
+/// indexes the queries are written for.
+pub async fn refresh_statistics(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if is_postgres(db) {
+        db.execute_unprepared("ANALYZE")
+            .await
+            .context("updating PostgreSQL's statistics")?;
+    }
+    Ok(())
+}
+
 pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }

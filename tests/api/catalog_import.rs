@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -32,6 +33,22 @@ async fn the_sample_catalog_imports_once_and_is_searchable() {
     );
     // the sample agrees with itself
     assert!(!stdout(&first).contains("warning"), "{}", stdout(&first));
+    if let Some(url) = db {
+        // PostgreSQL plans the next reads from statistics of the imported rows
+        let postgres = sea_orm::Database::connect(url).await.unwrap();
+        let analysed = postgres
+            .query_one(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_user_tables \
+                 WHERE relname IN ('watch', 'alias', 'watch_search_token') \
+                 AND last_analyze IS NOT NULL",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(analysed.try_get::<i64>("", "n").unwrap(), 3);
+        postgres.close().await.unwrap();
+    }
     let again = run_vitrine(
         dir.path(),
         db,

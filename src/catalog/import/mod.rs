@@ -212,6 +212,7 @@ pub async fn import_catalog(
     }
     write_batch(db, &mut known, &mut batch, &mut summary, &bar).await?;
     reader.await??;
+    crate::db::refresh_statistics(db).await?;
     bar.finish_and_clear();
     Ok(summary)
 }
