@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Expr, Order, Query, SelectStatement, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{alias, watch, watch_search_token};
@@ -241,16 +241,16 @@ fn walk_sql(backend: DbBackend, ranges: usize) -> String {
 }
 
 /// Up to `count` ids of the watches with these entries, in id order (descending or not)
-/// and past `after`. A word's entries are in that order in the index, so walking a few
-/// words reads about `count` entries each, however many watches have them; a range is
-/// read whole, each time.
-pub async fn ids_in_order(
-    reader: &Reader,
+/// and past `after`, as `watch_id`: one statement. A word's entries are in that order in
+/// the index, so each of a few words reads about `count` entries, however many watches
+/// have it, and the words' ids are merged; a range is read whole, each time. `None` when
+/// there are no entries.
+pub fn ids_in_order(
     entries: &WordEntries,
     after: Option<i64>,
     descending: bool,
     count: u64,
-) -> AppResult<Vec<i64>> {
+) -> Option<SelectStatement> {
     let watch_id = || Expr::col(watch_search_token::Column::WatchId);
     let token = || Expr::col(watch_search_token::Column::Token);
     let order = if descending { Order::Desc } else { Order::Asc };
@@ -276,26 +276,36 @@ pub async fn ids_in_order(
         WordEntries::Range(prefix) => {
             let mut range = select(entry_matches(prefix));
             range.group_by_col(watch_search_token::Column::WatchId);
-            return reader
-                .all(&range)
-                .await?
-                .iter()
-                .map(|row| row.get::<i64>("watch_id"))
-                .collect();
+            return Some(range);
         }
     };
-    let mut ids = BTreeSet::new();
-    for word in words {
-        for row in reader.all(&select(token().eq(word.as_str()))).await? {
-            ids.insert(row.get::<i64>("watch_id")?);
-        }
+    let (first, others) = words.split_first()?;
+    if others.is_empty() {
+        return Some(select(token().eq(first.as_str())));
     }
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
-    Ok(if descending {
-        ids.into_iter().rev().take(count).collect()
-    } else {
-        ids.into_iter().take(count).collect()
-    })
+    // each word's first `count` as a table of its own (a compound select takes no
+    // limits of its parts), merged without repeats, the first `count` of them kept
+    let part = |index: usize, word: &String| {
+        Query::select()
+            .column(watch_search_token::Column::WatchId)
+            .from_subquery(
+                select(token().eq(word.as_str())),
+                Alias::new(format!("word{index}")),
+            )
+            .to_owned()
+    };
+    let mut merged = part(0, first);
+    for (index, word) in others.iter().enumerate() {
+        merged.union(UnionType::Distinct, part(index + 1, word));
+    }
+    Some(
+        Query::select()
+            .column(watch_search_token::Column::WatchId)
+            .from_subquery(merged, Alias::new("words"))
+            .order_by(watch_search_token::Column::WatchId, order)
+            .limit(count)
+            .to_owned(),
+    )
 }
 
 /// A condition on a `watch` row: it has a word starting with `prefix`.

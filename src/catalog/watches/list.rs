@@ -585,10 +585,12 @@ async fn read_scan(
 const FIRST_BATCH: u64 = 64;
 const MAX_BATCH: u64 = 4096;
 
-/// A search in id order: the entries of the first word are read in that order, a batch at
-/// a time, and only each batch's watches are checked against the other words and filters.
-/// A page then costs about its own rows, not every watch the word matches (unless the
-/// word starts many indexed words). `None` when this is not such a search.
+/// A search in id order: the entries of the first word are read in that order. With no
+/// other word or filter, the page is the first of them: one statement reads it. Else a
+/// batch at a time is read, and only each batch's watches are checked against the other
+/// words and filters. A page then costs about its own rows, not every watch the word
+/// matches (unless the word starts many indexed words). `None` when this is not such a
+/// search.
 async fn search_in_id_order(
     reader: &Reader,
     request: &ListRequest,
@@ -603,15 +605,34 @@ async fn search_in_id_order(
     let mut conditions = request.filters.indexed.clone();
     conditions.extend(others.iter().map(|word| search::has_word(word)));
     let mut after = request.cursor.as_ref().map(|cursor| cursor.id);
+    let in_id_order = Scan {
+        bounds: Vec::new(),
+        order: vec![(watch::Column::Id, sort.order())],
+    };
+    if conditions.is_empty() {
+        let Some(ids) = search::ids_in_order(&entries, after, sort.descending, wanted) else {
+            return Ok(Some(Vec::new()));
+        };
+        let select = direct_select(reader.backend(), &[], Some(&ids), &in_id_order, wanted);
+        return Ok(Some(fetch(reader, &select, public_url).await?));
+    }
     let mut batch = FIRST_BATCH;
     let mut rows = Vec::new();
     while (rows.len() as u64) < wanted {
-        let ids = search::ids_in_order(reader, &entries, after, sort.descending, batch).await?;
+        let Some(ids) = search::ids_in_order(&entries, after, sort.descending, batch) else {
+            break;
+        };
+        let ids = reader
+            .all(&ids)
+            .await?
+            .iter()
+            .map(|row| row.get::<i64>("watch_id"))
+            .collect::<AppResult<Vec<i64>>>()?;
         let Some(&last) = ids.last() else { break };
         let exhausted = (ids.len() as u64) < batch;
         let scan = Scan {
             bounds: vec![col(watch::Column::Id).is_in(ids)],
-            order: vec![(watch::Column::Id, sort.order())],
+            order: in_id_order.order.clone(),
         };
         let select = direct_select(
             reader.backend(),
