@@ -162,6 +162,15 @@ async fn watch_values(
     })
 }
 
+/// The tables an import fills.
+const IMPORTED_TABLES: &[&str] = &[
+    "watch",
+    "alias",
+    "watch_search_token",
+    "mechanism",
+    "mechanism_function",
+];
+
 /// Records read ahead of the writer.
 const READ_AHEAD: usize = 1_000;
 
@@ -212,7 +221,7 @@ pub async fn import_catalog(
     }
     write_batch(db, &mut known, &mut batch, &mut summary, &bar).await?;
     reader.await??;
-    crate::db::refresh_statistics(db).await?;
+    crate::db::after_bulk_load(db, IMPORTED_TABLES).await?;
     bar.finish_and_clear();
     Ok(summary)
 }
