@@ -64,7 +64,7 @@ impl Reader {
         if db.get_database_backend() == DbBackend::Postgres {
             return Ok(Self::Postgres(Box::new(PostgresReader::new(
                 &config.database_url(),
-                config.db_max_connections,
+                config.db_read_connections(),
                 config.db_acquire_timeout(),
             )?)));
         }
