@@ -70,12 +70,7 @@ pub async fn shown(reader: &Reader, users: &[i64]) -> AppResult<HashMap<i64, boo
         .filter(presence::Column::UserId.is_in(users.to_vec()))
         .filter(presence::Column::Hidden.eq(true))
         .into_query();
-    let hidden = reader
-        .all(&query)
-        .await?
-        .iter()
-        .map(|row| row.get::<i64>("user_id"))
-        .collect::<AppResult<Vec<i64>>>()?;
+    let hidden: Vec<i64> = reader.column(&query, "user_id").await?;
     Ok(users
         .iter()
         .map(|user_id| (*user_id, !hidden.contains(user_id)))

@@ -156,12 +156,7 @@ async fn my_chats(reader: &Reader, me: i64, chat_id: Option<i64>) -> AppResult<H
     if let Some(chat_id) = chat_id {
         query.and_where(Expr::col(chat_participants::Column::ChatId).eq(chat_id));
     }
-    reader
-        .all(&query)
-        .await?
-        .iter()
-        .map(|row| row.get::<i64>("chat_id"))
-        .collect()
+    reader.column(&query, "chat_id").await
 }
 
 /// The message id results stay below; `None` when nothing can be before `before`.
@@ -329,12 +324,7 @@ async fn having_word(reader: &Reader, ids: &[i64], word: &str) -> AppResult<Hash
         .from(message_search_token::Entity)
         .and_where(Expr::col(message_search_token::Column::MessageId).is_in(ids.iter().copied()));
     starting_with(&mut query, word);
-    reader
-        .all(&query)
-        .await?
-        .iter()
-        .map(|row| row.get::<i64>("message_id"))
-        .collect()
+    reader.column(&query, "message_id").await
 }
 
 /// These messages, those not deleted.

@@ -1,9 +1,9 @@
 //! Reads on the request path. With PostgreSQL they run on connections of their own
-//! ([`super::postgres_read`]). With SQLite they run on the calling thread, on a connection
-//! of their own opened read-only: sqlx drives each SQLite connection from a worker thread, and the
-//! hand-offs to it and back cost about ten times what SQLite spends on a primary-key
-//! lookup. WAL lets these readers run beside the writer, each on the last committed
-//! state, so a read after a write sees it.
+//! ([`super::postgres_read`]). With SQLite they run on the calling thread, on a
+//! connection of their own opened read-only: sqlx drives each SQLite connection from a
+//! worker thread, and the hand-offs to it and back cost about ten times what SQLite
+//! spends on a primary-key lookup. WAL lets these readers run beside the writer, each on
+//! the last committed state, so a read after a write sees it.
 //!
 //! Rows are read by column name with the type the caller asks for, so one mapping works
 //! for both databases.
@@ -35,7 +35,8 @@ const IDLE_CONNECTIONS: usize = 8;
 pub enum Reader {
     Sqlite(SqliteReader),
     Postgres(Box<PostgresReader>),
-    /// An in-memory SQLite database, which only the pool's connections share.
+    /// SQLite through the pool: a database in memory, which only the pool's connections
+    /// share, or with `VITRINE_SQLITE_DIRECT_READS` off.
     Pool(DatabaseConnection),
 }
 
@@ -126,6 +127,20 @@ impl Reader {
         statement: &S,
     ) -> AppResult<Option<Row>> {
         Ok(self.all(statement).await?.into_iter().next())
+    }
+
+    /// The values of `column` in every row of a read, gathered in order.
+    pub async fn column<T, C, S>(&self, statement: &S, column: &str) -> AppResult<C>
+    where
+        T: Column,
+        C: FromIterator<T>,
+        S: QueryStatementWriter + StatementBuilder,
+    {
+        self.all(statement)
+            .await?
+            .iter()
+            .map(|row| row.get::<T>(column))
+            .collect()
     }
 }
 

@@ -626,12 +626,7 @@ async fn search_in_id_order(
         let Some(ids) = search::ids_in_order(&entries, after, sort.descending, batch) else {
             break;
         };
-        let ids = reader
-            .all(&ids)
-            .await?
-            .iter()
-            .map(|row| row.get::<i64>("watch_id"))
-            .collect::<AppResult<Vec<i64>>>()?;
+        let ids: Vec<i64> = reader.column(&ids, "watch_id").await?;
         let Some(&last) = ids.last() else { break };
         let exhausted = (ids.len() as u64) < batch;
         let scan = Scan {
