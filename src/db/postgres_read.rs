@@ -102,13 +102,10 @@ impl PostgresReader {
     }
 
     fn forget_idle(&self) {
-        let idle = std::mem::take(
-            &mut *self
-                .idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        drop(idle);
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 
