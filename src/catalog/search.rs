@@ -7,11 +7,13 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType};
+use sea_orm::sea_query::{
+    Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType, Value,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{alias, watch, watch_search_token};
-use crate::db::read::Reader;
+use crate::db::read::{Reader, Row};
 use crate::error::AppResult;
 use crate::words::{MAX_TOKEN_CHARS, prefix_end, query_words, tokens};
 
@@ -188,13 +190,24 @@ pub enum WordEntries {
 /// from one entry to the next by a seek each (an entry has a row per watch, so reading
 /// the range would read them all); past `MAX_WALKED_WORDS` entries, its ranges.
 pub async fn entries_of(reader: &Reader, prefix: &str) -> AppResult<WordEntries> {
+    let (sql, values) = walk(reader.backend(), prefix);
+    let rows = reader.sql(&sql, values).await?;
+    entries_from(prefix, &rows)
+}
+
+/// The statement of [`entries_of`], whose rows [`entries_from`] reads.
+pub fn walk(backend: DbBackend, prefix: &str) -> (String, Vec<Value>) {
     let ranges = word_ranges(prefix);
-    let sql = walk_sql(reader.backend(), ranges.len());
+    let sql = walk_sql(backend, ranges.len());
     let values = ranges
         .into_iter()
         .flat_map(|(start, end)| [start.into(), end.into()])
         .collect();
-    let rows = reader.sql(&sql, values).await?;
+    (sql, values)
+}
+
+/// The entries of `prefix` from the rows of its [`walk`].
+pub fn entries_from(prefix: &str, rows: &[Row]) -> AppResult<WordEntries> {
     if rows.len() > MAX_WALKED_WORDS {
         return Ok(WordEntries::Range(prefix.to_owned()));
     }

@@ -45,39 +45,53 @@ impl PostgresReader {
     }
 
     pub async fn query(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
+        self.query_then(sql, values, |_| Ok(None)).await
+    }
+
+    /// A read, then the read `next` writes from its rows (if any), on one connection: a
+    /// request that needs both waits for a connection once. The rows of the last read.
+    pub async fn query_then<F>(&self, sql: &str, values: Vec<Value>, next: F) -> AppResult<Vec<Row>>
+    where
+        F: FnOnce(&[Row]) -> AppResult<Option<(String, Vec<Value>)>>,
+    {
         let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
             .await
             .map_err(|_| unreachable_error())?
             .map_err(AppError::internal)?;
-        let result = match self.take() {
-            None => self.run(self.open().await?, sql, values).await,
-            Some(connection) => match self.run(connection, sql, values.clone()).await {
+        let (mut connection, rows) = match self.take() {
+            None => self.first_read(self.open().await?, sql, values).await?,
+            Some(connection) => match self.first_read(connection, sql, values.clone()).await {
                 Err(err) if database_unreachable(&err) => {
                     self.forget_idle();
-                    self.run(self.open().await?, sql, values).await
+                    self.first_read(self.open().await?, sql, values).await?
                 }
-                result => result,
+                result => result?,
             },
         };
-        Ok(result?)
+        let then = match next(&rows) {
+            Ok(Some(then)) => then,
+            Ok(None) => {
+                self.give_back(connection);
+                return Ok(rows);
+            }
+            Err(err) => {
+                self.give_back(connection);
+                return Err(err);
+            }
+        };
+        let rows = read(&mut connection, &then.0, then.1).await?;
+        self.give_back(connection);
+        Ok(rows)
     }
 
-    /// Runs one read; the connection goes back to the idle list unless it failed.
-    async fn run(
+    async fn first_read(
         &self,
         mut connection: PgConnection,
         sql: &str,
         values: Vec<Value>,
-    ) -> Result<Vec<Row>, DbErr> {
-        let rows = sqlx::query_with(sql, SqlxValues(Values(values)))
-            .fetch_all(&mut connection)
-            .await
-            .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))?;
-        self.give_back(connection);
-        Ok(rows
-            .into_iter()
-            .map(|row| Row::Pool(QueryResult::from(row)))
-            .collect())
+    ) -> Result<(PgConnection, Vec<Row>), DbErr> {
+        let rows = read(&mut connection, sql, values).await?;
+        Ok((connection, rows))
     }
 
     async fn open(&self) -> Result<PgConnection, DbErr> {
@@ -107,6 +121,22 @@ impl PostgresReader {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
     }
+}
+
+/// One read; a connection whose read failed or was abandoned is not given back.
+async fn read(
+    connection: &mut PgConnection,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<Row>, DbErr> {
+    let rows = sqlx::query_with(sql, SqlxValues(Values(values)))
+        .fetch_all(connection)
+        .await
+        .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Row::Pool(QueryResult::from(row)))
+        .collect())
 }
 
 fn unreachable_error() -> AppError {

@@ -122,6 +122,36 @@ impl Reader {
         }
     }
 
+    /// The rows of SQL written for this reader's [`Reader::backend`], then of the read
+    /// `next` writes from them, if any: on PostgreSQL both on one connection, so a request
+    /// waits for one once. The rows of the last read.
+    pub async fn sql_then<S, F>(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        next: F,
+    ) -> AppResult<Vec<Row>>
+    where
+        S: QueryStatementWriter + StatementBuilder,
+        F: FnOnce(&[Row]) -> AppResult<Option<S>>,
+    {
+        if let Self::Postgres(reader) = self {
+            return reader
+                .query_then(sql, values, |rows| {
+                    Ok(next(rows)?.map(|statement| {
+                        let (sql, values) = postgres_read(&statement);
+                        (sql, values.0)
+                    }))
+                })
+                .await;
+        }
+        let rows = self.sql(sql, values).await?;
+        match next(&rows)? {
+            Some(statement) => self.all(&statement).await,
+            None => Ok(rows),
+        }
+    }
+
     pub async fn one<S: QueryStatementWriter + StatementBuilder>(
         &self,
         statement: &S,

@@ -22,7 +22,7 @@ use super::model::{WatchListQuery, WatchSummary};
 use crate::catalog::entity::{mechanism, watch, watch_image, watch_search_token};
 use crate::catalog::references::ReferenceItem;
 use crate::catalog::search;
-use crate::db::read::Reader;
+use crate::db::read::{Reader, Row};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::files::entity as files;
 use crate::pagination::{DEFAULT_LIMIT, Page, checked_limit};
@@ -521,7 +521,11 @@ async fn fetch(
     select: &SelectStatement,
     public_url: &str,
 ) -> AppResult<Vec<WatchSummary>> {
-    let rows = reader.all(select).await?;
+    summaries(reader.all(select).await?, public_url)
+}
+
+/// The page's watches from the rows of a [`direct_select`].
+fn summaries(rows: Vec<Row>, public_url: &str) -> AppResult<Vec<WatchSummary>> {
     rows.into_iter()
         .map(|row| {
             let brand_id: Option<i64> = row.get("brand_id")?;
@@ -604,7 +608,6 @@ async fn search_in_id_order(
     let Some((first, others)) = request.words.split_first() else {
         return Ok(None);
     };
-    let entries = search::entries_of(reader, first).await?;
     let sort = request.sort;
     let mut conditions = request.filters.indexed.clone();
     conditions.extend(others.iter().map(|word| search::has_word(word)));
@@ -614,12 +617,20 @@ async fn search_in_id_order(
         order: vec![(watch::Column::Id, sort.order())],
     };
     if conditions.is_empty() {
-        let Some(ids) = search::ids_in_order(&entries, after, sort.descending, wanted) else {
-            return Ok(Some(Vec::new()));
-        };
-        let select = direct_select(reader.backend(), &[], Some(&ids), &in_id_order, wanted);
-        return Ok(Some(fetch(reader, &select, public_url).await?));
+        let (walk, values) = search::walk(reader.backend(), first);
+        let rows = reader
+            .sql_then(&walk, values, |walked| {
+                let entries = search::entries_from(first, walked)?;
+                // without entries the walk found no rows, and they are the answer
+                let ids = search::ids_in_order(&entries, after, sort.descending, wanted);
+                Ok(ids.map(|ids| {
+                    direct_select(reader.backend(), &[], Some(&ids), &in_id_order, wanted)
+                }))
+            })
+            .await?;
+        return Ok(Some(summaries(rows, public_url)?));
     }
+    let entries = search::entries_of(reader, first).await?;
     let mut batch = FIRST_BATCH;
     let mut rows = Vec::new();
     while (rows.len() as u64) < wanted {
