@@ -9,6 +9,7 @@
 //! meanwhile (a restart) fails its next read: the idle ones are then dropped, being from
 //! the same server, and the read runs once more on a new connection.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -45,20 +46,27 @@ impl PostgresReader {
     }
 
     pub async fn query(&self, sql: &str, values: Vec<Value>) -> AppResult<Vec<Row>> {
-        self.query_then(sql, values, |_| Ok(None)).await
+        let (rows, _) = self.query_then(sql, values, |_| Ok(None)).await?;
+        Ok(rows)
     }
 
     /// A read, then the read `next` writes from its rows (if any), on one connection: a
-    /// request that needs both waits for a connection once. The rows of the last read.
-    pub async fn query_then<F>(&self, sql: &str, values: Vec<Value>, next: F) -> AppResult<Vec<Row>>
+    /// request that needs both waits for a connection once. The rows of both reads; none
+    /// for the second when there is none.
+    pub async fn query_then<F>(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        next: F,
+    ) -> AppResult<(Vec<Row>, Vec<Row>)>
     where
-        F: FnOnce(&[Row]) -> AppResult<Option<(String, Vec<Value>)>>,
+        F: FnOnce(&[Row]) -> AppResult<Option<(Cow<'static, str>, Vec<Value>)>>,
     {
         let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
             .await
             .map_err(|_| unreachable_error())?
             .map_err(AppError::internal)?;
-        let (mut connection, rows) = match self.take() {
+        let (mut connection, first) = match self.take() {
             None => self.first_read(self.open().await?, sql, values).await?,
             Some(connection) => match self.first_read(connection, sql, values.clone()).await {
                 Err(err) if database_unreachable(&err) => {
@@ -68,20 +76,17 @@ impl PostgresReader {
                 result => result?,
             },
         };
-        let then = match next(&rows) {
-            Ok(Some(then)) => then,
-            Ok(None) => {
-                self.give_back(connection);
-                return Ok(rows);
-            }
+        let then = next(&first);
+        let second = match then {
+            Ok(Some((sql, values))) => read(&mut connection, &sql, values).await?,
+            Ok(None) => Vec::new(),
             Err(err) => {
                 self.give_back(connection);
                 return Err(err);
             }
         };
-        let rows = read(&mut connection, &then.0, then.1).await?;
         self.give_back(connection);
-        Ok(rows)
+        Ok((first, second))
     }
 
     async fn first_read(

@@ -3,6 +3,7 @@
 //! of the request's CPU. A [`Prepared`] read is built once per backend from a template
 //! and then only bound with each call's values.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use sea_orm::DbBackend;
@@ -103,6 +104,38 @@ impl Reader {
                 self.sql(&built.sql, values).await
             }
         }
+    }
+
+    /// The rows of a prepared read, and those of the prepared read `next` chooses from
+    /// them, if any (none when there is none): on PostgreSQL both on one connection, so a
+    /// request waits for one once.
+    pub async fn prepared_then<F>(
+        &self,
+        read: &Prepared,
+        call: &[Value],
+        next: F,
+    ) -> AppResult<(Vec<Row>, Vec<Row>)>
+    where
+        F: FnOnce(&[Row]) -> AppResult<Option<(&'static Prepared, Vec<Value>)>>,
+    {
+        if let Self::Postgres(reader) = self {
+            let (built, values) = read.values(DbBackend::Postgres, call)?;
+            return reader
+                .query_then(&built.sql, values, |rows| {
+                    let Some((then, call)) = next(rows)? else {
+                        return Ok(None);
+                    };
+                    let (built, values) = then.values(DbBackend::Postgres, &call)?;
+                    Ok(Some((Cow::Borrowed(built.sql.as_str()), values)))
+                })
+                .await;
+        }
+        let first = self.prepared(read, call).await?;
+        let second = match next(&first)? {
+            Some((then, call)) => self.prepared(then, &call).await?,
+            None => Vec::new(),
+        };
+        Ok((first, second))
     }
 }
 

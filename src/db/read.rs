@@ -8,6 +8,7 @@
 //! Rows are read by column name with the type the caller asks for, so one mapping works
 //! for both databases.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -122,15 +123,15 @@ impl Reader {
         }
     }
 
-    /// The rows of SQL written for this reader's [`Reader::backend`], then of the read
-    /// `next` writes from them, if any: on PostgreSQL both on one connection, so a request
-    /// waits for one once. The rows of the last read.
+    /// The rows of SQL written for this reader's [`Reader::backend`], and those of the read
+    /// `next` writes from them, if any (none when there is none): on PostgreSQL both on
+    /// one connection, so a request waits for one once.
     pub async fn sql_then<S, F>(
         &self,
         sql: &str,
         values: Vec<Value>,
         next: F,
-    ) -> AppResult<Vec<Row>>
+    ) -> AppResult<(Vec<Row>, Vec<Row>)>
     where
         S: QueryStatementWriter + StatementBuilder,
         F: FnOnce(&[Row]) -> AppResult<Option<S>>,
@@ -140,16 +141,17 @@ impl Reader {
                 .query_then(sql, values, |rows| {
                     Ok(next(rows)?.map(|statement| {
                         let (sql, values) = postgres_read(&statement);
-                        (sql, values.0)
+                        (Cow::Owned(sql), values.0)
                     }))
                 })
                 .await;
         }
-        let rows = self.sql(sql, values).await?;
-        match next(&rows)? {
-            Some(statement) => self.all(&statement).await,
-            None => Ok(rows),
-        }
+        let first = self.sql(sql, values).await?;
+        let second = match next(&first)? {
+            Some(statement) => self.all(&statement).await?,
+            None => Vec::new(),
+        };
+        Ok((first, second))
     }
 
     pub async fn one<S: QueryStatementWriter + StatementBuilder>(

@@ -172,12 +172,18 @@ pub async fn load_detail(
     id: i64,
     public_url: &str,
 ) -> AppResult<Option<WatchDetail>> {
-    let Some(row) = reader
-        .prepared(&WATCH, &[id.into()])
-        .await?
-        .into_iter()
-        .next()
-    else {
+    let (rows, children) = reader
+        .prepared_then(&WATCH, &[id.into()], |rows| {
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            Ok(Some(match row.get::<Option<i64>>(MECHANISM_ID)? {
+                Some(mechanism_id) => (&CHILDREN, vec![id.into(), mechanism_id.into()]),
+                None => (&CHILDREN_WITHOUT_MECHANISM, vec![id.into()]),
+            }))
+        })
+        .await?;
+    let Some(row) = rows.into_iter().next() else {
         return Ok(None);
     };
     let watch = row.model::<watch::Entity>("")?;
@@ -190,18 +196,6 @@ pub async fn load_detail(
     let mut aliases: Vec<(i64, String)> = Vec::new();
     let mut functions = Vec::new();
     let mut images = WatchImages::default();
-    let children = match mechanism_id {
-        Some(mechanism_id) => {
-            reader
-                .prepared(&CHILDREN, &[id.into(), mechanism_id.into()])
-                .await?
-        }
-        None => {
-            reader
-                .prepared(&CHILDREN_WITHOUT_MECHANISM, &[id.into()])
-                .await?
-        }
-    };
     for child in children {
         let kind: String = child.get("kind")?;
         let item_id: Option<i64> = child.get("item_id")?;

@@ -618,10 +618,9 @@ async fn search_in_id_order(
     };
     if conditions.is_empty() {
         let (walk, values) = search::walk(reader.backend(), first);
-        let rows = reader
+        let (_, rows) = reader
             .sql_then(&walk, values, |walked| {
                 let entries = search::entries_from(first, walked)?;
-                // without entries the walk found no rows, and they are the answer
                 let ids = search::ids_in_order(&entries, after, sort.descending, wanted);
                 Ok(ids.map(|ids| {
                     direct_select(reader.backend(), &[], Some(&ids), &in_id_order, wanted)
