@@ -23,6 +23,7 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod timestamps;
 pub mod unread_body;
 pub mod web;
 pub mod words;

@@ -36,6 +36,7 @@ pub struct AvatarResponse {
     pub is_active: bool,
     /// A generated identicon rather than an upload.
     pub is_random: bool,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub uploaded_at: DateTime<Utc>,
 }
 

@@ -112,7 +112,9 @@ pub struct UserResponse {
     pub description: Option<String>,
     pub avito_url: Option<String>,
     pub meshok_url: Option<String>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::optional_rfc3339")]
     pub last_login_at: Option<DateTime<Utc>>,
     /// The active avatar's picture.
     pub avatar_url: Option<String>,
@@ -159,9 +161,11 @@ pub struct PublicUserResponse {
     pub description: Option<String>,
     pub avito_url: Option<String>,
     pub meshok_url: Option<String>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
     pub avatar_url: Option<String>,
     /// When they were last connected (now, while they are); `null` if they hide it.
+    #[serde(serialize_with = "crate::timestamps::optional_rfc3339")]
     pub last_seen: Option<DateTime<Utc>>,
     /// Connected now; `false` if they hide it.
     pub online: bool,
@@ -209,7 +213,9 @@ pub struct AuthResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionResponse {
     pub id: i64,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub last_seen_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,

@@ -44,6 +44,7 @@ pub struct CollectionItem {
     /// The main photo, if there is one.
     pub main_image_url: Option<String>,
     /// When the member added it.
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub added_at: DateTime<Utc>,
 }
 

@@ -44,6 +44,7 @@ pub struct MediaItem {
     /// The sequence number of the message that carries it.
     pub seq: i64,
     pub sender_id: Option<i64>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub sent_at: DateTime<Utc>,
     pub attachment: AttachmentView,
 }

@@ -102,6 +102,7 @@ pub struct MessagePreview {
     pub kind: PreviewKind,
     /// The first 100 characters of the text.
     pub text: String,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub sent_at: DateTime<Utc>,
 }
 
@@ -154,7 +155,9 @@ pub struct ChatView {
     pub last_message: Option<MessagePreview>,
     /// Live messages after my read watermark that I did not send.
     pub unread_count: i64,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -204,7 +207,9 @@ pub struct MessageView {
     pub reply_preview: Option<MessagePreview>,
     /// The files it carries, in the order sent; none once deleted.
     pub attachments: Vec<AttachmentView>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub sent_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::optional_rfc3339")]
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
     /// Among the participants other than the sender.

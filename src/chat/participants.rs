@@ -30,6 +30,7 @@ pub struct ParticipantView {
     pub username: String,
     pub avatar_url: Option<String>,
     pub role: ChatRole,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub joined_at: DateTime<Utc>,
 }
 

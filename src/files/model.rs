@@ -45,6 +45,7 @@ pub struct FileResponse {
     pub visibility: String,
     /// `local` or `s3`.
     pub storage: String,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub uploaded_at: DateTime<Utc>,
     /// Where the bytes are downloaded.
     pub url: String,
@@ -97,6 +98,7 @@ pub struct LinkRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinkResponse {
     pub url: String,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub expires_at: DateTime<Utc>,
 }
 

@@ -357,3 +357,58 @@ async fn admins_change_roles_but_not_their_own() {
         .await;
     assert_problem(missing, StatusCode::NOT_FOUND, "user_not_found").await;
 }
+
+/// `GET /users/me` reads its answer's columns straight from one row; the admin list builds
+/// the same answer from the entities. A member with every field set, an avatar, a login
+/// and presence hidden is the same through both.
+#[tokio::test]
+async fn my_profile_is_the_same_as_an_admin_sees_it() {
+    let app = spawn_app().await;
+    let admin = app.register_with_role("keeper", Role::Admin).await;
+    let user = app.register("filled").await;
+    let response = app
+        .patch_json(
+            "/api/v1/users/me",
+            Some(&user.access_token),
+            &json!({
+                "phone_number": "+79161234567",
+                "description": "«Восток» с 1967-го",
+                "avito_url": "https://www.avito.ru/user/filled",
+                "meshok_url": "https://meshok.net/user/7",
+                "show_presence": false
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app
+        .post_json(
+            "/api/v1/users/me/avatars/random",
+            Some(&user.access_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let session = app.login("filled", PASSWORD).await;
+    let token = session["access_token"].as_str();
+
+    let me: Value = app
+        .get("/api/v1/users/me", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["description"], "«Восток» с 1967-го");
+    assert_eq!(me["show_presence"], false);
+    assert!(me["avatar_url"].is_string(), "{me}");
+    let last_login = me["last_login_at"].as_str().expect("a login time");
+    chrono::DateTime::parse_from_rfc3339(last_login).expect("an RFC 3339 time");
+    assert!(me["created_at"].as_str().expect("a time").ends_with('Z'));
+
+    let listed: Value = app
+        .get("/api/v1/admin/users?q=filled", Some(&admin.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([me]));
+}

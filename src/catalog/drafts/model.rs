@@ -105,9 +105,13 @@ pub struct DraftResponse {
     pub images: Vec<DraftImage>,
     pub author_id: i64,
     pub reviewed_by: Option<i64>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::optional_rfc3339")]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamps::optional_rfc3339")]
     pub reviewed_at: Option<DateTime<Utc>>,
 }
 

@@ -27,7 +27,9 @@ pub struct MechanismDetail {
     pub functions: Vec<ReferenceItem>,
     /// The member who added it.
     pub user_id: Option<i64>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

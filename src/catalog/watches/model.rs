@@ -139,7 +139,9 @@ pub struct WatchDetail {
     pub images: WatchImages,
     /// The member who last wrote it (or whose draft was published).
     pub user_id: Option<i64>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
