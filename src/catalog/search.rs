@@ -5,7 +5,9 @@
 //! normalisation on both databases gives the same results on SQLite and PostgreSQL,
 //! whatever the PostgreSQL locale.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use sea_orm::sea_query::{
     Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType, Value,
@@ -196,7 +198,7 @@ pub async fn entries_of(reader: &Reader, prefix: &str) -> AppResult<WordEntries>
 }
 
 /// The statement of [`entries_of`], whose rows [`entries_from`] reads.
-pub fn walk(backend: DbBackend, prefix: &str) -> (String, Vec<Value>) {
+pub fn walk(backend: DbBackend, prefix: &str) -> (Cow<'static, str>, Vec<Value>) {
     let ranges = word_ranges(prefix);
     let sql = walk_sql(backend, ranges.len());
     let values = ranges
@@ -218,10 +220,24 @@ pub fn entries_from(prefix: &str, rows: &[Row]) -> AppResult<WordEntries> {
     Ok(WordEntries::Words(words))
 }
 
+/// Walks of up to this many ranges (a query word's letters) are written once.
+const WRITTEN_WALKS: usize = 32;
+
+/// The SQL of [`walk`] over `ranges` ranges, written once for most words.
+fn walk_sql(backend: DbBackend, ranges: usize) -> Cow<'static, str> {
+    static WRITTEN: [[OnceLock<String>; WRITTEN_WALKS]; 2] =
+        [const { [const { OnceLock::new() }; WRITTEN_WALKS] }; 2];
+    let written = &WRITTEN[usize::from(backend == DbBackend::Postgres)];
+    match written.get(ranges) {
+        Some(cell) => Cow::Borrowed(cell.get_or_init(|| write_walk_sql(backend, ranges))),
+        None => Cow::Owned(write_walk_sql(backend, ranges)),
+    }
+}
+
 /// The walk of [`entries_of`] over `ranges` ranges, given as parameters `(start, end)`
 /// in turn: each range yields its entries up to one past `MAX_WALKED_WORDS`. Every
 /// step is a scalar seek of the index, which SQLite and PostgreSQL both run as one.
-fn walk_sql(backend: DbBackend, ranges: usize) -> String {
+fn write_walk_sql(backend: DbBackend, ranges: usize) -> String {
     let parameter = |n: usize| match backend {
         DbBackend::Postgres => format!("${n}"),
         _ => format!("?{n}"),
