@@ -18,7 +18,7 @@ use anyhow::Context;
 use sea_orm::sea_query::{Value, Values};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::{self, Connection};
-use sea_orm::{DbErr, QueryResult, RuntimeErr};
+use sea_orm::{DbErr, RuntimeErr};
 use sea_query_binder::SqlxValues;
 use tokio::sync::Semaphore;
 
@@ -138,10 +138,7 @@ async fn read(
         .fetch_all(connection)
         .await
         .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err)))?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Row::Pool(QueryResult::from(row)))
-        .collect())
+    Ok(rows.into_iter().map(Row::Postgres).collect())
 }
 
 fn unreachable_error() -> AppError {

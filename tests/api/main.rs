@@ -40,6 +40,7 @@ mod outage_servers;
 mod outages;
 mod passwords;
 mod presence;
+mod reads;
 mod refresh_reuse;
 mod sessions;
 mod users;
