@@ -178,7 +178,7 @@ pub fn matches(q: &str) -> Option<SimpleExpr> {
 
 /// Most index entries a query word may match for them to be walked one by one in
 /// [`ids_in_order`]; past it, their ranges are read at once.
-const MAX_WALKED_WORDS: usize = 8;
+pub const MAX_WALKED_WORDS: usize = 8;
 
 /// The index entries a query word matches, as [`ids_in_order`] reads them.
 pub enum WordEntries {
@@ -280,61 +280,84 @@ pub fn ids_in_order(
     descending: bool,
     count: u64,
 ) -> Option<SelectStatement> {
-    let watch_id = || Expr::col(watch_search_token::Column::WatchId);
-    let token = || Expr::col(watch_search_token::Column::Token);
-    let order = if descending { Order::Desc } else { Order::Asc };
-    let select = |matching: SimpleExpr| {
-        let mut select = Query::select();
-        select
-            .column(watch_search_token::Column::WatchId)
-            .from(watch_search_token::Entity)
-            .and_where(matching)
-            .order_by(watch_search_token::Column::WatchId, order.clone())
-            .limit(count);
-        if let Some(after) = after {
-            select.and_where(if descending {
-                watch_id().lt(after)
-            } else {
-                watch_id().gt(after)
-            });
+    let after = after.map(|id| Expr::val(id).into());
+    match entries {
+        WordEntries::Words(words) => {
+            let word = |word: &String| Expr::val(word.as_str()).into();
+            let (first, others) = words.split_first()?;
+            let others = others.iter().map(word);
+            Some(ids_of_words(word(first), others, after, descending, count))
         }
-        select
-    };
-    let words = match entries {
-        WordEntries::Words(words) => words,
         WordEntries::Range(prefix) => {
-            let mut range = select(entry_matches(prefix));
+            let mut range = entry_ids(entry_matches(prefix), after, descending, count);
             range.group_by_col(watch_search_token::Column::WatchId);
-            return Some(range);
+            Some(range)
         }
-    };
-    let (first, others) = words.split_first()?;
-    if others.is_empty() {
-        return Some(select(token().eq(first.as_str())));
+    }
+}
+
+fn id_order(descending: bool) -> Order {
+    if descending { Order::Desc } else { Order::Asc }
+}
+
+/// The first `count` ids of the entries matching `matching`, in id order past `after`.
+fn entry_ids(
+    matching: SimpleExpr,
+    after: Option<SimpleExpr>,
+    descending: bool,
+    count: u64,
+) -> SelectStatement {
+    let watch_id = || Expr::col(watch_search_token::Column::WatchId);
+    let mut select = Query::select();
+    select
+        .column(watch_search_token::Column::WatchId)
+        .from(watch_search_token::Entity)
+        .and_where(matching)
+        .order_by(watch_search_token::Column::WatchId, id_order(descending))
+        .limit(count);
+    if let Some(after) = after {
+        select.and_where(if descending {
+            watch_id().lt(after)
+        } else {
+            watch_id().gt(after)
+        });
+    }
+    select
+}
+
+/// [`ids_in_order`] of a few index words, given as any expressions: the words
+/// themselves, or the stand-ins of a statement written once for many searches.
+pub fn ids_of_words(
+    first: SimpleExpr,
+    others: impl IntoIterator<Item = SimpleExpr>,
+    after: Option<SimpleExpr>,
+    descending: bool,
+    count: u64,
+) -> SelectStatement {
+    let token = || Expr::col(watch_search_token::Column::Token);
+    let word_ids = |word| entry_ids(token().eq(word), after.clone(), descending, count);
+    let mut others = others.into_iter().peekable();
+    if others.peek().is_none() {
+        return word_ids(first);
     }
     // each word's first `count` as a table of its own (a compound select takes no
     // limits of its parts), merged without repeats, the first `count` of them kept
-    let part = |index: usize, word: &String| {
+    let part = |index: usize, word| {
         Query::select()
             .column(watch_search_token::Column::WatchId)
-            .from_subquery(
-                select(token().eq(word.as_str())),
-                Alias::new(format!("word{index}")),
-            )
+            .from_subquery(word_ids(word), Alias::new(format!("word{index}")))
             .to_owned()
     };
     let mut merged = part(0, first);
-    for (index, word) in others.iter().enumerate() {
+    for (index, word) in others.enumerate() {
         merged.union(UnionType::Distinct, part(index + 1, word));
     }
-    Some(
-        Query::select()
-            .column(watch_search_token::Column::WatchId)
-            .from_subquery(merged, Alias::new("words"))
-            .order_by(watch_search_token::Column::WatchId, order)
-            .limit(count)
-            .to_owned(),
-    )
+    Query::select()
+        .column(watch_search_token::Column::WatchId)
+        .from_subquery(merged, Alias::new("words"))
+        .order_by(watch_search_token::Column::WatchId, id_order(descending))
+        .limit(count)
+        .to_owned()
 }
 
 /// A condition on a `watch` row: it has a word starting with `prefix`.

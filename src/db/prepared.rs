@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use sea_orm::DbBackend;
-use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder, Value};
+use sea_orm::sea_query::{SelectStatement, Value};
 
 use super::read::{ColumnNames, Reader, Row};
 use crate::error::{AppError, AppResult};
@@ -54,14 +54,10 @@ impl Prepared {
             _ => &self.sqlite,
         };
         cell.get_or_init(|| {
-            let template = (self.template)();
-            let (sql, values) = match backend {
-                DbBackend::Postgres => super::read::postgres_read(&template),
-                _ => template.build(SqliteQueryBuilder),
-            };
+            let (sql, values) = super::read::written_for(backend, &(self.template)());
             Built {
                 sql,
-                values: values.0,
+                values,
                 names: ColumnNames::new(),
             }
         })
@@ -70,25 +66,29 @@ impl Prepared {
     /// The template's values with the call's in place of their stand-ins.
     fn values(&self, backend: DbBackend, call: &[Value]) -> AppResult<(&Built, Vec<Value>)> {
         let built = self.built(backend);
-        let values = built
-            .values
-            .iter()
-            .map(|value| match value {
-                Value::BigInt(Some(n)) if PARAMETERS.contains(n) => {
-                    let index = n.abs_diff(PARAMETER_BASE) as usize;
-                    call.get(index).cloned().ok_or_else(|| {
-                        AppError::Internal(anyhow::anyhow!(
-                            "a prepared read was given {} values, not {}",
-                            call.len(),
-                            index + 1
-                        ))
-                    })
-                }
-                constant => Ok(constant.clone()),
-            })
-            .collect::<AppResult<Vec<Value>>>()?;
-        Ok((built, values))
+        Ok((built, with_call_values(&built.values, call)?))
     }
+}
+
+/// A template's values with a call's in place of their stand-ins
+/// ([`Prepared::parameter`]).
+pub fn with_call_values(template: &[Value], call: &[Value]) -> AppResult<Vec<Value>> {
+    template
+        .iter()
+        .map(|value| match value {
+            Value::BigInt(Some(n)) if PARAMETERS.contains(n) => {
+                let index = n.abs_diff(PARAMETER_BASE) as usize;
+                call.get(index).cloned().ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!(
+                        "a prepared read was given {} values, not {}",
+                        call.len(),
+                        index + 1
+                    ))
+                })
+            }
+            constant => Ok(constant.clone()),
+        })
+        .collect()
 }
 
 impl Reader {

@@ -129,32 +129,24 @@ impl Reader {
         }
     }
 
-    /// The rows of SQL written for this reader's [`Reader::backend`], and those of the read
+    /// The rows of SQL written for this reader's [`Reader::backend`], and those of the SQL
     /// `next` writes from them, if any (none when there is none): on PostgreSQL both on
     /// one connection, so a request waits for one once.
-    pub async fn sql_then<S, F>(
+    pub async fn sql_then<F>(
         &self,
         sql: &str,
         values: Vec<Value>,
         next: F,
     ) -> AppResult<(Vec<Row>, Vec<Row>)>
     where
-        S: QueryStatementWriter + StatementBuilder,
-        F: FnOnce(&[Row]) -> AppResult<Option<S>>,
+        F: FnOnce(&[Row]) -> AppResult<Option<(Cow<'static, str>, Vec<Value>)>>,
     {
         if let Self::Postgres(reader) = self {
-            return reader
-                .query_then(sql, values, |rows| {
-                    Ok(next(rows)?.map(|statement| {
-                        let (sql, values) = postgres_read(&statement);
-                        (Cow::Owned(sql), values.0)
-                    }))
-                })
-                .await;
+            return reader.query_then(sql, values, next).await;
         }
         let first = self.sql(sql, values).await?;
         let second = match next(&first)? {
-            Some(statement) => self.all(&statement).await?,
+            Some((sql, values)) => self.sql(&sql, values).await?,
             None => Vec::new(),
         };
         Ok((first, second))
@@ -180,6 +172,19 @@ impl Reader {
             .map(|row| row.get::<T>(column))
             .collect()
     }
+}
+
+/// A read's text and values for `backend`; on PostgreSQL with its row limits written in
+/// (see [`postgres_read`]).
+pub fn written_for<S: QueryStatementWriter>(
+    backend: DbBackend,
+    statement: &S,
+) -> (String, Vec<Value>) {
+    let (sql, values) = match backend {
+        DbBackend::Postgres => postgres_read(statement),
+        _ => statement.build(SqliteQueryBuilder),
+    };
+    (sql, values.0)
 }
 
 /// A read's text for PostgreSQL, with its row limits written in rather than bound.
