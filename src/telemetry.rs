@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::{MatchedPath, Request};
@@ -105,7 +105,27 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder)
         .map_err(|_| anyhow::anyhow!("another metrics recorder is installed"))?;
+    keep_up(handle.clone())?;
     Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// How often recorded histogram samples are folded into their buckets.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Folds the recorded samples into their buckets every few seconds, for as long as the
+/// process runs. The recorder keeps every histogram sample until then, and only a scrape
+/// of /metrics did it: a server nobody scraped grew by the samples of every request.
+fn keep_up(handle: PrometheusHandle) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(METRICS_UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        })
+        .context("starting the metrics upkeep thread")?;
+    Ok(())
 }
 
 /// The method as a metrics label: clients may send any token as a method, and each
