@@ -85,6 +85,9 @@ impl CatalogCache {
         {
             return;
         }
+        // a copy of exactly its length: a rendered answer's buffer grew by doubling, and
+        // its spare room (up to as much again) would be held without being weighed
+        let body = Bytes::copy_from_slice(&body);
         self.entries.insert(key, Entry { version, body });
     }
 
