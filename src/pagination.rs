@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::Order;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -18,6 +19,11 @@ pub struct PageParams {
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// The SQL order of a page read newest or highest first (`descending`) or the other way.
+pub fn sql_order(descending: bool) -> Order {
+    if descending { Order::Desc } else { Order::Asc }
 }
 
 /// A page size asked for: 1 to `MAX_LIMIT`, or `default` when none was given.

@@ -9,14 +9,13 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use sea_orm::sea_query::{
-    Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType, Value,
-};
+use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement, SimpleExpr, UnionType, Value};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::{alias, watch, watch_search_token};
 use crate::db::read::{Reader, Row};
 use crate::error::AppResult;
+use crate::pagination::sql_order;
 use crate::words::{MAX_TOKEN_CHARS, prefix_end, query_words, tokens};
 
 /// Marks an index entry that joins the words of one text: `\u{1}first\u{1}others`. No
@@ -296,10 +295,6 @@ pub fn ids_in_order(
     }
 }
 
-fn id_order(descending: bool) -> Order {
-    if descending { Order::Desc } else { Order::Asc }
-}
-
 /// The first `count` ids of the entries matching `matching`, in id order past `after`.
 fn entry_ids(
     matching: SimpleExpr,
@@ -313,7 +308,7 @@ fn entry_ids(
         .column(watch_search_token::Column::WatchId)
         .from(watch_search_token::Entity)
         .and_where(matching)
-        .order_by(watch_search_token::Column::WatchId, id_order(descending))
+        .order_by(watch_search_token::Column::WatchId, sql_order(descending))
         .limit(count);
     if let Some(after) = after {
         select.and_where(if descending {
@@ -355,7 +350,7 @@ pub fn ids_of_words(
     Query::select()
         .column(watch_search_token::Column::WatchId)
         .from_subquery(merged, Alias::new("words"))
-        .order_by(watch_search_token::Column::WatchId, id_order(descending))
+        .order_by(watch_search_token::Column::WatchId, sql_order(descending))
         .limit(count)
         .to_owned()
 }

@@ -100,15 +100,11 @@ impl Reader {
         statement: &S,
     ) -> AppResult<Vec<Row>> {
         match self {
-            Self::Sqlite(reader) => {
-                let (sql, values) = QueryStatementWriter::build(statement, SqliteQueryBuilder);
-                reader.query(&sql, values.0)
-            }
-            Self::Postgres(reader) => {
-                let (sql, values) = postgres_read(statement);
-                reader.query(&sql, values.0).await
-            }
             Self::Pool(db) => pool_rows(db, db.get_database_backend().build(statement)).await,
+            _ => {
+                let (sql, values) = written_for(self.backend(), statement);
+                self.sql(&sql, values).await
+            }
         }
     }
 

@@ -6,15 +6,13 @@ use std::cmp::Ordering;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::model::{DraftKind, DraftResponse, DraftStatus};
 use super::repo::{column, mechanism_responses, watch_responses};
 use crate::catalog::entity::{draft_mechanism, draft_watch};
 use crate::error::{AppError, AppResult};
-use crate::pagination::{Page, PageParams};
+use crate::pagination::{Page, PageParams, sql_order};
 
 /// Which drafts a list shows, in which order, and which page of them.
 pub struct ListFilter {
@@ -171,11 +169,7 @@ pub async fn list(
     filter: &ListFilter,
 ) -> AppResult<Page<DraftResponse>> {
     let (order, limit) = (filter.order, filter.limit);
-    let direction = if order.descending() {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
+    let direction = sql_order(order.descending());
     let mut drafts = Vec::new();
     for &kind in &filter.kinds {
         let mut condition = Condition::all();

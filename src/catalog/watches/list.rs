@@ -10,11 +10,11 @@
 //! (`start_release IS NULL`, by id) after the dated ones, and the cursor says which
 //! segment it points into.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::DbBackend;
 use sea_orm::sea_query::{
     Alias, Condition, Expr, Func, JoinType, Order, Query, SelectStatement, SimpleExpr, Value,
@@ -29,7 +29,7 @@ use crate::db::prepared::{Prepared, with_call_values};
 use crate::db::read::{Reader, Row, written_for};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::files::entity as files;
-use crate::pagination::{DEFAULT_LIMIT, Page, checked_limit};
+use crate::pagination::{DEFAULT_LIMIT, Page, checked_limit, sql_order};
 
 /// Longest search query accepted.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -80,11 +80,7 @@ impl Sort {
     }
 
     fn order(self) -> Order {
-        if self.descending {
-            Order::Desc
-        } else {
-            Order::Asc
-        }
+        sql_order(self.descending)
     }
 }
 
@@ -694,10 +690,9 @@ fn id_order_page(
     descending: bool,
     wanted: u64,
 ) -> SelectStatement {
-    let order = if descending { Order::Desc } else { Order::Asc };
     let in_id_order = Scan {
         bounds: Vec::new(),
-        order: vec![(watch::Column::Id, order)],
+        order: vec![(watch::Column::Id, sql_order(descending))],
     };
     direct_select(backend, &[], Some(ids), &in_id_order, wanted)
 }
