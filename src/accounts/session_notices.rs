@@ -17,7 +17,7 @@ impl Follower for SessionCache {
             | Notice::Receipt { .. }
             | Notice::Typing { .. }
             | Notice::Presence { .. }
-            | Notice::CatalogChanged => {}
+            | Notice::CatalogChanged { .. } => {}
         }
     }
 

@@ -26,7 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use tokio::sync::mpsc;
 
 pub use followers::{Follower, Followers};
-pub use notice::Notice;
+pub use notice::{CatalogChange, Notice};
 use notice::{Envelope, sessions_revoked};
 
 use crate::auth::redis_link::RedisLink;

@@ -35,11 +35,33 @@ pub enum Notice {
     /// A member's role changed: what their sessions may do is read again.
     RoleChanged { user_id: i64 },
     /// A write changed what catalog reads answer.
-    CatalogChanged,
+    CatalogChanged {
+        #[serde(default, skip_serializing_if = "CatalogChange::is_everything")]
+        of: CatalogChange,
+    },
     /// Someone came online or went offline.
     Presence { user_id: i64, online: bool },
     /// Notices may have been lost: re-read everything from the database.
     Resync,
+}
+
+/// Which catalog answers a write made stale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogChange {
+    /// A watch was added: any list or search may now show it.
+    Lists,
+    /// One watch changed or went: its own answer, and any list or search.
+    Watch(i64),
+    /// What many watches show (a brand, a mechanism, a member's name), or not known.
+    #[default]
+    Everything,
+}
+
+impl CatalogChange {
+    fn is_everything(&self) -> bool {
+        *self == Self::Everything
+    }
 }
 
 /// A notice with the process that published it, as it travels between processes.
@@ -117,8 +139,36 @@ mod tests {
             online: false,
         });
         round_trip(Notice::RoleChanged { user_id: 13 });
-        round_trip(Notice::CatalogChanged);
+        round_trip(Notice::CatalogChanged {
+            of: CatalogChange::Everything,
+        });
+        round_trip(Notice::CatalogChanged {
+            of: CatalogChange::Lists,
+        });
+        round_trip(Notice::CatalogChanged {
+            of: CatalogChange::Watch(14),
+        });
         round_trip(Notice::Resync);
+    }
+
+    #[test]
+    fn a_catalog_change_without_a_scope_is_a_change_of_everything() {
+        let envelope = Envelope::decode(r#"{"o":1,"t":"catalog_changed"}"#);
+        assert_eq!(
+            envelope.map(|envelope| envelope.notice),
+            Some(Notice::CatalogChanged {
+                of: CatalogChange::Everything
+            })
+        );
+        assert_eq!(
+            round_trip(Notice::CatalogChanged {
+                of: CatalogChange::Watch(7)
+            }),
+            format!(
+                r#"{{"o":{},"t":"catalog_changed","of":{{"watch":7}}}}"#,
+                u64::MAX
+            )
+        );
     }
 
     #[test]

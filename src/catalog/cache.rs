@@ -1,11 +1,15 @@
 //! Rendered catalog answers kept in memory. Catalog reads far outnumber writes, so every
-//! successful write through the API moves the catalog to a new version and answers
-//! rendered under an older version are not served again. The write is announced on the
-//! bus (`catalog_changed`), and other processes move their catalog to a new version when
-//! they hear of it; they serve answers from memory only while the bus's subscription is
-//! up (see `crate::bus::Follower`). Writes nobody announces (an import run apart from the
-//! server) are bounded by a short lifetime.
+//! successful write through the API moves what it changed to a new version, and answers
+//! rendered under an older version are not served again: a watch's change renews its own
+//! answer and every list and search (any of them may show it), a brand's or a
+//! mechanism's renews everything, and sign-ins, collections, uploads and messages renew
+//! nothing. The write is announced on the bus (`catalog_changed`), and other processes
+//! move the same answers to a new version when they hear of it; they serve answers from
+//! memory only while the bus's subscription is up (see `crate::bus::Follower`). Writes
+//! nobody announces (an import run apart from the server) are bounded by a short
+//! lifetime.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +23,7 @@ use axum::response::Response;
 use dashmap::DashMap;
 use tokio::sync::Mutex;
 
-use crate::bus::{Follower, Notice};
+use crate::bus::{CatalogChange, Follower, Notice};
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -27,8 +31,38 @@ use crate::state::AppState;
 /// many tiny answers are bounded too.
 const ENTRY_OVERHEAD_BYTES: usize = 256;
 
+/// Watches share this many versions of their answers, by id: a watch's change renews the
+/// answers of one watch in this many, with a fixed amount of memory however many change.
+const WATCH_VERSIONS: usize = 1024;
+
+/// A cached answer: one watch, or a list or search (keyed on its normalized query).
+#[derive(Debug, Clone, Copy)]
+pub enum Answer<'a> {
+    Watch(i64),
+    List(&'a str),
+}
+
+impl Answer<'_> {
+    fn key(&self) -> Cow<'_, str> {
+        match self {
+            Self::Watch(id) => Cow::Owned(format!("watch:{id}")),
+            Self::List(key) => Cow::Borrowed(key),
+        }
+    }
+}
+
+/// The versions an answer was rendered under: the whole catalog's, and its own part's
+/// (the lists', or its watch's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    catalog: u64,
+    part: u64,
+}
+
 pub struct CatalogCache {
-    version: AtomicU64,
+    catalog: AtomicU64,
+    lists: AtomicU64,
+    watches: Box<[AtomicU64]>,
     /// Whether every write elsewhere reaches this cache: false while the bus's link is
     /// down, and until its first subscription.
     trusted: AtomicBool,
@@ -43,7 +77,7 @@ pub struct CatalogCache {
 
 #[derive(Clone)]
 struct Entry {
-    version: u64,
+    versions: Versions,
     body: Bytes,
 }
 
@@ -58,7 +92,9 @@ impl CatalogCache {
             .time_to_live(ttl.max(Duration::from_millis(1)))
             .build();
         Self {
-            version: AtomicU64::new(0),
+            catalog: AtomicU64::new(0),
+            lists: AtomicU64::new(0),
+            watches: (0..WATCH_VERSIONS).map(|_| AtomicU64::new(0)).collect(),
             trusted: AtomicBool::new(false),
             entries,
             renders: DashMap::new(),
@@ -66,53 +102,74 @@ impl CatalogCache {
         }
     }
 
-    /// Read before rendering; pass to `put`, so that an answer rendered while a write
-    /// happened is never kept under the new version.
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
+    fn part(&self, answer: Answer<'_>) -> &AtomicU64 {
+        match answer {
+            Answer::List(_) => &self.lists,
+            Answer::Watch(id) => {
+                let slot = id.rem_euclid(WATCH_VERSIONS as i64) as usize;
+                &self.watches[slot]
+            }
+        }
     }
 
-    pub fn get(&self, key: &str) -> Option<Bytes> {
+    /// Read before rendering; pass to `put`, so that an answer rendered while a write
+    /// changed it is never kept under the new version.
+    pub fn versions(&self, answer: Answer<'_>) -> Versions {
+        Versions {
+            catalog: self.catalog.load(Ordering::Acquire),
+            part: self.part(answer).load(Ordering::Acquire),
+        }
+    }
+
+    pub fn get(&self, answer: Answer<'_>) -> Option<Bytes> {
         if !self.trusted.load(Ordering::Acquire) {
             return None;
         }
-        let entry = self.entries.get(key)?;
-        (entry.version == self.version()).then_some(entry.body)
+        let entry = self.entries.get(answer.key().as_ref())?;
+        (entry.versions == self.versions(answer)).then_some(entry.body)
     }
 
-    pub fn put(&self, key: String, version: u64, body: Bytes) {
-        if self.ttl.is_zero() || version != self.version() || !self.trusted.load(Ordering::Acquire)
+    pub fn put(&self, answer: Answer<'_>, versions: Versions, body: Bytes) {
+        if self.ttl.is_zero()
+            || versions != self.versions(answer)
+            || !self.trusted.load(Ordering::Acquire)
         {
             return;
         }
         // a copy of exactly its length: a rendered answer's buffer grew by doubling, and
         // its spare room (up to as much again) would be held without being weighed
         let body = Bytes::copy_from_slice(&body);
-        self.entries.insert(key, Entry { version, body });
+        let key = answer.key().into_owned();
+        self.entries.insert(key, Entry { versions, body });
     }
 
-    /// The cached answer for `key`, or the one `render` makes, rendered once however many
-    /// requests ask for it at the same moment (no stampede when an answer expires).
-    pub async fn get_or_render<F>(&self, key: &str, render: F) -> AppResult<Bytes>
+    /// The cached answer, or the one `render` makes, rendered once however many requests
+    /// ask for it at the same moment (no stampede when an answer expires).
+    pub async fn get_or_render<F>(&self, answer: Answer<'_>, render: F) -> AppResult<Bytes>
     where
         F: Future<Output = AppResult<Bytes>>,
     {
         if self.ttl.is_zero() {
             return render.await;
         }
-        if let Some(body) = self.get(key) {
+        if let Some(body) = self.get(answer) {
             return Ok(body);
         }
-        let gate = self.renders.entry(key.to_owned()).or_default().clone();
+        let key = answer.key();
+        let gate = self
+            .renders
+            .entry(key.clone().into_owned())
+            .or_default()
+            .clone();
         let rendered = {
             let _turn = gate.lock().await;
-            match self.get(key) {
+            match self.get(answer) {
                 Some(body) => Ok(body),
                 None => {
-                    let version = self.version();
+                    let versions = self.versions(answer);
                     let result = render.await;
                     if let Ok(body) = &result {
-                        self.put(key.to_owned(), version, body.clone());
+                        self.put(answer, versions, body.clone());
                     }
                     result
                 }
@@ -120,12 +177,28 @@ impl CatalogCache {
         };
         // the map's reference and ours: nobody else is waiting for this render
         self.renders
-            .remove_if(key, |_, gate| Arc::strong_count(gate) <= 2);
+            .remove_if(key.as_ref(), |_, gate| Arc::strong_count(gate) <= 2);
         rendered
     }
 
+    /// Moves what `change` made stale to a new version; its answers are not served again.
+    pub fn changed(&self, change: CatalogChange) {
+        match change {
+            CatalogChange::Everything => self.invalidate(),
+            CatalogChange::Lists => {
+                self.lists.fetch_add(1, Ordering::AcqRel);
+            }
+            CatalogChange::Watch(id) => {
+                self.lists.fetch_add(1, Ordering::AcqRel);
+                self.part(Answer::Watch(id)).fetch_add(1, Ordering::AcqRel);
+                // its memory now rather than at expiry; the version keeps it unserved
+                self.entries.invalidate(Answer::Watch(id).key().as_ref());
+            }
+        }
+    }
+
     pub fn invalidate(&self) {
-        self.version.fetch_add(1, Ordering::AcqRel);
+        self.catalog.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
     }
 
@@ -157,7 +230,7 @@ impl CatalogCache {
 impl Follower for CatalogCache {
     fn heard(&self, notice: &Notice) {
         match notice {
-            Notice::CatalogChanged => self.invalidate(),
+            Notice::CatalogChanged { of } => self.changed(*of),
             Notice::Resync => self.resync(),
             _ => {}
         }
@@ -187,46 +260,58 @@ pub fn spawn_maintenance(state: &AppState) {
     });
 }
 
-/// Routes whose writes can change a cached answer: the catalog's own, files (a watch's
-/// photo), and account deletion (a watch names the member who added it). Sign-ins,
-/// collections, drafts before approval and every other write leave the answers alone.
-const CATALOG_WRITE_ROUTES: [&str; 6] = [
-    // brands, factories, case materials, genders, mechanism types, functions
-    "/api/v1/{reference}",
-    "/api/v1/mechanisms",
-    "/api/v1/watches",
-    "/api/v1/moderation",
-    "/api/v1/files",
-    "/api/v1/admin/users",
-];
-
-fn changes_catalog(method: &Method, route: &str) -> bool {
+/// What a successful write on `route` (the matched pattern; `path` is the request's own)
+/// changes in the catalog's answers, if anything. Sign-ins, collections, uploads,
+/// drafts before approval, messages and every other write leave them alone.
+fn catalog_change(method: &Method, route: &str, path: &str) -> Option<CatalogChange> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return false;
+        return None;
     }
     let under = |prefix: &str| {
         route
             .strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     };
-    CATALOG_WRITE_ROUTES.into_iter().any(under)
-        || (*method == Method::DELETE && route == "/api/v1/users/me")
+    if route == "/api/v1/watches" {
+        return Some(CatalogChange::Lists);
+    }
+    if under("/api/v1/watches/{id}") {
+        // /api/v1/watches/{id}/…: the id is the fourth segment
+        let id = path.split('/').nth(4).and_then(|id| id.parse().ok());
+        return Some(id.map_or(CatalogChange::Everything, CatalogChange::Watch));
+    }
+    let everything = match route {
+        // brands, factories, case materials, genders, mechanism types, functions; and
+        // mechanisms: what many watches show
+        _ if under("/api/v1/{reference}") || under("/api/v1/mechanisms") => true,
+        // an approved draft adds or changes a watch or a mechanism
+        _ if under("/api/v1/moderation") => route.ends_with("/approve"),
+        // a deleted file may be a watch's photo
+        "/api/v1/files/{uid}" => *method == Method::DELETE,
+        // a watch names the member who added it
+        _ if under("/api/v1/admin/users") => true,
+        "/api/v1/users/me" => *method == Method::DELETE,
+        _ => false,
+    };
+    everything.then_some(CatalogChange::Everything)
 }
 
-/// Invalidates the cache after every successful write that can change an answer.
+/// Renews the answers a successful write changed, here and on every other process.
 pub async fn invalidate_on_write(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let writes = request
+    let change = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|route| changes_catalog(request.method(), route.as_str()));
+        .and_then(|route| catalog_change(request.method(), route.as_str(), request.uri().path()));
     let response = next.run(request).await;
-    if writes && response.status().is_success() {
-        state.catalog_cache.invalidate();
-        state.bus.publish(Notice::CatalogChanged);
+    if let Some(change) = change
+        && response.status().is_success()
+    {
+        state.catalog_cache.changed(change);
+        state.bus.publish(Notice::CatalogChanged { of: change });
     }
     response
 }
@@ -234,6 +319,8 @@ pub async fn invalidate_on_write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const A: Answer<'static> = Answer::List("watches?q=a");
 
     /// A cache that hears every write, as with a working bus.
     fn following(ttl: Duration) -> CatalogCache {
@@ -245,14 +332,14 @@ mod tests {
     #[test]
     fn answers_expire_with_a_newer_version() {
         let cache = following(Duration::from_secs(60));
-        let version = cache.version();
-        cache.put("a".into(), version, Bytes::from_static(b"old"));
-        assert_eq!(cache.get("a").as_deref(), Some(&b"old"[..]));
+        let versions = cache.versions(A);
+        cache.put(A, versions, Bytes::from_static(b"old"));
+        assert_eq!(cache.get(A).as_deref(), Some(&b"old"[..]));
         cache.invalidate();
-        assert_eq!(cache.get("a"), None);
+        assert_eq!(cache.get(A), None);
         // rendered before the write, stored after it: not kept
-        cache.put("a".into(), version, Bytes::from_static(b"stale"));
-        assert_eq!(cache.get("a"), None);
+        cache.put(A, versions, Bytes::from_static(b"stale"));
+        assert_eq!(cache.get(A), None);
     }
 
     #[tokio::test]
@@ -265,7 +352,7 @@ mod tests {
             let renders = renders.clone();
             tasks.push(tokio::spawn(async move {
                 cache
-                    .get_or_render("k", async {
+                    .get_or_render(Answer::List("k"), async {
                         renders.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         Ok(Bytes::from_static(b"answer"))
@@ -283,12 +370,12 @@ mod tests {
     #[test]
     fn answers_expire_with_time() {
         let cache = following(Duration::from_millis(20));
-        cache.put("a".into(), cache.version(), Bytes::from_static(b"x"));
+        cache.put(A, cache.versions(A), Bytes::from_static(b"x"));
         std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(cache.get("a"), None);
+        assert_eq!(cache.get(A), None);
         let off = following(Duration::ZERO);
-        off.put("a".into(), off.version(), Bytes::from_static(b"x"));
-        assert_eq!(off.get("a"), None);
+        off.put(A, off.versions(A), Bytes::from_static(b"x"));
+        assert_eq!(off.get(A), None);
     }
 
     #[test]
@@ -296,11 +383,9 @@ mod tests {
         let cache = following(Duration::from_secs(60));
         let body = Bytes::from(vec![b'x'; 1024]);
         for n in 0..10_000 {
-            cache.put(
-                format!("watches?year_from=-{n}"),
-                cache.version(),
-                body.clone(),
-            );
+            let key = format!("watches?year_from=-{n}");
+            let answer = Answer::List(&key);
+            cache.put(answer, cache.versions(answer), body.clone());
         }
         cache.run_maintenance();
         assert!(
@@ -315,11 +400,8 @@ mod tests {
     fn maintenance_drops_expired_answers() {
         let cache = following(Duration::from_millis(20));
         for n in 0..100 {
-            cache.put(
-                format!("watch:{n}"),
-                cache.version(),
-                Bytes::from_static(b"x"),
-            );
+            let answer = Answer::Watch(n);
+            cache.put(answer, cache.versions(answer), Bytes::from_static(b"x"));
         }
         cache.run_maintenance();
         assert_eq!(cache.entries.entry_count(), 100);
@@ -332,47 +414,192 @@ mod tests {
     #[test]
     fn nothing_is_served_while_writes_elsewhere_can_be_missed() {
         let cache = CatalogCache::new(Duration::from_secs(60), 1 << 20);
-        cache.put("a".into(), cache.version(), Bytes::from_static(b"x"));
-        assert_eq!(cache.get("a"), None, "before the first subscription");
+        cache.put(A, cache.versions(A), Bytes::from_static(b"x"));
+        assert_eq!(cache.get(A), None, "before the first subscription");
         cache.heard(&Notice::Resync);
-        let version = cache.version();
-        cache.put("a".into(), version, Bytes::from_static(b"x"));
-        assert_eq!(cache.get("a").as_deref(), Some(&b"x"[..]));
-        cache.heard(&Notice::CatalogChanged);
-        assert_eq!(cache.get("a"), None, "another process wrote");
-        cache.put("a".into(), cache.version(), Bytes::from_static(b"y"));
+        cache.put(A, cache.versions(A), Bytes::from_static(b"x"));
+        assert_eq!(cache.get(A).as_deref(), Some(&b"x"[..]));
+        cache.heard(&Notice::CatalogChanged {
+            of: CatalogChange::Everything,
+        });
+        assert_eq!(cache.get(A), None, "another process wrote");
+        cache.put(A, cache.versions(A), Bytes::from_static(b"y"));
         cache.link_lost();
-        assert_eq!(cache.get("a"), None, "the link is down");
-        cache.put("a".into(), cache.version(), Bytes::from_static(b"z"));
+        assert_eq!(cache.get(A), None, "the link is down");
+        cache.put(A, cache.versions(A), Bytes::from_static(b"z"));
         cache.heard(&Notice::Resync);
-        assert_eq!(cache.get("a"), None, "emptied when the link came back");
+        assert_eq!(cache.get(A), None, "emptied when the link came back");
     }
 
     #[test]
-    fn only_writes_that_can_change_an_answer_invalidate() {
-        for (method, route) in [
-            (Method::POST, "/api/v1/watches"),
-            (Method::PUT, "/api/v1/watches/{id}/images/{side}"),
-            (Method::PATCH, "/api/v1/{reference}/{id}"),
-            (Method::POST, "/api/v1/mechanisms"),
+    fn a_watch_change_renews_its_answer_and_every_list_and_no_other_watch() {
+        let cache = following(Duration::from_secs(60));
+        let answers = [
+            A,
+            Answer::List("watches?q=b"),
+            Answer::Watch(7),
+            Answer::Watch(8),
+            Answer::Watch(7 + WATCH_VERSIONS as i64 - 1),
+        ];
+        let mut rendered = Vec::new();
+        for answer in answers {
+            rendered.push(cache.versions(answer));
+            cache.put(answer, cache.versions(answer), Bytes::from_static(b"x"));
+        }
+        cache.changed(CatalogChange::Watch(7));
+        let kept: Vec<bool> = answers.map(|answer| cache.get(answer).is_some()).into();
+        assert_eq!(kept, [false, false, false, true, true]);
+        // rendered before the change, stored after it: not kept
+        cache.put(answers[2], rendered[2], Bytes::from_static(b"stale"));
+        assert_eq!(cache.get(answers[2]), None);
+
+        cache.put(
+            answers[2],
+            cache.versions(answers[2]),
+            Bytes::from_static(b"y"),
+        );
+        cache.put(A, cache.versions(A), Bytes::from_static(b"y"));
+        cache.changed(CatalogChange::Lists);
+        assert_eq!(cache.get(A), None, "a new watch may be on any list");
+        assert_eq!(cache.get(answers[2]).as_deref(), Some(&b"y"[..]));
+        cache.heard(&Notice::CatalogChanged {
+            of: CatalogChange::Watch(-(WATCH_VERSIONS as i64) + 7),
+        });
+        assert_eq!(
+            cache.get(answers[2]),
+            None,
+            "a negative id shares a version"
+        );
+        assert!(cache.get(answers[3]).is_some());
+    }
+
+    #[test]
+    fn only_writes_that_can_change_an_answer_renew_answers() {
+        let everything = Some(CatalogChange::Everything);
+        for (method, route, path, change) in [
+            (
+                Method::POST,
+                "/api/v1/watches",
+                "/api/v1/watches",
+                Some(CatalogChange::Lists),
+            ),
+            (
+                Method::PUT,
+                "/api/v1/watches/{id}/images/{side}",
+                "/api/v1/watches/12/images/front",
+                Some(CatalogChange::Watch(12)),
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/watches/{id}",
+                "/api/v1/watches/-3",
+                Some(CatalogChange::Watch(-3)),
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/watches/{id}",
+                "/api/v1/watches/x",
+                everything,
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/{reference}/{id}",
+                "/api/v1/brands/1",
+                everything,
+            ),
+            (
+                Method::POST,
+                "/api/v1/mechanisms",
+                "/api/v1/mechanisms",
+                everything,
+            ),
             (
                 Method::POST,
                 "/api/v1/moderation/drafts/{kind}/{id}/approve",
+                "/api/v1/moderation/drafts/watch/4/approve",
+                everything,
             ),
-            (Method::DELETE, "/api/v1/files/{uid}"),
-            (Method::DELETE, "/api/v1/users/me"),
+            (
+                Method::DELETE,
+                "/api/v1/files/{uid}",
+                "/api/v1/files/u",
+                everything,
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/admin/users/{id}",
+                "/api/v1/admin/users/2",
+                everything,
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/users/me",
+                "/api/v1/users/me",
+                everything,
+            ),
+            (Method::GET, "/api/v1/watches", "/api/v1/watches", None),
+            (
+                Method::GET,
+                "/api/v1/watches/{id}",
+                "/api/v1/watches/1",
+                None,
+            ),
+            (
+                Method::POST,
+                "/api/v1/auth/login",
+                "/api/v1/auth/login",
+                None,
+            ),
+            (
+                Method::PUT,
+                "/api/v1/users/me/collection/{watch_id}",
+                "/api/v1/users/me/collection/1",
+                None,
+            ),
+            (
+                Method::POST,
+                "/api/v1/drafts/watches",
+                "/api/v1/drafts/watches",
+                None,
+            ),
+            (
+                Method::POST,
+                "/api/v1/moderation/drafts/{kind}/{id}/reject",
+                "/api/v1/moderation/drafts/watch/4/reject",
+                None,
+            ),
+            (
+                Method::PUT,
+                "/api/v1/files/stream",
+                "/api/v1/files/stream",
+                None,
+            ),
+            (Method::POST, "/api/v1/files", "/api/v1/files", None),
+            (
+                Method::POST,
+                "/api/v1/files/{uid}/link",
+                "/api/v1/files/u/link",
+                None,
+            ),
+            (Method::PATCH, "/api/v1/users/me", "/api/v1/users/me", None),
+            (
+                Method::POST,
+                "/api/v1/watchesque",
+                "/api/v1/watchesque",
+                None,
+            ),
+            (
+                Method::POST,
+                "/api/v1/chats/{id}/messages",
+                "/api/v1/chats/1/messages",
+                None,
+            ),
         ] {
-            assert!(changes_catalog(&method, route), "{method} {route}");
-        }
-        for (method, route) in [
-            (Method::GET, "/api/v1/watches"),
-            (Method::POST, "/api/v1/auth/login"),
-            (Method::PUT, "/api/v1/users/me/collection/{watch_id}"),
-            (Method::POST, "/api/v1/drafts/watches"),
-            (Method::PATCH, "/api/v1/users/me"),
-            (Method::POST, "/api/v1/watchesque"),
-        ] {
-            assert!(!changes_catalog(&method, route), "{method} {route}");
+            assert_eq!(
+                catalog_change(&method, route, path),
+                change,
+                "{method} {path}"
+            );
         }
     }
 }

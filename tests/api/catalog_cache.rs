@@ -66,7 +66,7 @@ async fn equivalent_queries_share_one_cached_answer() {
 }
 
 #[tokio::test]
-async fn sign_ins_and_collections_keep_cached_answers_catalog_writes_renew_them() {
+async fn sign_ins_collections_and_uploads_keep_cached_answers_catalog_writes_renew_them() {
     let app = spawn_app_with(|config| config.catalog_cache_ttl_secs = 600).await;
     seed_watches(&app, 1).await;
     let member = app.register("collector").await;
@@ -89,6 +89,18 @@ async fn sign_ins_and_collections_keep_cached_answers_catalog_writes_renew_them(
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
+    let upload = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/files/stream",
+            Some(&member.access_token),
+        )
+        .query(&[("name", "notes.zip")])
+        .body(b"PK\x03\x04 not a photo of any watch".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::CREATED);
     assert_eq!(get_json(&app, "/api/v1/watches").await, cached);
 
     let moder = app.login("moder", crate::helpers::PASSWORD).await;
@@ -99,6 +111,55 @@ async fn sign_ins_and_collections_keep_cached_answers_catalog_writes_renew_them(
     assert_eq!(response.status(), StatusCode::CREATED);
     let renewed = get_json(&app, "/api/v1/watches").await;
     assert_eq!(renewed["items"][0]["folder"], "renamed");
+}
+
+#[tokio::test]
+async fn a_watch_edit_renews_that_watch_and_every_list_and_no_other_watch() {
+    let app = spawn_app_with(|config| config.catalog_cache_ttl_secs = 600).await;
+    seed_watches(&app, 2).await;
+    let list = get_json(&app, "/api/v1/watches?sort=id").await;
+    let ids: Vec<i64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect();
+    let [edited, other] = ids[..] else {
+        panic!("two watches expected: {list}")
+    };
+    let detail = |id: i64| format!("/api/v1/watches/{id}");
+    let other_before = get_json(&app, &detail(other)).await;
+    get_json(&app, &detail(edited)).await;
+    // changed behind the server's back: only a renewed answer shows it
+    app.state
+        .db
+        .execute_unprepared("UPDATE watch SET code = 'behind-' || id")
+        .await
+        .unwrap();
+    assert_eq!(get_json(&app, "/api/v1/watches?sort=id").await, list);
+
+    let moder = app.login("moder", crate::helpers::PASSWORD).await;
+    let response = app
+        .patch_json(
+            &detail(edited),
+            moder["access_token"].as_str(),
+            &json!({"end_release": 1991}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let renewed = get_json(&app, &detail(edited)).await;
+    assert_eq!(
+        (renewed["end_release"].clone(), renewed["code"].clone()),
+        (json!(1991), json!(format!("behind-{edited}")))
+    );
+    assert_eq!(get_json(&app, &detail(other)).await, other_before, "kept");
+    let renewed_list = get_json(&app, "/api/v1/watches?sort=id").await;
+    assert_eq!(
+        renewed_list["items"][1]["code"],
+        format!("behind-{other}"),
+        "{renewed_list}"
+    );
+    assert_eq!(renewed_list["items"][0]["end_release"], 1991);
 }
 
 /// The way it was found: tens of thousands of distinct queries from one client.

@@ -14,6 +14,7 @@ use super::model::{
     CreateWatchRequest, UpdateWatchRequest, WatchDetail, WatchListQuery, WatchSummary,
 };
 use super::repo::{self, watch_not_found};
+use crate::catalog::cache::Answer;
 use crate::catalog::model::WatchValues;
 use crate::catalog::references_handlers::Moderator;
 use crate::error::{AppError, AppResult, Problem};
@@ -24,14 +25,14 @@ use crate::state::AppState;
 
 /// An answer served from the catalog cache, or rendered (once for all concurrent
 /// requests) and kept there.
-async fn cached<T, F>(state: &AppState, key: String, render: F) -> AppResult<Response>
+async fn cached<T, F>(state: &AppState, answer: Answer<'_>, render: F) -> AppResult<Response>
 where
     T: Serialize,
     F: Future<Output = AppResult<T>>,
 {
     let body = state
         .catalog_cache
-        .get_or_render(&key, async {
+        .get_or_render(answer, async {
             let value = render.await?;
             Ok(Bytes::from(
                 serde_json::to_vec(&value).map_err(AppError::internal)?,
@@ -64,8 +65,7 @@ pub async fn list_watches(
     Query(query): Query<WatchListQuery>,
 ) -> AppResult<Response> {
     let request = ListRequest::parse(&query)?;
-    let key = request.key().to_owned();
-    cached(&state, key, async {
+    cached(&state, Answer::List(request.key()), async {
         list(&state.reader, &request, &state.config.public_url()).await
     })
     .await
@@ -84,7 +84,7 @@ pub async fn list_watches(
     )
 )]
 pub async fn get_watch(State(state): State<AppState>, Path(id): Path<i64>) -> AppResult<Response> {
-    cached(&state, format!("watch:{id}"), async {
+    cached(&state, Answer::Watch(id), async {
         load_detail(&state.reader, id, &state.config.public_url())
             .await?
             .ok_or_else(|| watch_not_found(id))

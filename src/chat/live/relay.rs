@@ -60,7 +60,7 @@ async fn act(state: &AppState, notice: &Notice) -> AppResult<()> {
         Notice::Presence { user_id, online } => hub.presence.record(user_id, online),
         Notice::Resync => hub.broadcast(Signal::Recheck),
         // for the caches, which hear them from the bus directly
-        Notice::RoleChanged { .. } | Notice::CatalogChanged => {}
+        Notice::RoleChanged { .. } | Notice::CatalogChanged { .. } => {}
     }
     Ok(())
 }
