@@ -160,9 +160,17 @@ async fn ended_through_one_refused_by_two(one: &TestApp, two: &TestApp) {
     refused_on(two, &fay.access_token, ME, StatusCode::UNAUTHORIZED).await;
 }
 
-/// A watch edited through `one` is seen changed on `two`, which had it in memory.
+/// A watch edited through `one` is seen changed on `two`, which had it in memory; another
+/// watch `two` remembers is kept.
 async fn watch_edited_through_one_seen_on_two(one: &TestApp, two: &TestApp) {
     let moder = moderator(one).await;
+    let other = create_watch(
+        one,
+        &moder.access_token,
+        &json!({"folder": "amphibia_kept", "code": "2416-C", "start_release": 1970}),
+    )
+    .await;
+    let other_path = format!("/api/v1/watches/{}", other["id"]);
     let watch = create_watch(
         one,
         &moder.access_token,
@@ -182,6 +190,8 @@ async fn watch_edited_through_one_seen_on_two(one: &TestApp, two: &TestApp) {
         tokio::time::sleep(TRY_EVERY).await;
     }
     assert!(remembered, "two never kept the watch's answer");
+    let other_before = get_json(two, &other_path).await;
+    execute_sql(one, "UPDATE watch SET code = code || '-behind'").await;
 
     let response = one
         .patch_json(
@@ -193,6 +203,8 @@ async fn watch_edited_through_one_seen_on_two(one: &TestApp, two: &TestApp) {
     assert_eq!(response.status(), StatusCode::OK);
     for _ in 0..TRIES {
         if get_json(two, &path).await["end_release"] == 1991 {
+            let other_now = get_json(two, &other_path).await;
+            assert_eq!(other_now, other_before, "two renewed a watch nobody edited");
             return;
         }
         tokio::time::sleep(TRY_EVERY).await;
