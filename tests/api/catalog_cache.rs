@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::catalog_watches::{create_watch, get_json, moderator};
+use crate::catalog_watches::{create_watch, get_json, ids, moderator};
 use crate::helpers::{TestApp, in_own_process, spawn_app_with};
 
 /// The resident memory of this process, which serves the app under test.
@@ -118,13 +118,7 @@ async fn a_watch_edit_renews_that_watch_and_every_list_and_no_other_watch() {
     let app = spawn_app_with(|config| config.catalog_cache_ttl_secs = 600).await;
     seed_watches(&app, 2).await;
     let list = get_json(&app, "/api/v1/watches?sort=id").await;
-    let ids: Vec<i64> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_i64().unwrap())
-        .collect();
-    let [edited, other] = ids[..] else {
+    let [edited, other] = ids(&list)[..] else {
         panic!("two watches expected: {list}")
     };
     let detail = |id: i64| format!("/api/v1/watches/{id}");

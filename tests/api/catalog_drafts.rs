@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, QueryResult, Statement};
 use serde_json::{Value, json};
 
+use crate::catalog_watches::ids;
 use crate::helpers::{TestApp, TestUser, assert_problem, count_rows, png, spawn_app};
 use vitrine::auth::Role;
 
@@ -1012,12 +1013,7 @@ async fn drafts_are_listed_in_pages_newest_first_and_queued_oldest_first() {
     )
     .await)
     .await;
-    let first_page: Vec<i64> = queue["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_i64().unwrap())
-        .collect();
+    let first_page = ids(&queue);
     assert_eq!(
         first_page,
         vec![created[3].1, created[0].1],

@@ -6,18 +6,8 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::catalog_watches::{Refs, create_watch, get_json, moderator, put_photo, references};
+use crate::catalog_watches::{Refs, create_watch, get_json, ids, moderator, put_photo, references};
 use crate::helpers::{TestApp, assert_problem, execute_sql, png, spawn_app};
-
-/// The ids of a list answer's items.
-fn ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a page: {page}"))
-        .iter()
-        .map(|item| item["id"].as_i64().unwrap())
-        .collect()
-}
 
 async fn search(app: &TestApp, query: &str) -> Vec<i64> {
     let page = get_json(app, &format!("/api/v1/watches?limit=100&{query}")).await;

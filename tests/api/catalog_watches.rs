@@ -111,6 +111,16 @@ pub async fn get_json(app: &TestApp, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The ids of a list answer's items.
+pub fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// A URL of the API's answers on the test server's address.
 pub fn local(app: &TestApp, url: &Value) -> String {
     let url = url.as_str().unwrap_or_else(|| panic!("{url} is not a URL"));
