@@ -12,8 +12,8 @@
 //! every round made it the slowest part of a busy writer's answers.
 //!
 //! While the disk is slow to sync, the checkpoints fall behind commits (which do not
-//! sync); past twice the limit the writer's commits checkpoint by themselves, so the
-//! log stays bounded whatever the disk does.
+//! sync); past twice the limit the writer starts the log over itself between two groups,
+//! and the writes wait for it, so the log stays bounded whatever the disk does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +34,7 @@ impl Writer {
                 path: writer.path().to_path_buf(),
                 interval,
                 limit: writer.log_limit(),
+                ceiling: writer.log_ceiling(),
             };
             tokio::spawn(keep_checkpointing(log, writer.clone()));
         }
@@ -45,6 +46,8 @@ struct Log {
     path: PathBuf,
     interval: Duration,
     limit: u64,
+    /// Past it, the writes start the log over themselves.
+    ceiling: u64,
 }
 
 async fn keep_checkpointing(log: Log, writer: Arc<SqliteWriter>) {
@@ -55,7 +58,7 @@ async fn keep_checkpointing(log: Log, writer: Arc<SqliteWriter>) {
         // most of the log is copied while commits go on; the turn is then held only to
         // copy the little they added meanwhile
         let mut copied;
-        (connection, copied) = pass(connection, &log.path, Mode::Passive).await;
+        (connection, copied) = pass(connection, &log, Mode::Passive).await;
         if copied.logged > log.limit {
             // each pass copies what came during the one before, so a few of them leave
             // little for the one in the writers' turn, which they all wait for
@@ -63,10 +66,10 @@ async fn keep_checkpointing(log: Log, writer: Arc<SqliteWriter>) {
                 if copied.behind() <= TURN_BEHIND {
                     break;
                 }
-                (connection, copied) = pass(connection, &log.path, Mode::Passive).await;
+                (connection, copied) = pass(connection, &log, Mode::Passive).await;
             }
             let _turn = writer.turn_between_groups().await;
-            (connection, _) = pass(connection, &log.path, Mode::Restart).await;
+            (connection, _) = pass(connection, &log, Mode::Restart).await;
         }
     }
 }
@@ -90,13 +93,20 @@ impl Mode {
     }
 }
 
-/// Writes a page (the file header, unchanged) as the first of the log that was made to
-/// start over, here in the writers' turn: SQLite waits for the disk to hold a new log's
-/// header before its first commit, which would otherwise be a request's, on a thread that
-/// serves others.
-fn write_first_page(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+/// In the writers' turn: copies the whole log into the database and starts it over;
+/// false when a checkpoint beside the writes or a reader of the old log was in the way.
+///
+/// Then writes a page (the file header, unchanged) as the first of the new log: SQLite
+/// waits for the disk to hold a new log's header before its first commit, which would
+/// otherwise be a request's, on a thread that serves others.
+pub(super) fn start_log_over(connection: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    let busy: bool = connection.query_row(Mode::Restart.pragma(), [], |row| row.get(0))?;
+    if busy {
+        return Ok(false);
+    }
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    connection.execute_batch(&format!("PRAGMA user_version = {version}"))
+    connection.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+    Ok(true)
 }
 
 /// How long the checkpoint in the writers' turn waits for readers of the old log; past
@@ -125,11 +135,11 @@ impl Copied {
 /// One checkpoint, on a blocking thread; the connection to keep for the next.
 async fn pass(
     kept: Option<rusqlite::Connection>,
-    path: &Path,
+    log: &Log,
     mode: Mode,
 ) -> (Option<rusqlite::Connection>, Copied) {
-    let file = path.to_path_buf();
-    match tokio::task::spawn_blocking(move || checkpoint(kept, &file, mode)).await {
+    let (file, ceiling) = (log.path.clone(), log.ceiling);
+    match tokio::task::spawn_blocking(move || checkpoint(kept, &file, ceiling, mode)).await {
         Ok(Ok((done, copied))) => (Some(done), copied),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "SQLite checkpoint failed");
@@ -146,23 +156,23 @@ async fn pass(
 fn checkpoint(
     kept: Option<rusqlite::Connection>,
     path: &Path,
+    ceiling: u64,
     mode: Mode,
 ) -> rusqlite::Result<(rusqlite::Connection, Copied)> {
     let connection = match kept {
         Some(connection) => connection,
         None => {
-            let connection = open(path)?;
+            let connection = open(path, ceiling)?;
             connection.busy_timeout(READERS_PATIENCE)?;
             connection
         }
     };
-    let (busy, logged, copied): (bool, i64, i64) =
-        connection.query_row(mode.pragma(), [], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?;
-    if matches!(mode, Mode::Restart) && !busy {
-        write_first_page(&connection)?;
+    if matches!(mode, Mode::Restart) {
+        start_log_over(&connection)?;
+        return Ok((connection, Copied::default()));
     }
+    let (logged, copied): (i64, i64) =
+        connection.query_row(mode.pragma(), [], |row| Ok((row.get(1)?, row.get(2)?)))?;
     let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
     let bytes = |frames: i64| u64::try_from(frames.saturating_mul(page_size)).unwrap_or(0);
     Ok((

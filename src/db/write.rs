@@ -187,6 +187,7 @@ impl Writer {
                 let queued = Queued::new(&writer.queued);
                 let turn = writer.turn.lock().await;
                 drop(queued);
+                writer.keep_log_under_ceiling().await;
                 writer.join_group().await?;
                 Ok(WriteTx {
                     inner: Inner::Sqlite {
@@ -229,6 +230,53 @@ impl SqliteWriter {
 
     pub(super) fn log_limit(&self) -> u64 {
         self.log_limit
+    }
+
+    /// How far the log's file may grow at all; 0 when the log has no limit.
+    pub(super) fn log_ceiling(&self) -> u64 {
+        self.log_limit.saturating_mul(LOG_CEILING)
+    }
+
+    /// With the turn, between groups: when the log has grown past its ceiling (the
+    /// checkpoints beside the writes fell behind), copies it and starts it over here, so
+    /// the writes wait for it instead of the log growing on. The log's file only ever
+    /// grows past the ceiling with the log itself: a log that started over cuts it back.
+    async fn keep_log_under_ceiling(&self) {
+        let ceiling = self.log_ceiling();
+        if ceiling == 0 || self.group().open.is_some() {
+            return;
+        }
+        let log = log_file(&self.path);
+        let deadline = Instant::now() + CEILING_PATIENCE;
+        while std::fs::metadata(&log).is_ok_and(|file| file.len() > ceiling) {
+            let path = self.path.clone();
+            let kept = self.slot().take();
+            // the copy waits for the disk: off the threads that serve requests
+            let started_over = tokio::task::spawn_blocking(move || {
+                let connection = match kept {
+                    Some(connection) => connection,
+                    None => open(&path, ceiling)?,
+                };
+                let restarted = super::checkpoint::start_log_over(&connection)?;
+                Ok::<_, rusqlite::Error>((connection, restarted))
+            })
+            .await
+            .map_err(|err| err.to_string())
+            .and_then(|done| done.map_err(|err| err.to_string()));
+            let (connection, restarted) = match started_over {
+                Ok(done) => done,
+                Err(err) => {
+                    tracing::warn!(error = %err, "starting the SQLite log over failed");
+                    return;
+                }
+            };
+            *self.slot() = Some(connection);
+            if restarted || Instant::now() >= deadline {
+                return;
+            }
+            // a checkpoint beside the writes, or a reader of the old log, is not done yet
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The writers' turn with no group open: a group left open for more members is
@@ -411,11 +459,7 @@ impl SqliteWriter {
         let mut slot = self.slot();
         let connection = match slot.take() {
             Some(connection) => connection,
-            None => {
-                let connection = open(&self.path)?;
-                checkpoint_past(&connection, self.log_limit.saturating_mul(LOG_CEILING))?;
-                connection
-            }
+            None => open(&self.path, self.log_ceiling())?,
         };
         let result = work(&connection);
         *slot = Some(connection);
@@ -443,15 +487,21 @@ impl SqliteWriter {
     }
 }
 
-pub(super) fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+/// A read-write connection to the file. Its commits never checkpoint by themselves (a
+/// commit must not wait for a checkpoint's disk writes: see `super::checkpoint`); the
+/// first commit of a log that started over cuts the log's file back to `log_ceiling`
+/// bytes if it grew past them (never when 0).
+pub(super) fn open(path: &Path, log_ceiling: u64) -> rusqlite::Result<rusqlite::Connection> {
     let connection = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     // pragmas are per connection: the same as the pool's
     connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
-    // a commit must not wait for a checkpoint's disk writes: see `super::checkpoint`
-    checkpoint_past(&connection, 0)?;
+    connection.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+    let file_limit = i64::try_from(log_ceiling).unwrap_or(i64::MAX);
+    let file_limit = if file_limit == 0 { -1 } else { file_limit };
+    connection.execute_batch(&format!("PRAGMA journal_size_limit = {file_limit};"))?;
     // the inner pages of the big indexes (a message's search words land anywhere in
     // them) stay in memory: SQLite's default of 2 MiB re-read them for every write
     connection.execute_batch("PRAGMA cache_size = -16384;")?;
@@ -466,16 +516,19 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
 
 /// The log may grow to this many times its limit when checkpoints beside the writes fall
 /// behind, as they do while the disk is slow to sync and commits (which do not sync) go
-/// on; past it each commit copies the log into the database itself, which bounds the
-/// log whatever the disk does.
+/// on; past it the writes wait for the log to start over, which bounds the log whatever
+/// the disk does.
 const LOG_CEILING: u64 = 2;
 
-/// Makes the connection's commits checkpoint once the log holds more than `bytes`;
-/// never when 0.
-fn checkpoint_past(connection: &rusqlite::Connection, bytes: u64) -> rusqlite::Result<()> {
-    let page_size: u64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
-    let pages = bytes.div_ceil(page_size.max(1));
-    connection.execute_batch(&format!("PRAGMA wal_autocheckpoint = {pages};"))
+/// How long writes wait, at most, for the log past its ceiling to start over; then one
+/// group goes ahead, and the next waits again.
+const CEILING_PATIENCE: Duration = Duration::from_secs(1);
+
+/// SQLite's log beside the database file.
+pub(super) fn log_file(path: &Path) -> PathBuf {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    PathBuf::from(log)
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {
@@ -799,12 +852,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn past_twice_its_limit_the_log_is_copied_by_the_commits_themselves() {
+    async fn past_twice_its_limit_the_writer_starts_the_log_over_itself() {
         // each commit adds at least a page of 4 KiB: ~4 MB without a ceiling
         let unbounded = log_after_commits(0).await;
         assert!(unbounded > 3_000_000, "the log grew to {unbounded} bytes");
+        // one commit past the ceiling, then cut back to it
         let bounded = log_after_commits(64 * 1024).await;
-        assert!(bounded < 256 * 1024, "the log grew to {bounded} bytes");
+        assert!(bounded <= 2 * 64 * 1024, "the log grew to {bounded} bytes");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
