@@ -52,6 +52,8 @@ pub enum Writer {
 
 pub struct SqliteWriter {
     path: PathBuf,
+    /// SQLite's log beside it.
+    log: PathBuf,
     /// How far the log may grow while writes never pause; see `super::checkpoint`.
     log_limit: u64,
     /// Whose turn it is; held for a whole transaction, and by each checkpoint.
@@ -214,6 +216,7 @@ impl Writer {
 impl SqliteWriter {
     fn new(path: PathBuf, log_limit: u64) -> Self {
         Self {
+            log: log_file(&path),
             path,
             log_limit,
             turn: Arc::new(tokio::sync::Mutex::new(())),
@@ -246,9 +249,8 @@ impl SqliteWriter {
         if ceiling == 0 || self.group().open.is_some() {
             return;
         }
-        let log = log_file(&self.path);
         let deadline = Instant::now() + CEILING_PATIENCE;
-        while std::fs::metadata(&log).is_ok_and(|file| file.len() > ceiling) {
+        while std::fs::metadata(&self.log).is_ok_and(|file| file.len() > ceiling) {
             let path = self.path.clone();
             let kept = self.slot().take();
             // the copy waits for the disk: off the threads that serve requests
@@ -525,7 +527,7 @@ const LOG_CEILING: u64 = 2;
 const CEILING_PATIENCE: Duration = Duration::from_secs(1);
 
 /// SQLite's log beside the database file.
-pub(super) fn log_file(path: &Path) -> PathBuf {
+fn log_file(path: &Path) -> PathBuf {
     let mut log = path.as_os_str().to_owned();
     log.push("-wal");
     PathBuf::from(log)
