@@ -1,6 +1,7 @@
 //! Database connection (SQLite or PostgreSQL) and the migration policy at start-up.
 
 mod checkpoint;
+mod pool_waits;
 mod postgres_read;
 pub mod prepared;
 pub mod read;
@@ -20,28 +21,53 @@ use sea_orm::{
 };
 
 use crate::config::{Config, Environment};
+pub use pool_waits::PoolWaits;
 
 /// How long the server waits at start for PostgreSQL to accept connections.
 const STARTUP_CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Opens the configured database. SQLite gets WAL, foreign keys and a busy timeout.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    connect_with(config, None).await
+}
+
+/// As [`connect`], for a server whose SQLite file has a [`write::Writer`] of its own:
+/// the pool's commits leave copying the log to the writer's task (a commit through the
+/// pool then never waits for the disk on the request path, as the writer's never do),
+/// and the pool's writes take turns with the writer's through `waits`.
+pub async fn connect_beside_writer(
+    config: &Config,
+    waits: &'static PoolWaits,
+) -> anyhow::Result<DatabaseConnection> {
+    connect_with(config, Some(waits)).await
+}
+
+async fn connect_with(
+    config: &Config,
+    beside_writer: Option<&'static PoolWaits>,
+) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(&url)
+        let mut options = SqliteConnectOptions::from_str(&url)
             .context("parsing the SQLite URL")?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        if beside_writer.is_some() {
+            options = options.pragma("wal_autocheckpoint", "0");
+        }
         if let Some(parent) = options.get_filename().parent() {
             tokio::fs::create_dir_all(parent)
                 .await
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(config.db_max_connections.max(1))
+        let mut pool = SqlitePoolOptions::new().max_connections(config.db_max_connections.max(1));
+        if let Some(waits) = beside_writer {
+            pool = pool.after_connect(move |connection, _| Box::pin(waits.watch(connection)));
+        }
+        let pool = pool
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;

@@ -29,11 +29,18 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::PoolWaits;
 use super::read::{Queries, Reader, Row, bind, run};
 use crate::error::{AppError, AppResult};
 
 /// How long a write waits for another writer of the SQLite file before giving up (503).
 const LOCK_PATIENCE: Duration = Duration::from_secs(5);
+
+/// How long the writer leaves SQLite's lock to the pool's waiting writes, at most,
+/// before each group…
+const POOL_WRITES_FIRST: Duration = Duration::from_millis(20);
+/// …while one of them waited this recently (they try every millisecond).
+const POOL_WAITING: Duration = Duration::from_millis(3);
 
 /// A group is committed once it has this many members…
 const GROUP_MEMBERS: usize = 32;
@@ -62,6 +69,8 @@ pub struct SqliteWriter {
     connection: Mutex<Option<rusqlite::Connection>>,
     /// Transactions waiting for their turn.
     queued: AtomicUsize,
+    /// When writes through the pool last waited for SQLite's lock.
+    pool_waits: Option<&'static PoolWaits>,
     /// Changed only by the holder of the turn.
     group: Mutex<Group>,
     group_ended: tokio::sync::Notify,
@@ -172,10 +181,19 @@ enum Inner<'a> {
 
 impl Writer {
     /// Writes through `db` itself unless it is SQLite with a file of its own, whose log
-    /// is let grow to `log_limit` bytes while writes never pause.
-    pub fn new(db: &DatabaseConnection, sqlite_path: Option<PathBuf>, log_limit: u64) -> Self {
-        match sqlite_path {
-            Some(path) => Self::Sqlite(Arc::new(SqliteWriter::new(path, log_limit))),
+    /// is let grow to `log_limit` bytes while writes never pause, and whose pool notes
+    /// its writes' waits for the lock in the `PoolWaits` beside it.
+    pub fn new(
+        db: &DatabaseConnection,
+        sqlite_file: Option<(PathBuf, &'static PoolWaits)>,
+        log_limit: u64,
+    ) -> Self {
+        match sqlite_file {
+            Some((path, pool_waits)) => Self::Sqlite(Arc::new(SqliteWriter::new(
+                path,
+                log_limit,
+                Some(pool_waits),
+            ))),
             None => Self::Pool(db.clone()),
         }
     }
@@ -214,7 +232,7 @@ impl Writer {
 }
 
 impl SqliteWriter {
-    fn new(path: PathBuf, log_limit: u64) -> Self {
+    fn new(path: PathBuf, log_limit: u64, pool_waits: Option<&'static PoolWaits>) -> Self {
         Self {
             log: log_file(&path),
             path,
@@ -222,6 +240,7 @@ impl SqliteWriter {
             turn: Arc::new(tokio::sync::Mutex::new(())),
             connection: Mutex::new(None),
             queued: AtomicUsize::new(0),
+            pool_waits,
             group: Mutex::new(Group::default()),
             group_ended: tokio::sync::Notify::new(),
         }
@@ -298,6 +317,7 @@ impl SqliteWriter {
     /// With the turn: opens a group unless one is open, and a savepoint in it.
     async fn join_group(&self) -> AppResult<()> {
         if self.group().open.is_none() {
+            self.let_the_pool_write().await;
             self.begin_immediate().await?;
             let mut group = self.group();
             group.last_number += 1;
@@ -432,17 +452,28 @@ impl SqliteWriter {
         }
     }
 
+    /// Before a group: while a write through the pool waits for SQLite's lock, leaves
+    /// the lock free for it, up to `POOL_WRITES_FIRST`; then this group goes first.
+    async fn let_the_pool_write(&self) {
+        let Some(waits) = self.pool_waits else {
+            return;
+        };
+        let deadline = Instant::now() + POOL_WRITES_FIRST;
+        while waits.waiting(POOL_WAITING) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Takes SQLite's write lock, waiting (without blocking the thread) while another
     /// connection holds it.
     async fn begin_immediate(&self) -> AppResult<()> {
         let deadline = Instant::now() + LOCK_PATIENCE;
-        let mut pause = Duration::from_millis(1);
         loop {
             match self.with_connection(|connection| connection.execute_batch("BEGIN IMMEDIATE")) {
                 Ok(()) => return Ok(()),
+                // as often as the pool's writes try: neither side waits out the other
                 Err(err) if is_busy(&err) && Instant::now() < deadline => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(20));
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err(err) if is_busy(&err) => {
                     return Err(AppError::unavailable(
@@ -764,7 +795,9 @@ mod tests {
                      REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
             )
             .expect("schema");
-        Arc::new(Writer::Sqlite(Arc::new(SqliteWriter::new(path, log_limit))))
+        Arc::new(Writer::Sqlite(Arc::new(SqliteWriter::new(
+            path, log_limit, None,
+        ))))
     }
 
     fn insert_note(id: i64, parent_id: i64) -> sea_orm::sea_query::InsertStatement {

@@ -1,0 +1,99 @@
+//! Writes through the pool and the writer's take turns on SQLite's one write lock.
+//!
+//! A write through the pool that finds the lock taken waits in SQLite's busy handler.
+//! SQLite's own handler sleeps ever longer between tries (up to 100 ms), while the
+//! writer, committing group after group under a stream of messages, takes the lock again
+//! within microseconds: a profile edit then waited up to seconds for a gap. Here the
+//! pool's connections try again every millisecond and note when they last waited, and
+//! the writer leaves the lock free before its next group while one of them is waiting.
+
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::ffi;
+use sea_orm::sqlx::sqlite::SqliteConnection;
+
+/// How often a write through the pool tries the lock again.
+const RETRY_EVERY: Duration = Duration::from_millis(1);
+/// Tries before a write through the pool gives up (SQLITE_BUSY, answered 503): about the
+/// five seconds of the pool's busy timeout.
+const MOST_TRIES: c_int = 5_000;
+
+/// When a write through the pool last waited for the lock.
+pub struct PoolWaits {
+    since: Instant,
+    /// Nanoseconds after `since`; 0 for never.
+    last_wait: AtomicU64,
+}
+
+impl PoolWaits {
+    /// One for a pool, kept for the rest of the process: SQLite's busy handler holds a
+    /// plain pointer to it, which no connection may outlive.
+    pub fn for_the_process() -> &'static Self {
+        Box::leak(Box::new(Self {
+            since: Instant::now(),
+            last_wait: AtomicU64::new(0),
+        }))
+    }
+
+    fn note_wait(&self) {
+        let nanos = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_wait.store(nanos.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether a write through the pool waited for the lock within `recently`.
+    pub fn waiting(&self, recently: Duration) -> bool {
+        let last = self.last_wait.load(Ordering::Relaxed);
+        let now = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let recently = u64::try_from(recently.as_nanos()).unwrap_or(u64::MAX);
+        last != 0 && now.saturating_sub(last) <= recently
+    }
+
+    /// Gives a pool connection the busy handler that notes its waits here.
+    pub async fn watch(
+        &'static self,
+        connection: &mut SqliteConnection,
+    ) -> Result<(), sea_orm::sqlx::Error> {
+        let mut handle = connection.lock_handle().await?;
+        let db = handle.as_raw_handle().as_ptr();
+        let waits = std::ptr::from_ref(self).cast_mut().cast::<c_void>();
+        // SAFETY: `db` is this open connection's handle, held locked for the call, and
+        // `waits` points to a `PoolWaits` that is never freed.
+        let code = unsafe { ffi::sqlite3_busy_handler(db, Some(wait_for_the_lock), waits) };
+        if code == ffi::SQLITE_OK {
+            Ok(())
+        } else {
+            Err(sea_orm::sqlx::Error::Protocol(format!(
+                "setting SQLite's busy handler failed ({code})"
+            )))
+        }
+    }
+}
+
+/// SQLite's busy handler of the pool's connections: 0 gives up, anything else tries again.
+extern "C" fn wait_for_the_lock(waits: *mut c_void, tries: c_int) -> c_int {
+    if tries >= MOST_TRIES {
+        return 0;
+    }
+    // SAFETY: the pointer `PoolWaits::watch` gave SQLite, to a `PoolWaits` never freed.
+    let waits = unsafe { &*waits.cast_const().cast::<PoolWaits>() };
+    waits.note_wait();
+    std::thread::sleep(RETRY_EVERY);
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_counts_as_recent_for_a_while_only() {
+        let waits = PoolWaits::for_the_process();
+        assert!(!waits.waiting(Duration::from_secs(60)), "nobody waited yet");
+        waits.note_wait();
+        assert!(waits.waiting(Duration::from_secs(60)));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!waits.waiting(Duration::from_millis(5)));
+    }
+}
