@@ -85,7 +85,78 @@ extern "C" fn wait_for_the_lock(waits: *mut c_void, tries: c_int) -> c_int {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use sea_orm::{ConnectionTrait, Statement};
+
     use super::*;
+    use crate::config::Config;
+    use crate::db::write::Writer;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_through_the_pool_get_their_turn_while_the_writer_never_pauses() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let waits = PoolWaits::for_the_process();
+        let pool = crate::db::connect_beside_writer(&config, waits)
+            .await
+            .expect("pool");
+        let file = crate::db::sqlite_file(&config).expect("a SQLite file");
+        pool.execute_unprepared("CREATE TABLE note (id INTEGER PRIMARY KEY, by TEXT NOT NULL)")
+            .await
+            .expect("schema");
+        let writer = Arc::new(Writer::new(&pool, Some((file, waits)), 0));
+        let stop = Arc::new(AtomicBool::new(false));
+        // the messenger's side: one transaction after another, never a pause
+        let stream = {
+            let (writer, stop) = (writer.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut commits = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let tx = writer.begin().await.expect("begun");
+                    let insert = sea_orm::sea_query::Query::insert()
+                        .into_table(sea_orm::sea_query::Alias::new("note"))
+                        .columns([sea_orm::sea_query::Alias::new("by")])
+                        .values_panic(["writer".into()])
+                        .to_owned();
+                    tx.execute(&insert).await.expect("inserted");
+                    tx.commit().await.expect("committed");
+                    commits += 1;
+                }
+                commits
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..20 {
+            pool.execute(Statement::from_string(
+                pool.get_database_backend(),
+                "INSERT INTO note (by) VALUES ('pool')",
+            ))
+            .await
+            .expect("a write through the pool gets its turn");
+        }
+        stop.store(true, Ordering::Relaxed);
+        let commits = stream.await.expect("the writer's task");
+        assert!(commits > 0, "the writer kept writing");
+        // the pool's busy handler is the one that noted its waits
+        assert!(
+            waits.waiting(Duration::from_secs(3600)),
+            "no write through the pool ever waited for the writer"
+        );
+        let row = pool
+            .query_one(Statement::from_string(
+                pool.get_database_backend(),
+                "SELECT count(*) AS n FROM note WHERE by = 'pool'",
+            ))
+            .await
+            .expect("read")
+            .expect("a row");
+        assert_eq!(row.try_get::<i64>("", "n").expect("n"), 20);
+    }
 
     #[test]
     fn a_wait_counts_as_recent_for_a_while_only() {
