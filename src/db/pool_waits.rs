@@ -94,8 +94,16 @@ mod tests {
     use crate::config::Config;
     use crate::db::write::Writer;
 
+    fn insert_note(by: &str) -> sea_orm::sea_query::InsertStatement {
+        sea_orm::sea_query::Query::insert()
+            .into_table(sea_orm::sea_query::Alias::new("note"))
+            .columns([sea_orm::sea_query::Alias::new("by")])
+            .values_panic([by.into()])
+            .to_owned()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn writes_through_the_pool_get_their_turn_while_the_writer_never_pauses() {
+    async fn writes_through_the_pool_wait_in_their_handler_and_get_their_turn() {
         let dir = tempfile::tempdir().expect("dir");
         let config = Config {
             data_dir: dir.path().to_path_buf(),
@@ -110,43 +118,53 @@ mod tests {
             .await
             .expect("schema");
         let writer = Arc::new(Writer::new(&pool, Some((file, waits)), 0));
-        let stop = Arc::new(AtomicBool::new(false));
+        let pool_insert = |pool: sea_orm::DatabaseConnection| async move {
+            pool.execute(Statement::from_string(
+                pool.get_database_backend(),
+                "INSERT INTO note (by) VALUES ('pool')",
+            ))
+            .await
+        };
+
+        // the writer holds SQLite's lock: the pool's write waits in the handler
+        let held = writer.begin().await.expect("begun");
+        held.execute(&insert_note("writer"))
+            .await
+            .expect("inserted");
+        let waiting = tokio::spawn(pool_insert(pool.clone()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !waits.waiting(Duration::from_secs(3600)) {
+            assert!(Instant::now() < deadline, "the pool's write never waited");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        held.commit().await.expect("committed");
+        waiting
+            .await
+            .expect("task")
+            .expect("the pool's write went in after the writer's");
+
         // the messenger's side: one transaction after another, never a pause
+        let stop = Arc::new(AtomicBool::new(false));
         let stream = {
             let (writer, stop) = (writer.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut commits = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     let tx = writer.begin().await.expect("begun");
-                    let insert = sea_orm::sea_query::Query::insert()
-                        .into_table(sea_orm::sea_query::Alias::new("note"))
-                        .columns([sea_orm::sea_query::Alias::new("by")])
-                        .values_panic(["writer".into()])
-                        .to_owned();
-                    tx.execute(&insert).await.expect("inserted");
+                    tx.execute(&insert_note("writer")).await.expect("inserted");
                     tx.commit().await.expect("committed");
                     commits += 1;
                 }
                 commits
             })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
         for _ in 0..20 {
-            pool.execute(Statement::from_string(
-                pool.get_database_backend(),
-                "INSERT INTO note (by) VALUES ('pool')",
-            ))
-            .await
-            .expect("a write through the pool gets its turn");
+            pool_insert(pool.clone())
+                .await
+                .expect("a write through the pool gets its turn");
         }
         stop.store(true, Ordering::Relaxed);
-        let commits = stream.await.expect("the writer's task");
-        assert!(commits > 0, "the writer kept writing");
-        // the pool's busy handler is the one that noted its waits
-        assert!(
-            waits.waiting(Duration::from_secs(3600)),
-            "no write through the pool ever waited for the writer"
-        );
+        assert!(stream.await.expect("the writer's task") > 0);
         let row = pool
             .query_one(Statement::from_string(
                 pool.get_database_backend(),
@@ -155,7 +173,7 @@ mod tests {
             .await
             .expect("read")
             .expect("a row");
-        assert_eq!(row.try_get::<i64>("", "n").expect("n"), 20);
+        assert_eq!(row.try_get::<i64>("", "n").expect("n"), 21);
     }
 
     #[test]
