@@ -263,40 +263,36 @@ impl SqliteWriter {
     /// checkpoints beside the writes fell behind), copies it and starts it over here, so
     /// the writes wait for it instead of the log growing on. The log's file only ever
     /// grows past the ceiling with the log itself: a log that started over cuts it back.
-    async fn keep_log_under_ceiling(&self) {
+    async fn keep_log_under_ceiling(self: &Arc<Self>) {
         let ceiling = self.log_ceiling();
         if ceiling == 0 || self.group().open.is_some() {
             return;
         }
         let deadline = Instant::now() + CEILING_PATIENCE;
         while std::fs::metadata(&self.log).is_ok_and(|file| file.len() > ceiling) {
-            let path = self.path.clone();
-            let kept = self.slot().take();
+            let writer = self.clone();
             // the copy waits for the disk: off the threads that serve requests
             let started_over = tokio::task::spawn_blocking(move || {
-                let connection = match kept {
-                    Some(connection) => connection,
-                    None => open(&path, ceiling)?,
-                };
-                let restarted = super::checkpoint::start_log_over(&connection)?;
-                Ok::<_, rusqlite::Error>((connection, restarted))
+                writer.with_connection(super::checkpoint::start_log_over)
             })
-            .await
-            .map_err(|err| err.to_string())
-            .and_then(|done| done.map_err(|err| err.to_string()));
-            let (connection, restarted) = match started_over {
-                Ok(done) => done,
+            .await;
+            match started_over {
+                Ok(Ok(true)) => return,
+                Ok(Ok(false)) if Instant::now() < deadline => {
+                    // a checkpoint beside the writes, or a reader of the old log, is not
+                    // done yet
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Ok(Ok(false)) => return,
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "starting the SQLite log over failed");
+                    return;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "starting the SQLite log over failed");
                     return;
                 }
-            };
-            *self.slot() = Some(connection);
-            if restarted || Instant::now() >= deadline {
-                return;
             }
-            // a checkpoint beside the writes, or a reader of the old log, is not done yet
-            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
