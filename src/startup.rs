@@ -132,7 +132,10 @@ fn limit_unsent(stream: &mut TcpStream) {
 
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     // a SQLite file of its own gets a writer (below), which the pool's writes share it with
-    let pool_waits = db::sqlite_file(&config).map(|_| db::PoolWaits::for_the_process());
+    let sqlite_file = db::sqlite_file(&config);
+    let pool_waits = sqlite_file
+        .as_ref()
+        .map(|_| db::PoolWaits::for_the_process());
     let db = match pool_waits {
         Some(waits) => db::connect_beside_writer(&config, waits).await?,
         None => db::connect(&config).await?,
@@ -174,7 +177,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         reader: Reader::new(&db, &config)?,
         writer: Writer::new(
             &db,
-            db::sqlite_file(&config).zip(pool_waits),
+            sqlite_file.zip(pool_waits),
             config.sqlite_log_limit_mb.saturating_mul(1024 * 1024),
         ),
         access_tokens: AccessTokens::new(config.jwt_secret(), config.access_token_ttl_secs),
